@@ -1,0 +1,405 @@
+"""The analog board and the patient, integrated on the virtual clock.
+
+Signal chain (values from ``hardware/board.toml``)::
+
+    setpoint PWM duty ─► 2-pole RC ─► sink command I = V x sink_ma_per_v
+    pulse gate (sink enable, DC = always on, pulsed = duty at pulse_hz)
+    HV rail (boost, first order, HV_EN AND NOT trip AND NOT watchdog-cut)
+      └─► polarity relay ─► output node (test load across it) ─► patient relay ─► trays
+          sink current returns through R_S1 and R_S2 to ground.
+
+The output network is solved each step: branches are the test load, a short through the water
+and the patient (fixed part in series with skin R || C). The sink delivers its command unless
+the rail cannot: then the compliance limit sets the current. Pulsed DC is averaged: the peak is
+the sink current while the gate is on, the patient receives ``duty x peak`` on average, and the
+sense amplifiers' anti-alias filters (and the ADC's own averaging over 1.16 ms) see the average.
+
+The model is lazy: it integrates up to the present whenever someone looks (an ADC conversion, an
+input pin read) or changes something (a pin write, a world event), in steps of at most
+:data:`MAX_STEP` with exact solutions of the linear parts, so that the hardware protections (trip
+comparator, watchdog) act within a step of their threshold.
+
+Ground truth that only the simulator knows is exposed as plain attributes (``patient_a``,
+``peak_a``, ``load_ohm``, ``contact``...). The device program never sees them.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from hardware import Board
+
+from .patient import Patient
+
+FINE_STEP = 0.25e-3  # s, while anything changes fast
+COARSE_STEP = 20e-3  # s, while the board is quiescent (exact parts only)
+INF = float("inf")
+
+
+class AnalogBoard:
+    """The simulated analog board wired to a simulated patient.
+
+    :param board: the validated hardware description.
+    :param clock: the virtual clock.
+    :param patient: the load (see :class:`~sim.patient.Patient`).
+    :param pins: the :class:`~sim.pins.SimPinFactory` (inputs are driven through it).
+    :param seed: seed of the measurement noise.
+    :param noise_v: standard deviation of the noise at each ADC input (V).
+    """
+
+    def __init__(self, board: Board, clock, patient: Patient, pins, *, seed: int = 0,
+                 noise_v: float = 60e-6):
+        self.board = board
+        self.clock = clock
+        self.patient = patient
+        self.pins = pins
+        self.noise_v = noise_v
+        self._rng = random.Random(seed)
+        self._gauss = self._rng.gauss
+        self._role_of = {f"GPIO{g.bcm}": role for role, g in board.gpio.items()}
+        self._active_high = {role: g.active_high for role, g in board.gpio.items()}
+        order = ("current_a", "current_b", "electrode_v", "hv_rail")
+        self._kind = {ain: order.index(name) for name, ain in board.adc.channels.items()}
+        sn = board.sense
+        self._k_a = sn.r_s1_ohm * sn.amp_a_gain
+        self._k_b = sn.r_s2_ohm * sn.amp_b_gain
+        self._k_e = sn.electrode_gain
+        self._e_ref = sn.electrode_ref_v
+        self._k_hv = sn.hv_divider
+        self._input_pins: dict[str, object] = {}
+        self._inputs_dirty = False
+        s = board.setpoint
+        self._tau_f = s.filter_tau_ms / 1000.0
+        self._ma_per_v = s.sink_ma_per_v
+        self._pwm_v = s.pwm_v
+        self._headroom = s.sink_headroom_v
+        self._tau_hv = board.hv.rise_tau_ms / 1000.0
+        self._r_s = board.sense.r_s1_ohm + board.sense.r_s2_ohm
+        self._trip_a = board.protection.trip_ma / 1000.0
+        self._wd_timeout = board.protection.watchdog_timeout_ms / 1000.0
+        self._relay_s = board.output.relay_switch_ms / 1000.0
+        self._r_test = board.output.test_load_ohm
+
+        self.t = clock.t
+        # Commands as written by the controller (logical, active level already applied).
+        self.cmd = {role: False for role in board.gpio}
+        self.duty = 0.0          # setpoint PWM duty as written
+        self.gate = 0.0          # pulse gate duty (0 off, 1 DC on)
+        self.gate_hz: float | None = None
+        # Analog state.
+        self.v1 = self.v2 = 0.0  # RC filter stages
+        self.v_rail = 0.0
+        self.v_c = 0.0           # skin capacitance voltage
+        # Relay contacts: actual position and pending (position, time).
+        self.k_patient = False
+        self.k_test = False
+        self.k_polarity = 1      # +1 normal, -1 reversed
+        self._pending: dict[str, tuple[object, float]] = {}
+        # Protections.
+        self.tripped = False
+        self.wd_cut = False
+        self.last_wdi_edge = -INF
+        # World.
+        self.button_pressed = False
+        # Faults (set by sim.rig.SimRig.inject).
+        self.f_sense_a = 1.0
+        self.f_sense_b_open = False
+        self.f_sink_short = False
+        self.f_pwm_stuck: float | None = None
+        self.f_polarity_stuck = False
+        self.f_welded = False
+        self.f_rail_v: float | None = None
+        self.f_trip_dead = False
+        self.f_button_stuck = False
+        # Ground truth of the last step.
+        self.sink_a = 0.0        # average sink current (through R_S1, R_S2)
+        self.peak_a = 0.0        # sink current while the gate is on
+        self.patient_a = 0.0     # average current through the patient's body, signed by polarity
+        self.v_out = 0.0         # voltage across the output node (before the patient relay)
+        self.trip_events = 0
+        self.wd_events = 0
+        self._limited = False    # the compliance limit set the current in the last step
+
+    # ------------------------------------------------------------------------------------------
+    # Pins: what the controller wrote, and the inputs the board drives
+    # ------------------------------------------------------------------------------------------
+    def pin_written(self, name: str, value: float, frequency: float | None) -> None:
+        role = self._role_of.get(name)
+        if role is None:
+            return
+        self.sync()
+        now = self.clock.t
+        if role == "setpoint":
+            self.duty = value
+            return
+        if role == "pulse_gate":
+            self.gate = value
+            self.gate_hz = frequency
+            return
+        on = (value > 0.5) == self._active_high[role]
+        prev = self.cmd[role]
+        self.cmd[role] = on
+        if role == "wdi":
+            if on != prev:
+                self.last_wdi_edge = now
+                self._rearm_watchdog(now)
+        elif role == "hv_enable":
+            self._rearm_watchdog(now)
+        elif role == "trip_reset":
+            if on and not prev and self.sink_a < self._trip_a and self.peak_a < self._trip_a:
+                self.tripped = False
+                self._inputs_dirty = True
+        elif role == "polarity_relay":
+            if not self.f_polarity_stuck:
+                self._pending["polarity"] = (-1 if on else 1, now + self._relay_s)
+        elif role == "test_load":
+            self._pending["test"] = (on, now + self._relay_s)
+        # patient relay: its drive depends on trip/watchdog, resolved in _step.
+        if self._inputs_dirty:
+            self._drive_inputs()
+
+    def _rearm_watchdog(self, now: float) -> None:
+        """The supervisor's cut holds until WDI is alive again *and* HV_EN is low: a program
+        that resumes after a hang must first drive the output safe before HV can return."""
+        if (self.wd_cut and not self.cmd["hv_enable"]
+                and now - self.last_wdi_edge <= self._wd_timeout):
+            self.wd_cut = False
+
+    def sync(self) -> None:
+        """Bring the model up to the clock's present."""
+        t = self.clock.t
+        if t > self.t:
+            self._advance(t)
+            if self._inputs_dirty:
+                self._drive_inputs()
+
+    def _input_pin(self, role: str):
+        pin = self._input_pins.get(role)
+        if pin is None:
+            pin = self.pins.pin_by_bcm(self.board.gpio[role].bcm)
+            self._input_pins[role] = pin
+        return pin
+
+    def _drive_inputs(self) -> None:
+        """Set the HW_TRIP and START input levels from the latch and the button."""
+        self._inputs_dirty = False
+        if self.pins is None:
+            return
+        b = self.board.gpio
+        for role, active in (("hw_trip", self.tripped),
+                             ("start_button", self.button_pressed or self.f_button_stuck)):
+            pin = self._input_pin(role)
+            if pin._function == "input":
+                level = active == b[role].active_high
+                if pin._state != level:
+                    (pin.drive_high if level else pin.drive_low)()
+
+    # ------------------------------------------------------------------------------------------
+    # ADC inputs
+    # ------------------------------------------------------------------------------------------
+    def adc_input(self, t: float, ain: int) -> float:
+        """Voltage at ADS1115 input ``ain`` (0..3) at time ``t``: the emulator's ``source``."""
+        if t > self.t:
+            self._advance(t)
+            if self._inputs_dirty:
+                self._drive_inputs()
+        kind = self._kind[ain]
+        if kind == 0:
+            v = self.sink_a * self._k_a * self.f_sense_a
+        elif kind == 1:
+            v = 0.0 if self.f_sense_b_open else self.sink_a * self._k_b
+        elif kind == 2:
+            v = self._e_ref + self._k_e * self.v_out * self.k_polarity
+        else:
+            v = self.v_rail * self._k_hv
+        return v + self._gauss(0.0, self.noise_v) if self.noise_v else v
+
+    # ------------------------------------------------------------------------------------------
+    # Integration
+    # ------------------------------------------------------------------------------------------
+    def _advance(self, t_end: float) -> None:
+        while self.t < t_end:
+            dt = t_end - self.t
+            limit = COARSE_STEP if self._quiescent() else FINE_STEP
+            if dt > limit:
+                dt = limit
+            self.t += dt
+            self._step(dt)
+
+    def _quiescent(self) -> bool:
+        """True when a long step is exact enough: no relay moving, the setpoint filter and the
+        rail settled, no compliance limit, the comparator far from its threshold. Then every part
+        of the step has an exact or stable solution, and nothing can cross a threshold inside it.
+        """
+        if self._pending or self._limited:
+            return False
+        u = (self.duty if self.f_pwm_stuck is None else self.f_pwm_stuck) * self._pwm_v
+        if abs(self.v2 - u) * self._ma_per_v > 0.02 or abs(self.v1 - u) * self._ma_per_v > 0.05:
+            return False
+        if self.peak_a > 0.8 * self._trip_a or u * self._ma_per_v / 1000.0 > 0.8 * self._trip_a:
+            return False  # near the comparator's threshold: fine steps catch the crossing
+        target = self._rail_target()
+        if abs(self.v_rail - target) > 0.05:
+            return False
+        # The watchdog must be seen to expire on time.
+        return self.wd_cut or self.t + COARSE_STEP < self.last_wdi_edge + self._wd_timeout
+
+    def _rail_target(self) -> float:
+        if self.cmd["hv_enable"] and not self.tripped and not self.wd_cut:
+            return self.board.hv.nominal_v if self.f_rail_v is None else self.f_rail_v
+        return 0.0
+
+    def _step(self, dt: float) -> None:
+        t = self.t
+        # Relays reach their new position after their switching time.
+        if self._pending:
+            for key, (pos, due) in list(self._pending.items()):
+                if t >= due and key != "patient":
+                    del self._pending[key]
+                    if key == "polarity":
+                        self.k_polarity = pos
+                    elif key == "test":
+                        self.k_test = pos
+        # External watchdog: no WDI edge for the timeout cuts HV and the relay drive.
+        if not self.wd_cut and t - self.last_wdi_edge > self._wd_timeout:
+            if self.cmd["hv_enable"] or self.cmd["patient_relay"]:
+                self.wd_events += 1
+            self.wd_cut = True
+        drive_ok = not self.tripped and not self.wd_cut
+        # Patient relay: coil = command AND NOT trip AND NOT watchdog; a welded contact stays shut.
+        want = self.cmd["patient_relay"] and drive_ok
+        if want != self.k_patient and not (self.k_patient and self.f_welded):
+            pend = self._pending.get("patient")
+            if pend is None or pend[0] != want:
+                self._pending["patient"] = (want, t - dt + self._relay_s)
+            elif t >= pend[1]:
+                del self._pending["patient"]
+                self.k_patient = want
+        elif "patient" in self._pending:
+            del self._pending["patient"]
+        # HV rail.
+        target = self._rail_target()
+        if self.v_rail != target:
+            self.v_rail = target + (self.v_rail - target) * math.exp(-dt / self._tau_hv)
+        # Setpoint filter (two equal poles, exact for a constant input over dt).
+        duty = self.duty if self.f_pwm_stuck is None else self.f_pwm_stuck
+        u = duty * self._pwm_v
+        s = dt / self._tau_f
+        e = math.exp(-s)
+        a0 = self.v1 - u
+        b0 = self.v2 - u
+        self.v1 = u + a0 * e
+        self.v2 = u + (b0 + a0 * s) * e
+        # Sink: commanded current while enabled (gate on, no trip); a shorted sink conducts always.
+        if self.f_sink_short:
+            i_cmd, gate, headroom = INF, 1.0, 0.2
+        elif self.tripped or self.gate <= 0.0:
+            i_cmd, gate, headroom = 0.0, 0.0, self._headroom
+        else:
+            i_cmd = max(0.0, self.v2) * self._ma_per_v / 1000.0
+            gate, headroom = min(1.0, self.gate), self._headroom
+        self._solve(t, dt, i_cmd, gate, headroom)
+        # Comparator latch on R_S1: the peak current trips it.
+        if not self.tripped and not self.f_trip_dead and self.peak_a >= self._trip_a:
+            self.tripped = True
+            self.trip_events += 1
+            self._inputs_dirty = True
+
+    def _solve(self, t: float, dt: float, i_cmd: float, gate: float, headroom: float) -> None:
+        """Solve the output network for this step and update the skin capacitance.
+
+        Given the skin voltage ``v_c``, the network is linear, so the body current is
+        ``alpha - beta * v_c`` in each mode (sink regulating, compliance-limited, sink off), and
+        the skin capacitance follows an exact exponential towards its equilibrium. This stays
+        stable for any step length, also with a short or the test load in parallel and at a
+        tiny immersed area, where an explicit update would oscillate.
+        """
+        p = self.patient
+        g = 0.0          # conductance of the resistive branches (test load, short)
+        branch = None
+        if self.k_test:
+            g += 1.0 / self._r_test
+        if self.k_patient:
+            if p.short_ohm is not None:
+                g += 1.0 / p.short_ohm
+            branch = p.branch(t)
+        v_c = self.v_c
+        g_b = 1.0 / branch[0] if branch is not None else 0.0
+        g_all = g + g_b
+        r_s = self._r_s
+        v_avail = self.v_rail - headroom
+        if v_avail < 0.0:
+            v_avail = 0.0
+        limited = False
+        if g_all == 0.0:
+            peak = 0.0
+            v_out = self.v_rail if (i_cmd > 0.0 and gate > 0.0) else 0.0
+            alpha = beta = 0.0
+        else:
+            inj = g_b * v_c
+            v_need = (i_cmd + inj) / g_all if i_cmd != INF else INF
+            if v_need + i_cmd * r_s <= v_avail:  # the sink regulates
+                peak, v_out = i_cmd, v_need
+                alpha, beta = g_b * i_cmd / g_all, g_b * g / g_all
+            else:  # compliance: V_out + I*R_s = V_avail
+                limited = True
+                den = 1.0 + g_all * r_s
+                v_out = (v_avail + inj * r_s) / den
+                peak = g_all * v_out - inj
+                alpha, beta = g_b * v_avail / den, g_b * (1.0 + g * r_s) / den
+            if peak < 0.0:  # the sink cannot source current: the skin discharges into the rest
+                peak = 0.0
+                v_out = inj / g_all
+                alpha, beta = 0.0, g_b * g / g_all
+        self._limited = limited
+        if branch is not None:
+            # Pulsed: on for `gate` of the time, off (sink open) for the rest.
+            beta_off = g_b * g / g_all
+            a = alpha * gate
+            b = beta * gate + beta_off * (1.0 - gate)
+            r_skin, c_skin = branch[1], branch[2]
+            k = b + 1.0 / r_skin
+            v_inf = a / k
+            i_body = (alpha - beta * v_c) * gate - beta_off * v_c * (1.0 - gate)
+            self.v_c = v_inf + (v_c - v_inf) * math.exp(-dt * k / c_skin)
+        else:
+            i_body = 0.0
+            self.v_c = v_c * math.exp(-dt / 0.05)
+        self.peak_a = peak if gate > 0.0 else 0.0
+        self.sink_a = peak * gate
+        self.v_out = v_out * gate if g_all else v_out
+        self.patient_a = i_body * self.k_polarity
+
+    # ------------------------------------------------------------------------------------------
+    # Ground truth, for tests and the scenario recorder
+    # ------------------------------------------------------------------------------------------
+    @property
+    def patient_ma(self) -> float:
+        """True average current through the patient (mA), signed by polarity."""
+        return self.patient_a * 1000.0
+
+    @property
+    def patient_peak_ma(self) -> float:
+        """True current through the patient while a pulse is on (mA, unsigned)."""
+        if self.gate <= 0.0 or self.sink_a == 0.0:
+            return 0.0
+        return abs(self.patient_a) * 1000.0 / min(1.0, self.gate) if not self.f_sink_short \
+            else abs(self.patient_a) * 1000.0
+
+    @property
+    def load_ohm(self) -> float:
+        return self.patient.load_ohm_at(self.t)
+
+    @property
+    def contact(self) -> float:
+        return self.patient.contact
+
+    @property
+    def limited(self) -> bool:
+        """True when the compliance voltage, not the sink, sets the current."""
+        return self._limited
+
+    @property
+    def hv_on(self) -> bool:
+        return self.cmd["hv_enable"] and not self.tripped and not self.wd_cut

@@ -1,0 +1,54 @@
+"""Shared fixtures: the real HAL built on the simulated hardware."""
+
+from __future__ import annotations
+
+import pytest
+
+from hal import build_hardware
+from hardware import load_board
+from sim.patient import Patient
+from sim.rig import SimRig
+
+
+@pytest.fixture(scope="session")
+def board():
+    return load_board()
+
+
+def make_rig(board, *, load_ohm=2000.0, seed=0, noise_v=60e-6, **patient):
+    rig = SimRig(board, patient=Patient(load_ohm=load_ohm, **patient), seed=seed,
+                 noise_v=noise_v)
+    hw = build_hardware(board, **rig.hardware_kwargs())
+    return rig, hw
+
+
+@pytest.fixture
+def rig_hw(board):
+    rig, hw = make_rig(board)
+    yield rig, hw
+    hw.close()
+
+
+def run(rig, hw, seconds, period=0.01, kick=True):
+    """Let simulated time pass as a control loop would: one WDI edge per period."""
+    end = rig.clock.now() + seconds
+    while rig.clock.now() < end - 1e-12:
+        if kick:
+            hw.guard.kick()
+        rig.clock.sleep(period)
+    rig.physics.sync()
+
+
+def energise(rig, hw, ma=0.0, *, patient=True, test_load=False):
+    """Close the output path, enable HV and the gate, command ``ma``."""
+    hw.guard.kick()
+    out = hw.output
+    if test_load:
+        out.set_test_load(True)
+    if patient:
+        out.set_patient_relay(True)
+    run(rig, hw, 0.02)
+    out.gate_dc()
+    out.hv_on()
+    out.set_setpoint_ma(ma)
+    run(rig, hw, 0.1)

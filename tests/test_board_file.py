@@ -1,0 +1,107 @@
+"""The hardware file: the single source of truth is validated with named, actionable errors."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+
+from hardware import DEFAULT_BOARD_FILE, GPIO_ROLES, BoardConfigError, load_board, parse_board
+
+
+def raw():
+    return tomllib.loads(DEFAULT_BOARD_FILE.read_text())
+
+
+def test_shipped_file_loads_with_every_role(board):
+    assert set(board.gpio) == set(GPIO_ROLES)
+    assert board.adc.address == 0x48
+    assert board.adc.gain == 1  # 4.096 V full scale
+    assert board.protection.device_max_ma < board.protection.trip_ma < board.setpoint.full_scale_ma
+
+
+def expect_error(doc, key_part, allowed_part):
+    with pytest.raises(BoardConfigError) as exc:
+        parse_board(doc, "board-under-test.toml")
+    msg = str(exc.value)
+    assert msg.startswith("board-under-test.toml: ")
+    assert key_part in exc.value.key, msg
+    assert re.search(allowed_part, msg), msg
+    return msg
+
+
+def test_unknown_key_is_named_with_the_allowed_keys():
+    doc = raw()
+    doc["sense"]["r_s3_ohm"] = 10.0
+    expect_error(doc, "r_s3_ohm", "unknown key; allowed keys: .*r_s1_ohm")
+
+
+def test_missing_key_is_named():
+    doc = raw()
+    del doc["protection"]["trip_ma"]
+    expect_error(doc, "trip_ma", "missing")
+
+
+def test_missing_section_is_named():
+    doc = raw()
+    del doc["hv"]
+    expect_error(doc, "hv", "missing")
+
+
+def test_duplicate_pin_names_both_roles():
+    doc = raw()
+    doc["gpio"]["buzzer"]["bcm"] = doc["gpio"]["wdi"]["bcm"]
+    expect_error(doc, "gpio.buzzer", "already used by wdi")
+
+
+@pytest.mark.parametrize("bcm", [2, 3, 14, 15])
+def test_reserved_pins_are_refused(bcm):
+    doc = raw()
+    doc["gpio"]["buzzer"]["bcm"] = bcm
+    expect_error(doc, "gpio.buzzer", "reserved")
+
+
+def test_out_of_range_value_says_what_is_allowed():
+    doc = raw()
+    doc["sense"]["r_s1_ohm"] = -5.0
+    expect_error(doc, "r_s1_ohm", r"out of range; allowed: a number from 1\.0 to 10000\.0 ohm")
+
+
+def test_wrong_type_is_refused():
+    doc = raw()
+    doc["adc"]["data_rate"] = "fast"
+    expect_error(doc, "data_rate", "not a whole number")
+
+
+def test_pga_must_be_a_real_range():
+    doc = raw()
+    doc["adc"]["fsr_v"] = 3.0
+    expect_error(doc, "fsr_v", "allowed: 6.144, 4.096")
+
+
+def test_duplicate_adc_channel():
+    doc = raw()
+    doc["adc"]["channels"]["hv_rail"] = 0
+    expect_error(doc, "hv_rail", "already used by current_a")
+
+
+def test_cross_field_rules():
+    doc = raw()
+    doc["protection"]["device_max_ma"] = 40.0
+    expect_error(doc, "device_max_ma", "must be below trip_ma")
+    doc = raw()
+    doc["hv"]["compliance_v"] = 61.0
+    expect_error(doc, "compliance_v", "below nominal_v")
+    doc = raw()
+    doc["setpoint"]["sink_ma_per_v"] = 10.0  # 33 mA full scale cannot prove a 35 mA trip
+    expect_error(doc, "sink_ma_per_v", "prove the trip")
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(BoardConfigError, match="not found"):
+        load_board(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[adc\naddress = 0x48\n")
+    with pytest.raises(BoardConfigError, match=r"bad\.toml: \(file\): is not valid TOML"):
+        load_board(bad)
