@@ -24,6 +24,8 @@ GPIO_ROLES = (
 )
 #: Roles that need a PWM-capable output.
 PWM_ROLES = ("setpoint", "pulse_gate")
+#: BCM lines with a hardware PWM channel (PWM0 on 12/18, PWM1 on 13/19).
+HW_PWM_BCM = {12, 13, 18, 19}
 #: Roles that are inputs; the rest are outputs.
 INPUT_ROLES = ("hw_trip", "start_button")
 #: BCM lines owned by I2C (GPIO2/3) and the console UART (GPIO14/15).
@@ -320,6 +322,10 @@ def parse_board(raw: dict, path: Path | str = "<board>") -> Board:
             raise BoardConfigError(path, f"[gpio.{role}] bcm",
                                    f"GPIO{bcm} is already used by {used[bcm]}; "
                                    "each pin has one role")
+        if role in PWM_ROLES and bcm not in HW_PWM_BCM:
+            raise BoardConfigError(path, f"[gpio.{role}] bcm",
+                                   f"GPIO{bcm} has no hardware PWM; allowed: "
+                                   f"{', '.join(f'GPIO{b}' for b in sorted(HW_PWM_BCM))}")
         used[bcm] = role
         gpio[role] = Gpio(role, bcm,
                           _value(path, f"[gpio.{role}] active_high", entry["active_high"],
@@ -339,6 +345,10 @@ def parse_board(raw: dict, path: Path | str = "<board>") -> Board:
                                "full-scale sink current (pwm_v x sink_ma_per_v) must exceed "
                                f"trip_ma ({prot['trip_ma']}) so that the self-test can prove "
                                "the trip")
+    if hv["compliance_v"] > hv["nominal_v"] - sp["sink_headroom_v"]:
+        raise BoardConfigError(path, "[hv] compliance_v",
+                               f"{hv['compliance_v']} must not exceed nominal_v - "
+                               f"sink_headroom_v ({hv['nominal_v'] - sp['sink_headroom_v']})")
     if pulse["min_hz"] > pulse["max_hz"]:
         raise BoardConfigError(path, "[pulse] min_hz", "must not exceed max_hz")
 

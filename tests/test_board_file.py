@@ -94,6 +94,12 @@ def test_cross_field_rules():
     doc["hv"]["compliance_v"] = 61.0
     expect_error(doc, "compliance_v", "below nominal_v")
     doc = raw()
+    doc["hv"]["compliance_v"] = 59.0  # more than the rail minus the sink's headroom
+    expect_error(doc, "compliance_v", "must not exceed nominal_v - sink_headroom_v")
+    doc = raw()
+    doc["gpio"]["setpoint"]["bcm"] = 26
+    expect_error(doc, "gpio.setpoint", "no hardware PWM; allowed: GPIO12, GPIO13")
+    doc = raw()
     doc["setpoint"]["sink_ma_per_v"] = 10.0  # 33 mA full scale cannot prove a 35 mA trip
     expect_error(doc, "sink_ma_per_v", "prove the trip")
 

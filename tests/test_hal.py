@@ -74,7 +74,7 @@ def test_setpoint_is_clamped_and_mapped_through_the_calibration(board, rig_hw):
 
 def test_pulse_gate_validates_its_arguments(rig_hw):
     _, hw = rig_hw
-    with pytest.raises(ValueError, match="allowed: 100..10000 Hz"):
+    with pytest.raises(ValueError, match="allowed: 1000..10000 Hz"):
         hw.output.gate_pulsed(20000, 0.5)
     with pytest.raises(ValueError, match="above 0 and below 1"):
         hw.output.gate_pulsed(5000, 1.0)
