@@ -38,6 +38,13 @@ class Guard:
         """True while the 35 mA comparator latch is set."""
         return bool(self._trip.value)
 
+    @property
+    def trip_active_for(self) -> float | None:
+        """Seconds since HW_TRIP's rising edge, from the pin's own edge timestamp (gpiozero
+        event ticks: the kernel's on the Pi, the virtual clock in the simulator); None while
+        the line is inactive. Lets the self-test time the comparator without polling."""
+        return self._trip.active_time
+
     def reset_trip(self) -> bool:
         """Pulse TRIP_RESET; returns whether the latch is now clear. The latch only clears when
         the current is below the trip threshold."""

@@ -151,6 +151,7 @@ class Protection:
     trip_ma: float
     watchdog_timeout_ms: float
     device_max_ma: float
+    limiter_ma: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +219,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "trip_ma": (float, 1.0, 50.0, "mA"),
         "watchdog_timeout_ms": (float, 10.0, 5000.0, "ms"),
         "device_max_ma": (float, 1.0, 50.0, "mA"),
+        "limiter_ma": (float, 1.0, 50.0, "mA"),
     },
 }
 _GPIO_KEYS = {"bcm": (int, 0, 27, "a BCM line of the 40-pin header"),
@@ -340,6 +342,10 @@ def parse_board(raw: dict, path: Path | str = "<board>") -> Board:
     if prot["device_max_ma"] >= prot["trip_ma"]:
         raise BoardConfigError(path, "[protection] device_max_ma",
                                f"{prot['device_max_ma']} must be below trip_ma ({prot['trip_ma']})")
+    if not prot["device_max_ma"] < prot["limiter_ma"] < prot["trip_ma"]:
+        raise BoardConfigError(path, "[protection] limiter_ma",
+                               f"{prot['limiter_ma']} must lie between device_max_ma "
+                               f"({prot['device_max_ma']}) and trip_ma ({prot['trip_ma']})")
     if sp["pwm_v"] * sp["sink_ma_per_v"] <= prot["trip_ma"]:
         raise BoardConfigError(path, "[setpoint] sink_ma_per_v",
                                "full-scale sink current (pwm_v x sink_ma_per_v) must exceed "

@@ -46,15 +46,18 @@ class AnalogBoard:
     :param pins: the :class:`~sim.pins.SimPinFactory` (inputs are driven through it).
     :param seed: seed of the measurement noise.
     :param noise_v: standard deviation of the noise at each ADC input (V).
+    :param sink_gain: the sink's real transconductance over its nominal value (component
+        tolerance the calibration and the regulator must absorb).
     """
 
     def __init__(self, board: Board, clock, patient: Patient, pins, *, seed: int = 0,
-                 noise_v: float = 60e-6):
+                 noise_v: float = 60e-6, sink_gain: float = 1.0):
         self.board = board
         self.clock = clock
         self.patient = patient
         self.pins = pins
         self.noise_v = noise_v
+        self.sink_gain = sink_gain  # the sink's true transconductance / nominal (tolerance)
         self._rng = random.Random(seed)
         self._gauss = self._rng.gauss
         self._role_of = {f"GPIO{g.bcm}": role for role, g in board.gpio.items()}
@@ -77,6 +80,7 @@ class AnalogBoard:
         self._tau_hv = board.hv.rise_tau_ms / 1000.0
         self._r_s = board.sense.r_s1_ohm + board.sense.r_s2_ohm
         self._trip_a = board.protection.trip_ma / 1000.0
+        self._limit_a = board.protection.limiter_ma / 1000.0
         self._wd_timeout = board.protection.watchdog_timeout_ms / 1000.0
         self._relay_s = board.output.relay_switch_ms / 1000.0
         self._r_test = board.output.test_load_ohm
@@ -98,6 +102,7 @@ class AnalogBoard:
         self._pending: dict[str, tuple[object, float]] = {}
         # Protections.
         self.tripped = False
+        self.trip_at = 0.0
         self.wd_cut = False
         self.last_wdi_edge = -INF
         # World.
@@ -120,6 +125,9 @@ class AnalogBoard:
         self.trip_events = 0
         self.wd_events = 0
         self._limited = False    # the compliance limit set the current in the last step
+        self.q_abs = 0.0         # integral of |patient current| (C), for the recorder
+        self.peak_seen_a = 0.0   # largest patient pulse-peak current since the recorder reset it
+        self.last_above_t = -INF  # last time the true patient current was >= 0.1 mA
 
     # ------------------------------------------------------------------------------------------
     # Pins: what the controller wrote, and the inputs the board drives
@@ -187,13 +195,14 @@ class AnalogBoard:
         if self.pins is None:
             return
         b = self.board.gpio
-        for role, active in (("hw_trip", self.tripped),
-                             ("start_button", self.button_pressed or self.f_button_stuck)):
+        for role, active, at in (
+                ("hw_trip", self.tripped, self.trip_at),
+                ("start_button", self.button_pressed or self.f_button_stuck, self.clock.t)):
             pin = self._input_pin(role)
             if pin._function == "input":
                 level = active == b[role].active_high
                 if pin._state != level:
-                    (pin.drive_high if level else pin.drive_low)()
+                    pin.drive_at(level, min(at, self.clock.t) if active else self.clock.t)
 
     # ------------------------------------------------------------------------------------------
     # ADC inputs
@@ -297,12 +306,13 @@ class AnalogBoard:
         elif self.tripped or self.gate <= 0.0:
             i_cmd, gate, headroom = 0.0, 0.0, self._headroom
         else:
-            i_cmd = max(0.0, self.v2) * self._ma_per_v / 1000.0
+            i_cmd = max(0.0, self.v2) * self._ma_per_v * self.sink_gain / 1000.0
             gate, headroom = min(1.0, self.gate), self._headroom
         self._solve(t, dt, i_cmd, gate, headroom)
         # Comparator latch on R_S1: the peak current trips it.
         if not self.tripped and not self.f_trip_dead and self.peak_a >= self._trip_a:
             self.tripped = True
+            self.trip_at = t
             self.trip_events += 1
             self._inputs_dirty = True
 
@@ -352,6 +362,16 @@ class AnalogBoard:
                 peak = 0.0
                 v_out = inj / g_all
                 alpha, beta = 0.0, g_b * g / g_all
+            elif branch is not None and (v_out - v_c) * g_b > self._limit_a:
+                # The series limiter in the patient path holds the body current at its level;
+                # the resistive branches (test load, short) share what is left.
+                limited = True
+                lim = self._limit_a
+                v_out = max(0.0, (v_avail - lim * r_s) / (1.0 + g * r_s)) if g else v_avail
+                if i_cmd != INF:
+                    v_out = min(v_out, max(0.0, (i_cmd - lim) / g)) if g else v_out
+                peak = lim + g * v_out
+                alpha, beta = lim, 0.0
         self._limited = limited
         if branch is not None:
             # Pulsed: on for `gate` of the time, off (sink open) for the rest.
@@ -362,6 +382,8 @@ class AnalogBoard:
             k = b + 1.0 / r_skin
             v_inf = a / k
             i_body = (alpha - beta * v_c) * gate - beta_off * v_c * (1.0 - gate)
+            if beta == 0.0 and alpha == self._limit_a:
+                i_body = alpha * gate  # limiter: a current source, whatever the skin holds
             self.v_c = v_inf + (v_c - v_inf) * math.exp(-dt * k / c_skin)
         else:
             i_body = 0.0
@@ -370,6 +392,15 @@ class AnalogBoard:
         self.sink_a = peak * gate
         self.v_out = v_out * gate if g_all else v_out
         self.patient_a = i_body * self.k_polarity
+        # Ground-truth accumulators for the recorder: charge, and the largest pulse peak.
+        a = i_body if i_body >= 0.0 else -i_body
+        self.q_abs += a * dt
+        if a >= 1e-4:
+            self.last_above_t = t  # the true current is still at or above 0.1 mA
+        if a > 0.0:
+            pk = a / gate if (gate > 0.0 and not self.f_sink_short) else a
+            if pk > self.peak_seen_a:
+                self.peak_seen_a = pk
 
     # ------------------------------------------------------------------------------------------
     # Ground truth, for tests and the scenario recorder

@@ -42,9 +42,21 @@ class SimPin(MockPWMPin):
         self._last_change = self._sim_factory.clock.t
         self.states = deque([PinState(0.0, self._state)], maxlen=STATE_HISTORY)
 
+    def drive_at(self, level: bool, t: float) -> None:
+        """Drive this input to ``level`` as of time ``t`` (<= now): the board model finds an
+        edge lazily, and stamps it with the moment it really happened, as the kernel's edge
+        timestamp would."""
+        self._stamp = t
+        try:
+            (self.drive_high if level else self.drive_low)()
+        finally:
+            self._stamp = None
+
+    _stamp: float | None = None
+
     def _change_state(self, value):
         if self._state != value:
-            t = self._sim_factory.clock.t
+            t = self._sim_factory.clock.t if self._stamp is None else self._stamp
             self._state = value
             self.states.append(PinState(t - self._last_change, value))
             self._last_change = t

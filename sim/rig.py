@@ -25,16 +25,17 @@ class SimRig:
     :param patient: the load at the trays (default: a 2 kOhm hands patient, in the water).
     :param seed: seeds the measurement noise and the I2C glitch draws.
     :param noise_v: ADC input noise (V, standard deviation).
+    :param sink_gain: true / nominal transconductance of the current sink (default exact).
     """
 
     def __init__(self, board: Board | None = None, *, patient: Patient | None = None,
-                 seed: int = 0, noise_v: float = 60e-6):
+                 seed: int = 0, noise_v: float = 60e-6, sink_gain: float = 1.0):
         self.board = board or load_board()
         self.clock = VirtualClock()
         self.patient = patient or Patient()
         self.pin_factory = SimPinFactory(self.clock)
         self.physics = AnalogBoard(self.board, self.clock, self.patient, self.pin_factory,
-                                   seed=seed, noise_v=noise_v)
+                                   seed=seed, noise_v=noise_v, sink_gain=sink_gain)
         self.pin_factory.listener = self.physics
         self.i2c = SimI2CBus(self.clock, seed=seed)
         self.adc = Ads1115Emulator(self.clock, self.physics.adc_input, vdd=self.board.adc.vdd_v)

@@ -52,3 +52,20 @@ def energise(rig, hw, ma=0.0, *, patient=True, test_load=False):
     out.hv_on()
     out.set_setpoint_ma(ma)
     run(rig, hw, 0.1)
+
+
+def device(rx=None, *, load_ohm=2000.0, seed=0, sink_gain=1.0, limits=None, **patient):
+    """The complete device program on the simulator (firmware.simdevice.SimDevice)."""
+    from controller import Prescription
+    from firmware.simdevice import SimDevice
+
+    return SimDevice(rx or Prescription(target_ma=5.0, duration_min=5.0, ramp_ma_s=1.0),
+                     patient=Patient(load_ohm=load_ohm, **patient), seed=seed,
+                     sink_gain=sink_gain, limits=limits)
+
+
+def safe_after_ms(dev, t_inject):
+    """SCENARIOS.md's safe_after_ms: from the injection to the first moment from which the true
+    patient current stays below 0.1 mA (judged after the caller has run on)."""
+    last = dev.rig.physics.last_above_t
+    return max(0.0, last - t_inject) * 1000.0

@@ -90,12 +90,27 @@ def test_sink_short_ignores_the_setpoint(treating, board):
     rig.inject("sink_short")
     hw.output.set_setpoint_ma(0.0)
     hw.output.gate_off()
-    run(rig, hw, 0.05)
-    # Limited by rail and load only: far above anything commanded, until the trip latch acts.
-    assert rig.physics.trip_events == 1
+    run(rig, hw, 0.2)
+    # Limited by rail and load only (2 kOhm): far above anything commanded.
+    expected = (board.hv.nominal_v - 0.2) / (2000 + 149.9) * 1000
+    assert abs(rig.truth()["patient_ma"]) == pytest.approx(expected, rel=0.01)
     hw.output.hv_off()
     run(rig, hw, 0.05)
     assert abs(rig.truth()["patient_ma"]) < 0.1
+
+
+def test_series_limiter_bounds_a_shorted_sink_on_a_low_load(board):
+    rig, hw = make_rig(board, load_ohm=500.0)
+    energise(rig, hw, 10.0)
+    run(rig, hw, 0.3)
+    rig.inject("sink_short")
+    peak = 0.0
+    for _ in range(100):
+        rig.clock.advance(0.0005)
+        peak = max(peak, abs(rig.truth()["patient_ma"]))
+    # 60 V into 500 ohm would be ~90 mA (and more through the skin capacitance at first)
+    assert peak <= board.protection.limiter_ma + 1e-6
+    assert peak == pytest.approx(board.protection.limiter_ma, rel=1e-3)
 
 
 def test_sink_short_without_trip_is_limited_by_rail_and_load(board):

@@ -1,0 +1,55 @@
+"""What the controller reads and what it commands: the small interfaces it states for itself.
+
+The controller imports nothing from ``hal``, ``sim`` or gpiozero. Each period the device loop
+hands it an :class:`Inputs` (the time, one ADC sample or the reason there is none, the START
+button and the hardware trip line) and applies the :class:`Command` it returns to the hardware.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Sample(Protocol):
+    """One reading of the four ADC channels (``hal.AdcSample`` satisfies this)."""
+
+    t: float
+    current_a_ma: float
+    current_b_ma: float
+    electrode_v: float
+    hv_v: float
+    raw: tuple[int, int, int, int]
+
+
+@dataclass(slots=True)
+class Inputs:
+    now: float
+    sample: Sample | None
+    adc_error: str | None = None
+    start_pressed: bool = False
+    hw_trip: bool = False
+    trip_edge_t: float | None = None  # clock time of HW_TRIP's last rising edge, if known
+
+
+@dataclass(slots=True)
+class Command:
+    """The outputs for one period. The default is the safe state."""
+
+    setpoint_ma: float = 0.0      # sink command (the pulse peak in pulsed DC)
+    gate: str = "off"             # off | dc | pulsed
+    pulse_hz: float = 0.0
+    pulse_duty: float = 1.0
+    hv: bool = False
+    patient_relay: bool = False
+    polarity: int = 1
+    test_load: bool = False
+    trip_reset: bool = False
+    output_led: bool = False
+
+    def is_safe(self) -> bool:
+        return (self.setpoint_ma == 0.0 and self.gate == "off" and not self.hv
+                and not self.patient_relay)
+
+
+SAFE = Command()

@@ -1,0 +1,229 @@
+"""The software safety rules, as one declarative table.
+
+Each rule has an id, the hazard it controls (ids of ``docs/safety``), a condition on the
+:class:`RuleContext` of the current period, a persistence (how long the condition must hold) and a
+reaction:
+
+- ``PAUSE``: output to zero at once, the treatment timer stops, the device waits for contact;
+- ``STOP``: the session ends with a ramp down;
+- ``FAULT``: the safe state within the same period (setpoint 0, gate off, HV off, patient relay
+  open), latched until acknowledged.
+
+Persistence counts from the first period in which the condition is seen, credited with the period
+before it (the condition may have begun at any moment since the last sample): a rule with a
+persistence of 50 ms fires at most 50 ms after its condition began, and one with none fires on the
+first sample that shows it.
+
+The density and anti-shock guards are *limiters*, not rules: they act continuously on the current
+reference in :mod:`controller.session` (see ``DENSITY`` and ``Regulator``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Reaction(Enum):
+    PAUSE = "pause"
+    STOP = "stop"
+    FAULT = "fault"
+
+
+@dataclass(slots=True)
+class RuleContext:
+    """What the rules see each period. ``None`` fields mean "not known this period"."""
+
+    now: float
+    period: float              # time since the previous step
+    nominal_period: float
+    state: str
+    i_a: float | None          # channel A, mA (average)
+    i_b: float | None
+    i_max: float | None        # the higher channel
+    v_e: float | None          # electrode voltage, signed
+    hv: float | None
+    raw_a: int | None
+    raw_b: int | None
+    raw: tuple[int, int, int, int] | None  # all four channels
+    adc_failures: int          # consecutive failed reads
+    sample_age: float          # s since the newest good sample was taken
+    command_ma: float          # average current commanded in the period before this sample
+    duty: float                # gate duty (1 for DC)
+    peak_cap_ma: float         # site limit (or device limit), pulse peak
+    hv_enabled_for: float      # s since HV was enabled (-1 if disabled)
+    hv_disabled_for: float     # s since HV was disabled (-1 if enabled)
+    hv_nominal: float
+    hv_tolerance: float
+    hw_trip: bool
+    polarity: int
+    self_test: bool            # the self-test drives the test load on purpose (36 mA)
+    in_contact_phase: bool     # the output is connected to the patient and current is intended
+    load_ohm: float | None     # estimated load (V / I) when the current is measurable
+    treat_s: float
+    duration_s: float
+    dose_ma_min: float
+    rx_dose_ma_min: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    hazard: str
+    text: str
+    persistence_s: float
+    reaction: Reaction
+    condition: Callable[[RuleContext], bool]
+    patient_clearable: bool = False
+
+
+def _absolute_overcurrent(c: RuleContext) -> bool:
+    if c.i_max is None or c.self_test:
+        return False
+    peak = c.i_max / c.duty if c.duty > 0 else c.i_max
+    return peak > c.peak_cap_ma + 1.0 or peak > 30.0
+
+
+def _relative_overcurrent(c: RuleContext) -> bool:
+    return (c.i_max is not None and c.command_ma > 0.0
+            and c.i_max > c.command_ma + max(1.0, 0.1 * c.command_ma))
+
+
+def _current_without_command(c: RuleContext) -> bool:
+    return c.i_max is not None and c.command_ma == 0.0 and c.i_max > 0.3
+
+
+def _channels_disagree(c: RuleContext) -> bool:
+    if c.i_a is None or c.i_b is None or c.self_test:  # the self-test checks this itself
+        return False
+    return abs(c.i_a - c.i_b) > max(0.3, 0.05 * max(abs(c.i_a), abs(c.i_b)))
+
+
+def _adc_failure(c: RuleContext) -> bool:
+    return c.adc_failures >= 3 or c.sample_age > 0.030
+
+
+class _StuckWatch:
+    """ADC stuck: identical raw counts on a current channel while current flows."""
+
+    def __init__(self):
+        self.last: tuple[int | None, int | None] = (None, None)
+
+    def __call__(self, c: RuleContext) -> bool:
+        if c.raw_a is None or c.command_ma < 0.5:
+            self.last = (None, None)
+            return False
+        same = (c.raw_a, c.raw_b) == self.last or c.raw_a == self.last[0] \
+            or c.raw_b == self.last[1]
+        self.last = (c.raw_a, c.raw_b)
+        return same
+
+
+def _adc_frozen(c: RuleContext) -> bool:
+    """All four channels return the same count: the conversion register no longer changes with
+    the multiplexer (the four signals can never be equal in a working unit)."""
+    r = c.raw
+    return r is not None and r[0] == r[1] == r[2] == r[3]
+
+
+def _hv_out_of_range(c: RuleContext) -> bool:
+    if c.hv is None:
+        return False
+    if c.hv_enabled_for >= 0.05:
+        return abs(c.hv - c.hv_nominal) > c.hv_tolerance * c.hv_nominal
+    if c.hv_disabled_for >= 0.2:
+        return c.hv > 10.0  # HV present although disabled
+    return False
+
+
+def _hw_trip(c: RuleContext) -> bool:
+    return c.hw_trip
+
+
+def _overrun(c: RuleContext) -> bool:
+    return c.period > 3.0 * c.nominal_period
+
+
+def _short(c: RuleContext) -> bool:
+    return c.in_contact_phase and c.load_ohm is not None and c.load_ohm < 300.0
+
+
+def _open(c: RuleContext) -> bool:
+    if not c.in_contact_phase or c.i_max is None:
+        return False
+    if c.load_ohm is not None:
+        return c.load_ohm > 20_000.0
+    return c.command_ma >= 0.15 and c.i_max < 0.05
+
+
+def _wrong_polarity(c: RuleContext) -> bool:
+    return (c.i_max is not None and c.v_e is not None and c.i_max > 0.5
+            and c.hv_enabled_for >= 0.05 and c.v_e * c.polarity < -1.0)
+
+
+def _session_limits(c: RuleContext) -> bool:
+    return c.treat_s > 1.5 * c.duration_s + 60.0 or c.dose_ma_min > 1.6 * c.rx_dose_ma_min
+
+
+def make_rules() -> tuple[Rule, ...]:
+    """The rule table (a fresh copy: some rules keep a little state)."""
+    F, P, S = Reaction.FAULT, Reaction.PAUSE, Reaction.STOP
+    return (
+        # Measurement integrity first: when the ADC is broken, its readings explain nothing.
+        Rule("R-ADC-FAIL", "H-SENSE-2", "three consecutive failed ADC reads, or a sample older "
+             "than 30 ms", 0.0, F, _adc_failure),
+        Rule("R-ADC-FROZEN", "H-SENSE-2", "all four channels read the same count: the "
+             "conversion register is frozen", 0.0, F, _adc_frozen),
+        Rule("R-ADC-STUCK", "H-SENSE-2", "identical raw counts on a current channel for 2 s "
+             "while current flows", 2.0, F, _StuckWatch()),
+        Rule("R-OC-ABS", "H-OC-1", "measured current (pulse peak) above the site limit + 1 mA "
+             "or the 30 mA device limit", 0.0, F, _absolute_overcurrent),
+        Rule("R-OC-REL", "H-OC-1", "measured current above the command + max(1 mA, 10 %)",
+             0.050, F, _relative_overcurrent),
+        Rule("R-NOCMD", "H-OC-2", "current above 0.3 mA with a zero command (sink short, "
+             "welded relay)", 0.050, F, _current_without_command),
+        Rule("R-CH-AGREE", "H-SENSE-1", "the two current channels disagree by more than "
+             "max(0.3 mA, 5 %)", 0.100, F, _channels_disagree),
+        Rule("R-HV", "H-SUPPLY-1", "HV rail outside +-15 % of nominal while enabled (or present "
+             "while disabled)", 0.100, F, _hv_out_of_range),
+        Rule("R-HW-TRIP", "H-OC-1", "the hardware overcurrent latch has fired", 0.0, F,
+             _hw_trip),
+        Rule("R-OVERRUN", "H-HANG-1", "a control period longer than three times nominal", 0.0,
+             F, _overrun),
+        Rule("R-SHORT", "H-SHOCK-1", "load below 300 ohm: electrodes shorted (both hands in one "
+             "tray)", 0.020, P, _short),
+        Rule("R-OPEN", "H-SHOCK-1", "contact lost: load above 20 kOhm or no current flows",
+             0.0, P, _open),
+        Rule("R-POLARITY", "H-POL-1", "electrode voltage sign does not follow the polarity "
+             "command", 0.100, F, _wrong_polarity),
+        Rule("R-SESSION", "H-DOSE-1", "treatment time or dose beyond the prescription plus "
+             "margin", 0.0, S, _session_limits),
+    )
+
+
+@dataclass
+class RuleEngine:
+    rules: tuple[Rule, ...] = field(default_factory=make_rules)
+    since: dict[str, float] = field(default_factory=dict)
+
+    def evaluate(self, ctx: RuleContext) -> list[Rule]:
+        """The rules whose condition has held for their persistence, this period."""
+        fired = []
+        for rule in self.rules:
+            if rule.condition(ctx):
+                first = self.since.get(rule.id)
+                if first is None:
+                    first = ctx.now - min(ctx.period, ctx.nominal_period)
+                    self.since[rule.id] = first
+                if ctx.now - first >= rule.persistence_s - 1e-9:
+                    fired.append(rule)
+            elif rule.id in self.since:
+                del self.since[rule.id]
+        return fired
+
+    def clear(self) -> None:
+        self.since.clear()
+
+    def by_id(self, rule_id: str) -> Rule:
+        return next(r for r in self.rules if r.id == rule_id)

@@ -1,0 +1,727 @@
+"""The treatment controller: the session state machine, ramps, regulation and the safety rules.
+
+Pure logic: :meth:`Controller.step` receives the time and the measurements
+(:class:`~controller.io.Inputs`) and returns the outputs (:class:`~controller.io.Command`). It
+never sleeps, never reads a clock and imports no hardware library, so it runs identically on
+the Pi, on the simulator and in unit tests.
+
+States (the ``state`` column of a trace)::
+
+    SELF_TEST -> IDLE --START--> SELF_TEST -> WAIT_CONTACT -> RAMP_UP -> TREAT
+        -> [REVERSING -> RAMP_UP -> TREAT] -> RAMP_DOWN -> DONE -> IDLE
+    any session state --contact lost / short--> PAUSED --contact back 2 s--> RAMP_UP
+    any state --rule with reaction FAULT--> FAULT (latched) --acknowledged--> IDLE
+
+Anti-shock and current-density guard (limiters on the reference, every period):
+
+- the reference rises at the ramp rate only, and the regulator's command may exceed the measured
+  current by at most 0.3 mA and rise by at most 0.4 mA in 100 ms (see :mod:`.regulator`);
+- contact lost or a short: the output drops to the 0.2 mA contact probe at once, and current
+  returns only by a ramp from zero after contact has been stable for 2 s;
+- density: the immersed fraction is estimated from the load against the lowest load seen in this
+  session (a conservative 30 % of the load is assumed not to scale with area), and the reference
+  is cut at once to ``density limit x site area x fraction``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .events import EventLog
+from .io import Command, Inputs
+from .limits import DEVICE_MAX_MA, Limits, Prescription
+from .regulator import Regulator, RegulatorConfig
+from .rules import Reaction, Rule, RuleContext, RuleEngine
+from .selftest import SelfTestFailure, SelfTestSpec, self_test
+
+PERIOD = 0.010                # s, nominal control period
+PROBE_MA = 0.2                # contact-check test current (at most 0.3 mA)
+CONTACT_OHM = (300.0, 20_000.0)
+CONTACT_STABLE_S = 2.0
+WAIT_CONTACT_TIMEOUT_S = 120.0
+PAUSE_TIMEOUT_S = 300.0
+REVERSAL_DWELL_S = 0.5
+STOP_RAMP_MAX_S = 5.0
+HOLD_ACK_S = 3.0
+DEBOUNCE_S = 0.04
+HV_SETTLE_S = 0.06
+RELAY_SETTLE_S = 0.03
+DONE_SHOW_S = 10.0
+BODY_FRACTION_ASSUMED = 0.3
+REDUCED_TARGET_MARGIN = 0.97
+
+SESSION_STATES = ("WAIT_CONTACT", "RAMP_UP", "TREAT", "REVERSING", "RAMP_DOWN", "PAUSED")
+#: Faults a patient may acknowledge with a 3 s hold of START; the rest need the technician.
+PATIENT_CLEARABLE = {"CONTACT-TIMEOUT", "SHORT-AT-START"}
+
+
+@dataclass
+class SessionRecord:
+    """What happened in one session: the treatment log's row."""
+
+    start_t: float
+    prescription: Prescription
+    end_t: float | None = None
+    outcome: str | None = None          # completed | stopped | fault | incomplete
+    fault_code: str | None = None
+    treat_s: float = 0.0
+    dose_ma_min: float = 0.0            # measured (device) charge, mA*min
+    peak_ma: float = 0.0                # measured, pulse peak
+    load_sum: float = 0.0
+    load_n: int = 0
+    pauses: int = 0
+    reversals: int = 0
+    reduced_target_ma: float | None = None   # the lower target in force now, if any
+    lowest_target_ma: float | None = None    # the lowest target the device had to settle for
+
+    @property
+    def mean_load_ohm(self) -> float | None:
+        return self.load_sum / self.load_n if self.load_n else None
+
+
+@dataclass
+class ControllerConfig:
+    test_load_ohm: float = 1000.0
+    hv_nominal: float = 60.0
+    hv_tolerance: float = 0.15
+    sink_headroom_v: float = 2.0
+    r_sense_ohm: float = 149.9
+    compliance_margin_v: float = 3.0   # "near compliance" below this much spare voltage
+    regulator: RegulatorConfig = field(default_factory=RegulatorConfig)
+
+
+class Controller:
+    """The device's treatment logic.
+
+    :param prescription: what to deliver (validated against ``limits``).
+    :param limits: technician limits.
+    :param config: hardware facts the logic needs (from the board file, via ``firmware``).
+    :param calibration_ok, calibration_problem: whether the calibration record is valid.
+    """
+
+    def __init__(self, prescription: Prescription, limits: Limits | None = None,
+                 config: ControllerConfig | None = None, *, calibration_ok: bool = True,
+                 calibration_problem: str = ""):
+        self.limits = (limits or Limits()).validated()
+        self.rx = prescription.validated(self.limits)
+        self.cfg = config or ControllerConfig()
+        self.calibration_ok = calibration_ok
+        self.calibration_problem = calibration_problem
+        self.events = EventLog()
+        self.rules = RuleEngine()
+        self.reg = Regulator(self.cfg.regulator)
+        self.session: SessionRecord | None = None
+        self.sessions_done: list[SessionRecord] = []
+        self.session_listeners: list = []
+        self.fault: dict | None = None
+        self.state = ""
+        self._cmd = Command()
+        self._last_now: float | None = None
+        self._adc_failures = 0
+        self._last_sample_t: float | None = None
+        self._hv_since: float | None = None
+        self._hv_off_since: float | None = 0.0
+        # button
+        self._btn_raw = False
+        self._btn_since = 0.0
+        self._btn = False
+        self._btn_pressed_at: float | None = None
+        self._hold_fired = False
+        # session
+        self._seq = None
+        self._seq_next = ""
+        self._ref = 0.0
+        self._avg_cmd = 0.0
+        self._state_t = 0.0
+        self._contact_ok_since: float | None = None
+        self._r_ref: float | None = None
+        self._polarity = 1
+        self._reversed = False
+        self._stop_outcome = "stopped"
+        self._stop_rate = 0.0
+        self._limited_since: float | None = None
+        self._compliance_ma: float | None = None
+        self._limit_note_t = -1e9
+        self.load_estimate: float | None = None
+        self.density_estimate: float | None = None
+        self._enter(0.0, "SELF_TEST", "power-on self-test")
+        self._seq = self._make_selftest()
+        self._seq_next = "IDLE"
+        self._seq_started = False
+
+    # ------------------------------------------------------------------------------------------
+    # Public API
+    # ------------------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """True while a session (or its self-test) runs: settings may not change."""
+        return self.state in SESSION_STATES or (self.state == "SELF_TEST" and
+                                                self.session is not None)
+
+    def set_prescription(self, rx: Prescription) -> Prescription:
+        if self.busy:
+            raise RuntimeError("a treatment is running; change the prescription when idle")
+        self.rx = rx.validated(self.limits)
+        return self.rx
+
+    def set_limits(self, limits: Limits) -> None:
+        if self.busy:
+            raise RuntimeError("a treatment is running; change the limits when idle")
+        limits = limits.validated()
+        self.rx.validated(limits)
+        self.limits = limits
+
+    def press(self, now: float) -> None:
+        """A START press as seen after debouncing (also called by the console's ``start``)."""
+        self._on_press(now)
+
+    def step(self, inp: Inputs) -> Command:
+        now = inp.now
+        period = PERIOD if self._last_now is None else now - self._last_now
+        self._last_now = now
+        # Measurements.
+        s = inp.sample
+        if s is None:
+            self._adc_failures += 1
+        else:
+            self._adc_failures = 0
+            self._last_sample_t = s.t
+        self._button(now, inp.start_pressed)
+        ctx = self._context(inp, period)
+        self._account(ctx, period)
+        # Safety rules first: a fault goes to the safe state within this period.
+        for rule in self.rules.evaluate(ctx):
+            self._react(now, rule)
+        if self.state == "FAULT":
+            self._cmd = Command()
+            return self._cmd
+        cmd = self._run_state(inp, ctx)
+        self._cmd = cmd
+        self._track_hv(now, cmd.hv)
+        return cmd
+
+    # ------------------------------------------------------------------------------------------
+    # Context, accounting
+    # ------------------------------------------------------------------------------------------
+    def _context(self, inp: Inputs, period: float) -> RuleContext:
+        s = inp.sample
+        now = inp.now
+        i_a = i_b = i_max = v_e = hv = None
+        raw_a = raw_b = None
+        load = None
+        if s is not None:
+            i_a, i_b, v_e, hv = s.current_a_ma, s.current_b_ma, s.electrode_v, s.hv_v
+            i_max = i_a if i_a > i_b else i_b
+            raw_a, raw_b = s.raw[0], s.raw[1]
+            if i_max >= 0.05 and self._cmd.patient_relay and not self._cmd.test_load:
+                load = abs(v_e) / (i_max / 1000.0)
+        self.load_estimate = load
+        age = now - self._last_sample_t if self._last_sample_t is not None else 0.0
+        cmd = self._cmd
+        in_contact = (self.state in ("RAMP_UP", "TREAT", "PAUSED", "WAIT_CONTACT")
+                      and cmd.patient_relay and cmd.hv and cmd.setpoint_ma > 0.0
+                      and self._hv_since is not None and now - self._hv_since >= HV_SETTLE_S)
+        sess = self.session
+        return RuleContext(
+            now=now, period=period, nominal_period=PERIOD, state=self.state,
+            i_a=i_a, i_b=i_b, i_max=i_max, v_e=v_e, hv=hv, raw_a=raw_a, raw_b=raw_b,
+            raw=tuple(s.raw) if s is not None else None,
+            adc_failures=self._adc_failures, sample_age=age,
+            command_ma=self._avg_cmd, duty=cmd.pulse_duty if cmd.gate == "pulsed" else 1.0,
+            peak_cap_ma=min(self.limits.site_limit(self.rx.site, self.rx.child), DEVICE_MAX_MA),
+            hv_enabled_for=(now - self._hv_since) if self._hv_since is not None else -1.0,
+            hv_disabled_for=(now - self._hv_off_since) if self._hv_off_since is not None
+            else -1.0,
+            hv_nominal=self.cfg.hv_nominal, hv_tolerance=self.cfg.hv_tolerance,
+            hw_trip=inp.hw_trip and self.state != "SELF_TEST", polarity=self._polarity,
+            self_test=self.state == "SELF_TEST",
+            in_contact_phase=in_contact, load_ohm=load,
+            treat_s=sess.treat_s if sess else 0.0, duration_s=self.rx.duration_min * 60.0,
+            dose_ma_min=sess.dose_ma_min if sess else 0.0,
+            rx_dose_ma_min=self.rx.dose_ma_min,
+        )
+
+    def _account(self, ctx: RuleContext, period: float) -> None:
+        sess = self.session
+        if sess is None or ctx.i_max is None:
+            return
+        dt = min(period, 3 * PERIOD)
+        if self._cmd.patient_relay and not self._cmd.test_load:
+            sess.dose_ma_min += max(0.0, ctx.i_max) * dt / 60.0
+            peak = ctx.i_max / ctx.duty
+            if peak > sess.peak_ma:
+                sess.peak_ma = peak
+        if self.state == "TREAT":
+            sess.treat_s += dt
+            if ctx.load_ohm is not None:
+                sess.load_sum += ctx.load_ohm
+                sess.load_n += 1
+
+    def _track_hv(self, now: float, hv: bool) -> None:
+        if hv and self._hv_since is None:
+            self._hv_since, self._hv_off_since = now, None
+        elif not hv and self._hv_off_since is None:
+            self._hv_since, self._hv_off_since = None, now
+
+    # ------------------------------------------------------------------------------------------
+    # Button: debounce, press edge, 3 s hold
+    # ------------------------------------------------------------------------------------------
+    def _button(self, now: float, raw: bool) -> None:
+        if raw != self._btn_raw:
+            self._btn_raw, self._btn_since = raw, now
+        if now - self._btn_since >= DEBOUNCE_S and self._btn != raw:
+            self._btn = raw
+            if raw:
+                self._btn_pressed_at, self._hold_fired = now, False
+                self._on_press(now)
+            else:
+                self._btn_pressed_at = None
+        if self._btn and not self._hold_fired and self._btn_pressed_at is not None \
+                and now - self._btn_pressed_at >= HOLD_ACK_S:
+            self._hold_fired = True
+            self._on_hold(now)
+
+    def _on_press(self, now: float) -> None:
+        if self.state == "IDLE" or self.state == "DONE":
+            self._start_session(now)
+        elif self.state in SESSION_STATES and self.state != "RAMP_DOWN":
+            self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: the patient stops the "
+                       "session")
+            self._begin_stop(now, "stopped", STOP_RAMP_MAX_S)
+
+    def _on_hold(self, now: float) -> None:
+        if self.state == "FAULT" and self.fault is not None:
+            if self.fault["code"] in PATIENT_CLEARABLE:
+                self._emit(now, "info", "FAULT-ACK", f"fault {self.fault['code']} acknowledged "
+                           "by a 3 s hold of START")
+                self.fault = None
+                self.rules.clear()
+                self._enter(now, "IDLE", "ready")
+            else:
+                self._emit(now, "warning", "FAULT-NEEDS-TECHNICIAN",
+                           f"fault {self.fault['code']} must be cleared by the technician")
+
+    # ------------------------------------------------------------------------------------------
+    # Reactions
+    # ------------------------------------------------------------------------------------------
+    def _react(self, now: float, rule: Rule) -> None:
+        if self.state == "FAULT":
+            return  # latched already; the first fault is the one that counts
+        if rule.reaction is Reaction.FAULT:
+            self._emit(now, "rule", rule.id, rule.text)
+            self.enter_fault(now, rule.id, rule.text)
+        elif rule.reaction is Reaction.PAUSE:
+            if self.state in ("RAMP_UP", "TREAT"):
+                self._emit(now, "rule", rule.id, rule.text)
+                self._pause(now, rule)
+            elif self.state == "WAIT_CONTACT" and rule.id == "R-SHORT":
+                self._emit(now, "rule", rule.id, rule.text)
+                self.enter_fault(now, "SHORT-AT-START", "load below 300 ohm at the contact "
+                                 "check: both electrodes are in one tray, or the trays touch; "
+                                 "put one hand in each tray and hold START 3 s")
+        elif rule.reaction is Reaction.STOP and self.state in ("RAMP_UP", "TREAT", "PAUSED"):
+            self._emit(now, "rule", rule.id, rule.text)
+            self._begin_stop(now, "incomplete", STOP_RAMP_MAX_S)
+
+    def enter_fault(self, now: float, code: str, message: str) -> None:
+        """Latch a fault and go to the safe state (also used by the device program)."""
+        if self.state == "FAULT":
+            return
+        self.fault = {"code": code, "message": message, "at_s": now}
+        self._emit(now, "fault", code, message)
+        self._ref = 0.0
+        self._avg_cmd = 0.0
+        self.reg.reset()
+        self._seq = None
+        self._end_session(now, "fault", code)
+        self._enter(now, "FAULT", f"{code}: {message}")
+
+    def clear_fault(self, now: float) -> bool:
+        """Technician clear (after a passing self-test); returns whether a fault was cleared."""
+        if self.state != "FAULT":
+            return False
+        self._emit(now, "info", "FAULT-CLEARED", f"fault {self.fault['code'] if self.fault else ''}"
+                   " cleared by the technician")
+        self.fault = None
+        self.rules.clear()
+        self._enter(now, "IDLE", "ready")
+        return True
+
+    # ------------------------------------------------------------------------------------------
+    # States
+    # ------------------------------------------------------------------------------------------
+    def _enter(self, now: float, state: str, why: str = "") -> None:
+        self.state = state
+        self._state_t = now
+        self._emit(now, "state", state, why)
+
+    def _emit(self, now, kind, code, message):
+        return self.events.emit(now, kind, code, message)
+
+    def _make_selftest(self):
+        return self_test(SelfTestSpec(self.cfg.test_load_ohm, self.cfg.hv_nominal,
+                                      self.cfg.hv_tolerance, self.calibration_ok,
+                                      self.calibration_problem))
+
+    def _start_session(self, now: float) -> None:
+        self.session = SessionRecord(start_t=now, prescription=self.rx)
+        self._emit(now, "session", "SESSION-START",
+                   f"{self.rx.site}, {self.rx.target_ma:g} mA {self.rx.waveform}, "
+                   f"{self.rx.duration_min:g} min")
+        self._polarity = 1
+        self._reversed = False
+        self._r_ref = None
+        self._limited_since = None
+        self._compliance_ma = None
+        self.rules.clear()
+        self._enter(now, "SELF_TEST", "self-test before the session")
+        self._seq = self._make_selftest()
+        self._seq_started = False
+        self._seq_next = "WAIT_CONTACT"
+
+    def _end_session(self, now: float, outcome: str, fault_code: str | None = None) -> None:
+        sess = self.session
+        if sess is None:
+            return
+        sess.end_t = now
+        sess.outcome = outcome
+        sess.fault_code = fault_code
+        self._emit(now, "session", "SESSION-END",
+                   f"{outcome}: {sess.treat_s:.0f} s at target, {sess.dose_ma_min:.1f} mA*min")
+        self.sessions_done.append(sess)
+        if len(self.sessions_done) > 50:
+            del self.sessions_done[0]
+        self.session = None
+        for fn in self.session_listeners:
+            fn(sess)
+
+    def _run_state(self, inp: Inputs, ctx: RuleContext) -> Command:
+        st = self.state
+        now = inp.now
+        if self._seq is not None:
+            return self._run_sequence(inp)
+        if st == "IDLE":
+            return Command()
+        if st == "DONE":
+            if now - self._state_t >= DONE_SHOW_S:
+                self._enter(now, "IDLE", "ready")
+            return Command()
+        if st == "WAIT_CONTACT":
+            return self._wait_contact(inp, ctx)
+        if st in ("RAMP_UP", "TREAT"):
+            return self._treat(inp, ctx)
+        if st == "PAUSED":
+            return self._paused(inp, ctx)
+        if st in ("RAMP_DOWN", "REVERSING"):
+            return self._ramp_down(inp, ctx)
+        return Command()
+
+    def _run_sequence(self, inp: Inputs) -> Command:
+        try:
+            cmd = next(self._seq) if not self._seq_started else self._seq.send(inp)
+            self._seq_started = True
+            if cmd.setpoint_ma > 0 and cmd.gate != "off":
+                self._avg_cmd = cmd.setpoint_ma * (cmd.pulse_duty if cmd.gate == "pulsed"
+                                                   else 1.0)
+            else:
+                self._avg_cmd = 0.0
+            return cmd
+        except StopIteration as done:
+            self._seq = None
+            return self._sequence_done(inp.now, done.value)
+        except SelfTestFailure as f:
+            self._seq = None
+            self._emit(inp.now, "selftest", f.code, f.message)
+            self.enter_fault(inp.now, f.code, f"{f.message}; {f.hint}")
+            return Command()
+
+    def _sequence_done(self, now: float, value) -> Command:
+        nxt = self._seq_next
+        if self.state == "SELF_TEST":
+            self._emit(now, "selftest", "ST-PASS", "self-test passed: " + ", ".join(
+                f"{k} {v:.3g}" for k, v in (value or {}).items()))
+        self._avg_cmd = 0.0
+        if nxt == "IDLE":
+            self._enter(now, "IDLE", "ready")
+        elif nxt == "WAIT_CONTACT":
+            self._enter(now, "WAIT_CONTACT", "put both hands in the water")
+            self._contact_ok_since = None
+            self._seq = self._connect()
+            self._seq_started = False
+            self._seq_next = "PROBE"
+            return self._run_sequence_first(now)
+        elif nxt == "PROBE":
+            self._contact_ok_since = None
+        elif nxt == "RAMP_UP":
+            self._ref = 0.0
+            self.reg.reset()
+            self._enter(now, "RAMP_UP", "ramping up after the polarity reversal")
+        elif nxt == "DONE":
+            outcome = self._stop_outcome
+            self._end_session(now, outcome)
+            self._enter(now, "DONE", outcome)
+        if nxt == "PROBE":
+            return self._cmd_base(PROBE_MA, probe=True)
+        if nxt == "RAMP_UP":
+            return self._cmd_base(0.0)
+        return Command()
+
+    def _run_sequence_first(self, now: float) -> Command:
+        cmd = next(self._seq)
+        self._seq_started = True
+        return cmd
+
+    # --- sequences ------------------------------------------------------------------------------
+    def _hold(self, cmd: Command, seconds: float):
+        inp = yield cmd
+        start = inp.now
+        while inp.now - start < seconds - 1e-9:
+            inp = yield cmd
+        return inp
+
+    def _connect(self):
+        """Close the patient relay with HV off, then enable HV: relays switch dead."""
+        yield from self._hold(Command(patient_relay=True, polarity=self._polarity),
+                              RELAY_SETTLE_S)
+        yield from self._hold(Command(patient_relay=True, polarity=self._polarity, hv=True,
+                                      gate="dc", output_led=True), HV_SETTLE_S)
+
+    def _reverse(self):
+        """Ramp down (done by the caller), current off, dwell, switch, HV on again."""
+        p = self._polarity
+        yield from self._hold(Command(patient_relay=True, polarity=p, output_led=True),
+                              REVERSAL_DWELL_S)
+        new = -p
+        self._polarity = new
+        yield from self._hold(Command(patient_relay=True, polarity=new), RELAY_SETTLE_S)
+        yield from self._hold(Command(patient_relay=True, polarity=new, hv=True, gate="dc",
+                                      output_led=True), HV_SETTLE_S)
+
+    def _disconnect(self):
+        """Current is zero: HV off, wait for the rail, open the patient relay."""
+        p = self._polarity
+        yield from self._hold(Command(patient_relay=True, polarity=p, output_led=True), 0.1)
+        yield from self._hold(Command(polarity=p), RELAY_SETTLE_S)
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _cmd_base(self, avg_ma: float, *, probe: bool = False) -> Command:
+        """Output connected to the patient with ``avg_ma`` average current."""
+        rx = self.rx
+        pulsed = rx.waveform == "pulsed" and not probe and avg_ma > 0.0
+        duty = rx.pulse_duty if pulsed else 1.0
+        self._avg_cmd = avg_ma
+        return Command(setpoint_ma=avg_ma / duty, gate="pulsed" if pulsed else "dc",
+                       pulse_hz=rx.pulse_hz if pulsed else 0.0, pulse_duty=duty, hv=True,
+                       patient_relay=True, polarity=self._polarity, output_led=True)
+
+    def _contact_state(self, ctx: RuleContext) -> str:
+        """ok | open | short | unknown, from the load estimate at the probe current."""
+        if ctx.i_max is None:
+            return "unknown"
+        if ctx.load_ohm is None:
+            return "open" if ctx.i_max < 0.05 else "unknown"
+        if ctx.load_ohm < CONTACT_OHM[0]:
+            return "short"
+        if ctx.load_ohm > CONTACT_OHM[1]:
+            return "open"
+        return "ok"
+
+    def _wait_contact(self, inp: Inputs, ctx: RuleContext) -> Command:
+        now = inp.now
+        if now - self._state_t > WAIT_CONTACT_TIMEOUT_S:
+            self.enter_fault(now, "CONTACT-TIMEOUT", "no contact: the hands did not reach the "
+                             "water in time; hold START 3 s, then press START again")
+            return Command()
+        c = self._contact_state(ctx) if ctx.in_contact_phase else "unknown"
+        if c == "ok":
+            if self._contact_ok_since is None:
+                self._contact_ok_since = now
+            elif now - self._contact_ok_since >= CONTACT_STABLE_S:
+                self._r_ref = ctx.load_ohm
+                self._emit(now, "info", "CONTACT", f"contact: load {ctx.load_ohm:.0f} ohm")
+                self._ref = PROBE_MA
+                self.reg.reset(PROBE_MA)
+                self._enter(now, "RAMP_UP", "ramping up")
+                return self._treat(inp, ctx)
+        else:
+            self._contact_ok_since = None
+        return self._cmd_base(PROBE_MA, probe=True)
+
+    def _allowed_ma(self, ctx: RuleContext) -> float:
+        """The highest average current the density guard allows now."""
+        rx = self.rx
+        cap = rx.max_average_ma(self.limits)
+        load = ctx.load_ohm
+        if load is None:
+            self.density_estimate = None
+            return cap
+        if self._r_ref is None or load < self._r_ref:
+            self._r_ref = load
+        ratio = load / self._r_ref
+        b = BODY_FRACTION_ASSUMED
+        fraction = min(1.0, (1.0 - b) / max(ratio - b, 1e-6))
+        area = rx.area_cm2 * fraction
+        allowed = self.limits.density_ma_cm2 * area
+        if ctx.i_max is not None:
+            self.density_estimate = ctx.i_max / area
+        return min(cap, allowed)
+
+    def _treat(self, inp: Inputs, ctx: RuleContext) -> Command:
+        now = inp.now
+        rx = self.rx
+        sess = self.session
+        goal = self._allowed_ma(ctx)
+        if goal < self._ref:
+            if goal < rx.target_ma * 0.98 and now - self._limit_note_t > 5.0:
+                self._limit_note_t = now
+                self._emit(now, "warning", "DENSITY-LIMIT",
+                           f"current reduced to {goal:.2f} mA: the immersed area looks smaller "
+                           "(a hand partly out of the water?)")
+            self._ref = goal  # a fall never shocks: cut at once
+        elif self._ref < goal:
+            self._ref = min(goal, self._ref + rx.ramp_ma_s * PERIOD)
+        measured = ctx.i_max if ctx.i_max is not None else self.reg.output
+        # The command may exceed the goal by the calibration's residual error (a sink a few per
+        # cent weak); what the limits judge is the measured current.
+        u = self.reg.update(self._ref, measured, PERIOD, goal * 1.1 + 0.1,
+                            self._near_compliance(ctx))
+        reach = self._compliance(now, ctx)
+        if sess is not None:
+            reduced = goal if goal < rx.target_ma * 0.98 else None
+            if reach is not None:
+                reduced = reach if reduced is None else min(reduced, reach)
+            self._note_target(sess, reduced)
+        if self.state == "RAMP_UP" and self._ref >= goal - 1e-9 and \
+                (ctx.i_max is None or ctx.i_max >= 0.9 * goal or self._limited_since is not None):
+            self._enter(now, "TREAT", f"treating at {goal:.2f} mA")
+        if self.state == "TREAT" and sess is not None:
+            done = self._treat_done(sess)
+            if done:
+                self._emit(now, "info", "TREATMENT-COMPLETE",
+                           f"{sess.treat_s / 60:.1f} min at target, {sess.dose_ma_min:.1f} mA*min")
+                self._begin_stop(now, "completed", None)
+                return self._ramp_down(inp, ctx)
+            if rx.reverse_polarity and not self._reversed and \
+                    sess.treat_s >= rx.duration_min * 30.0:
+                self._reversed = True
+                sess.reversals += 1
+                self._emit(now, "info", "REVERSAL", "half time: reversing the polarity")
+                self._enter(now, "REVERSING", "ramping down to reverse the polarity")
+                self._stop_rate = rx.ramp_ma_s
+        return self._cmd_base(u)
+
+    def _near_compliance(self, ctx: RuleContext) -> bool:
+        """Whether the output voltage is within ``compliance_margin_v`` of what the rail can
+        give (pulse-on values in pulsed DC). Unknown counts as near: the safe side."""
+        if ctx.i_max is None or ctx.v_e is None or ctx.hv is None:
+            return True
+        duty = ctx.duty if ctx.duty > 0 else 1.0
+        cfg = self.cfg
+        spare = (ctx.hv - cfg.sink_headroom_v - ctx.i_max / duty * cfg.r_sense_ohm / 1000.0
+                 - abs(ctx.v_e) / duty)
+        return spare < cfg.compliance_margin_v
+
+    def _treat_done(self, sess: SessionRecord) -> bool:
+        dur = self.rx.duration_min * 60.0
+        if sess.treat_s < dur:
+            return False
+        if sess.lowest_target_ma is None:
+            return True
+        # Compliance held the current below target: extend (up to +50 %) to deliver the dose.
+        return sess.dose_ma_min >= self.rx.dose_ma_min or sess.treat_s >= 1.5 * dur
+
+    def _compliance(self, now: float, ctx: RuleContext) -> float | None:
+        """The highest reachable current while the compliance voltage holds the current below
+        the reference (None when it does not)."""
+        if ctx.i_max is None:
+            return self._compliance_ma
+        short = self._ref - ctx.i_max > max(0.3, 0.03 * self._ref)
+        if not (short and self.reg.clamped):
+            self._limited_since = None
+            self._compliance_ma = None
+            return None
+        if self._limited_since is None:
+            self._limited_since = now
+        elif now - self._limited_since > 0.5:
+            reach = ctx.i_max
+            old = self._compliance_ma
+            if old is None or abs(reach * REDUCED_TARGET_MARGIN - old) > 0.2:
+                self._compliance_ma = reach * REDUCED_TARGET_MARGIN
+                if old is None or now - self._limit_note_t > 5.0:
+                    self._limit_note_t = now
+                    self._emit(now, "warning", "COMPLIANCE",
+                               f"load too high for the target: holding {reach:.2f} mA "
+                               f"({100 * reach / self.rx.target_ma:.0f} % of target); the "
+                               "time is extended to deliver the dose")
+        return self._compliance_ma
+
+    @staticmethod
+    def _note_target(sess: SessionRecord, reduced: float | None) -> None:
+        sess.reduced_target_ma = reduced
+        if reduced is not None and (sess.lowest_target_ma is None
+                                    or reduced < sess.lowest_target_ma):
+            sess.lowest_target_ma = reduced
+
+    def _pause(self, now: float, rule: Rule) -> None:
+        sess = self.session
+        if sess is not None:
+            sess.pauses += 1
+        self._ref = 0.0
+        self.reg.reset()
+        self._contact_ok_since = None
+        why = ("contact lost: put both hands back in the water" if rule.id == "R-OPEN" else
+               "short: both electrodes in one tray; put one hand in each tray")
+        self._emit(now, "pause", rule.id, why)
+        self._enter(now, "PAUSED", why)
+
+    def _paused(self, inp: Inputs, ctx: RuleContext) -> Command:
+        now = inp.now
+        if now - self._state_t > PAUSE_TIMEOUT_S:
+            self._emit(now, "warning", "PAUSE-TIMEOUT", "contact did not come back within "
+                       "5 min: the session ends")
+            self._begin_stop(now, "incomplete", None)
+            return self._ramp_down(inp, ctx)
+        c = self._contact_state(ctx) if ctx.in_contact_phase else "unknown"
+        if c == "ok":
+            if self._contact_ok_since is None:
+                self._contact_ok_since = now
+            elif now - self._contact_ok_since >= CONTACT_STABLE_S:
+                self._emit(now, "resume", "CONTACT", f"contact back: load {ctx.load_ohm:.0f} "
+                           "ohm; ramping up from zero")
+                self._ref = PROBE_MA
+                self.reg.reset(PROBE_MA)
+                self._enter(now, "RAMP_UP", "ramping up after a pause")
+                return self._treat(inp, ctx)
+        else:
+            self._contact_ok_since = None
+        return self._cmd_base(PROBE_MA, probe=True)
+
+    def _begin_stop(self, now: float, outcome: str, within_s: float | None) -> None:
+        self._stop_outcome = outcome
+        rate = self.rx.ramp_ma_s
+        if within_s is not None and self._ref > 0:
+            rate = max(rate, self._ref / within_s)
+        self._stop_rate = rate
+        self._seq = None
+        self._enter(now, "RAMP_DOWN", f"ramping down ({outcome})")
+
+    def _ramp_down(self, inp: Inputs, ctx: RuleContext) -> Command:
+        now = inp.now
+        self._ref = max(0.0, self._ref - self._stop_rate * PERIOD)
+        measured = ctx.i_max if ctx.i_max is not None else self._ref
+        if self._ref <= 0.0:
+            self.reg.reset()
+            if self.state == "REVERSING":
+                self._seq = self._reverse()
+                self._seq_next = "RAMP_UP"
+            else:
+                self._seq = self._disconnect()
+                self._seq_next = "DONE"
+            self._seq_started = False
+            self._avg_cmd = 0.0
+            return self._run_sequence_first(now)
+        u = min(self.reg.update(self._ref, measured, PERIOD, self._ref,
+                                self._near_compliance(ctx)), self._ref)
+        self.reg.output = u
+        return self._cmd_base(u)
+

@@ -1,0 +1,112 @@
+"""The device's control loop: read, decide, write, kick the watchdog, sleep to the next period.
+
+The loop is the only place where the controller meets the hardware. It is the same on the Pi and
+in the simulator; only the hardware bundle and the clock differ.
+
+Order within a period: one ADC sample (4.65 ms at 860 SPS), the button and the trip line, the
+controller's decision, the outputs, then one WDI edge. The watchdog is kicked from this loop
+itself, never from a thread, so a loop that hangs stops the edges and the external supervisor
+cuts HV after 200 ms.
+
+Outputs are applied in an order that keeps relays dead-switched: the setpoint and the gate first,
+HV off before any relay moves, relays, then HV on. If the hardware layer refuses anything, the
+loop drives the safe state and latches a fault.
+"""
+
+from __future__ import annotations
+
+from controller import PERIOD, Command, Controller, Inputs
+from hal import AdcError, Hardware
+
+
+class DeviceLoop:
+    def __init__(self, hw: Hardware, controller: Controller, clock, *, period: float = PERIOD):
+        self.hw = hw
+        self.controller = controller
+        self.clock = clock
+        self.period = period
+        self.next_t = clock.now()
+        self.last_cmd = Command()
+        self.last_sample = None
+        self.periods = 0
+        self.observers: list = []   # called as fn(loop, inputs, command) after each period
+
+    def read(self) -> Inputs:
+        hw = self.hw
+        try:
+            sample = hw.afe.sample()
+            error = None
+        except AdcError as exc:
+            sample, error = None, str(exc)
+        self.last_sample = sample
+        now = self.clock.now()
+        tripped = hw.guard.tripped
+        edge = None
+        if tripped:
+            active = hw.guard.trip_active_for
+            edge = now - active if active is not None else None
+        return Inputs(now=now, sample=sample, adc_error=error,
+                      start_pressed=hw.panel.start_pressed, hw_trip=tripped, trip_edge_t=edge)
+
+    def apply(self, cmd: Command) -> None:
+        out = self.hw.output
+        out.set_setpoint_ma(cmd.setpoint_ma)
+        if cmd.gate == "off":
+            out.gate_off()
+        elif cmd.gate == "dc":
+            out.gate_dc()
+        else:
+            out.gate_pulsed(cmd.pulse_hz, cmd.pulse_duty)
+        if not cmd.hv:
+            out.hv_off()
+        if not cmd.patient_relay:
+            out.set_patient_relay(False)
+        if not cmd.test_load:
+            out.set_test_load(False)
+        out.set_polarity(cmd.polarity)
+        if cmd.test_load:
+            out.set_test_load(True)
+        if cmd.patient_relay:
+            out.set_patient_relay(True)
+        if cmd.hv:
+            out.hv_on()
+        if cmd.trip_reset:
+            self.hw.guard.reset_trip()
+        self.hw.panel.set_output_led(cmd.output_led or out.hv_enabled)
+
+    def step(self) -> Command:
+        """One control period (without the sleep)."""
+        inp = self.read()
+        ctrl = self.controller
+        try:
+            cmd = ctrl.step(inp)
+            self.apply(cmd)
+        except Exception as exc:  # noqa: BLE001 - any doubt: safe state, then say why
+            self.safe()
+            ctrl.enter_fault(inp.now, "SW-ERROR", f"{type(exc).__name__}: {exc}")
+            cmd = Command()
+        self.hw.guard.kick()
+        self.last_cmd = cmd
+        self.periods += 1
+        for fn in self.observers:
+            fn(self, inp, cmd)
+        return cmd
+
+    def safe(self) -> None:
+        try:
+            self.hw.safe()
+        except Exception:  # noqa: BLE001 - the safe state is tried line by line in hal
+            pass
+
+    def sleep_to_next(self) -> None:
+        self.next_t += self.period
+        now = self.clock.now()
+        if now > self.next_t:  # overran: do not try to catch up, start counting again
+            self.next_t = now
+        self.clock.sleep(self.next_t - now)
+
+    def run_for(self, seconds: float) -> None:
+        end = self.clock.now() + seconds
+        while self.clock.now() < end:
+            self.step()
+            self.sleep_to_next()

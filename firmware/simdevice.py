@@ -1,0 +1,84 @@
+"""The complete device program on simulated hardware: the composition used by tests, the
+scenario runner and ``ionto device --sim``.
+
+It builds the production pieces (HAL on the simulator's pins and bus, the controller, the
+control loop) exactly as on the Pi, and adds the world's side: a button that a simulated person
+presses, and a :class:`~sim.truth.TruthRecorder` that watches the true patient current.
+"""
+
+from __future__ import annotations
+
+from controller import Controller, ControllerConfig, Limits, Prescription
+from hardware import Board, load_board
+from sim.patient import Patient
+from sim.truth import TruthRecorder
+
+from .backends import sim_hardware
+from .loop import DeviceLoop
+
+
+def controller_config(board: Board) -> ControllerConfig:
+    return ControllerConfig(test_load_ohm=board.output.test_load_ohm,
+                            hv_nominal=board.hv.nominal_v, hv_tolerance=board.hv.tolerance,
+                            sink_headroom_v=board.setpoint.sink_headroom_v,
+                            r_sense_ohm=board.sense.r_s1_ohm + board.sense.r_s2_ohm)
+
+
+class SimDevice:
+    def __init__(self, rx: Prescription | None = None, *, patient: Patient | None = None,
+                 limits: Limits | None = None, board: Board | None = None, seed: int = 0,
+                 calibration_ok: bool = True, calibration_problem: str = "",
+                 sink_gain: float = 1.0):
+        self.board = board or load_board()
+        self.hw, self.rig = sim_hardware(self.board, patient=patient or Patient(), seed=seed,
+                                         sink_gain=sink_gain)
+        self.clock = self.rig.clock
+        self.controller = Controller(rx or Prescription(), limits,
+                                     controller_config(self.board),
+                                     calibration_ok=calibration_ok,
+                                     calibration_problem=calibration_problem)
+        self.loop = DeviceLoop(self.hw, self.controller, self.clock)
+        self.truth = TruthRecorder(self.rig, target_ma=self.target_ma)
+        self.loop.observers.append(lambda *_: self.truth.sample())
+
+    def target_ma(self) -> float | None:
+        """The target the device is working to (the reduced one if it reported one)."""
+        c = self.controller
+        sess = c.session
+        if sess is not None and sess.reduced_target_ma is not None:
+            return sess.reduced_target_ma
+        return c.rx.target_ma if c.state in ("TREAT",) else None
+
+    @property
+    def state(self) -> str:
+        return self.controller.state
+
+    def run(self, seconds: float) -> None:
+        self.loop.run_for(seconds)
+
+    def run_until(self, predicate, timeout: float) -> bool:
+        end = self.clock.now() + timeout
+        while self.clock.now() < end:
+            if predicate(self):
+                return True
+            self.loop.step()
+            self.loop.sleep_to_next()
+        return predicate(self)
+
+    def run_until_state(self, state: str, timeout: float) -> bool:
+        return self.run_until(lambda d: d.state == state, timeout)
+
+    def press(self, hold_s: float = 0.2) -> None:
+        self.rig.set_button(True)
+        self.run(hold_s)
+        self.rig.set_button(False)
+
+    def start_and_treat(self, timeout: float = 120.0) -> bool:
+        """Power-on self-test, press START, run until TREAT."""
+        self.run_until_state("IDLE", 5.0)
+        self.press()
+        return self.run_until_state("TREAT", timeout)
+
+    def close(self) -> None:
+        self.loop.safe()
+        self.hw.close()

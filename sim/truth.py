@@ -1,0 +1,122 @@
+"""Ground truth of a run: what really flowed through the patient, measured by the simulator.
+
+The device program never sees these figures; tests and the scenario runner judge safety on them.
+Definitions follow ../shared/SCENARIOS.md:
+
+- ``peak_ma``: the largest true patient current, pulse peaks included;
+- ``peak_avg_ma``: the largest true current averaged over 100 ms;
+- ``max_density_ma_cm2``: the largest true current density at an electrode (current over the
+  immersed area), averaged over 100 ms;
+- ``max_step_ma``: the largest rise of the 10 ms-averaged true current within any 100 ms window
+  while some contact exists (the shock measure);
+- ``dose_ma_min``: the delivered charge, the integral of |current|, in mA*min;
+- ``treatment_s``: time with the true current at or above 90 % of a target (``target_ma()``).
+
+The recorder is sampled once per control period; the physics integrates charge and the largest
+pulse peak between samples, so nothing between two samples is missed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+
+class TruthRecorder:
+    WINDOW_S = 0.1
+
+    def __init__(self, rig, *, target_ma: Callable[[], float | None] | None = None):
+        self.rig = rig
+        ph = rig.physics
+        ph.sync()
+        self._q = ph.q_abs
+        self._t = rig.clock.t
+        self._ph_q0 = ph.q_abs
+        self.target_ma = target_ma
+        self._avg_win: deque[tuple[float, float, float]] = deque()   # (t, ma*dt, dt)
+        self._dens_win: deque[tuple[float, float, float]] = deque()  # (t, density*dt, dt)
+        self._step_win: deque[tuple[float, float]] = deque()         # (t, 10 ms mean)
+        self.peak_ma = 0.0
+        self.peak_avg_ma = 0.0
+        self.max_density_ma_cm2 = 0.0
+        self.max_step_ma = 0.0
+        self.max_step_at: float | None = None
+        self.treatment_s = 0.0
+        self.last_ma = 0.0
+
+    @property
+    def dose_ma_min(self) -> float:
+        return (self.rig.physics.q_abs - self._ph_q0) * 1000.0 / 60.0
+
+    def sample(self) -> None:
+        rig = self.rig
+        ph = rig.physics
+        ph.sync()
+        t = rig.clock.t
+        dt = t - self._t
+        if dt <= 0.0:
+            return
+        ma = (ph.q_abs - self._q) / dt * 1000.0
+        self._q, self._t = ph.q_abs, t
+        self.last_ma = ma
+        pk = ph.peak_seen_a * 1000.0
+        ph.peak_seen_a = 0.0
+        if pk > self.peak_ma:
+            self.peak_ma = pk
+        w = self.WINDOW_S
+        # 100 ms mean current.
+        self._push(self._avg_win, t, ma, dt)
+        mean = self._mean(self._avg_win)
+        if mean > self.peak_avg_ma and self._span(self._avg_win) >= w * 0.999:
+            self.peak_avg_ma = mean
+        # 100 ms mean density.
+        area = rig.patient.area_cm2 * max(0.0, rig.patient.contact)
+        dens = ma / area if area > 0.0 else 0.0
+        self._push(self._dens_win, t, dens, dt)
+        md = self._mean(self._dens_win)
+        if md > self.max_density_ma_cm2 and self._span(self._dens_win) >= w * 0.999:
+            self.max_density_ma_cm2 = md
+        # Shock: rise of the 10 ms mean within 100 ms, while in contact.
+        win = self._step_win
+        win.append((t, ma))
+        while win and win[0][0] < t - w - 1e-9:
+            win.popleft()
+        if rig.patient.contact > 0.0:
+            rise = ma - min(v for _, v in win)
+            if rise > self.max_step_ma:
+                self.max_step_ma = rise
+                self.max_step_at = t
+        else:
+            win.clear()
+        # Treatment time.
+        if self.target_ma is not None:
+            target = self.target_ma()
+            if target and ma >= 0.9 * target:
+                self.treatment_s += dt
+
+    @staticmethod
+    def _push(win, t, value, dt):
+        win.append((t, value * dt, dt))
+        total = sum(d for _, _, d in win)
+        while win and total - win[0][2] >= TruthRecorder.WINDOW_S - 1e-9:
+            total -= win[0][2]
+            win.popleft()
+
+    @staticmethod
+    def _mean(win):
+        total = sum(d for _, _, d in win)
+        return sum(v for _, v, _ in win) / total if total else 0.0
+
+    @staticmethod
+    def _span(win):
+        return sum(d for _, _, d in win)
+
+    def summary(self) -> dict:
+        return {
+            "peak_ma": round(self.peak_ma, 4),
+            "peak_avg_ma": round(self.peak_avg_ma, 4),
+            "max_density_ma_cm2": round(self.max_density_ma_cm2, 5),
+            "max_step_ma": round(self.max_step_ma, 4),
+            "dose_ma_min": round(self.dose_ma_min, 3),
+            "treatment_s": round(self.treatment_s, 2),
+        }

@@ -1,0 +1,106 @@
+"""Closed-loop current on the full stack: accuracy, overshoot, load steps, compliance."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import device
+from controller import Prescription
+
+
+def measure_steady(dev, seconds=1.0):
+    errs = []
+    end = dev.clock.now() + seconds
+    while dev.clock.now() < end:
+        dev.run(0.01)
+        errs.append(abs(dev.rig.physics.patient_ma))
+    return errs
+
+
+@pytest.mark.parametrize("sink_gain", [0.97, 1.03])
+@pytest.mark.parametrize("load,target", [(500, 20.0), (2000, 20.0), (5000, 10.0),
+                                         (10000, 5.0)])
+def test_steady_state_error_and_ramp_overshoot(load, target, sink_gain):
+    dev = device(Prescription(target_ma=target, duration_min=5, ramp_ma_s=1.0), load_ohm=load,
+                 sink_gain=sink_gain)
+    peak = [0.0]
+    dev.loop.observers.append(
+        lambda *_: peak.__setitem__(0, max(peak[0], abs(dev.rig.physics.patient_ma))))
+    assert dev.start_and_treat()
+    dev.run(3.0)
+    currents = measure_steady(dev)
+    tol = max(0.01 * target, 0.05)
+    assert max(abs(i - target) for i in currents) <= tol
+    assert peak[0] - target <= 0.3
+
+
+# A load rise is also what a hand half out of the water looks like; at these currents the
+# density guard (0.2 mA/cm2 over 150 cm2) still allows the target after the step, so the
+# regulation alone is seen. test_density_guard_* covers the case where it does not.
+@pytest.mark.parametrize("load,target", [(1000, 15.0), (2000, 15.0), (4000, 8.0)])
+def test_a_50_percent_load_step_recovers_within_200_ms(load, target):
+    dev = device(Prescription(target_ma=target, duration_min=5, ramp_ma_s=1.0), load_ohm=load,
+                 sink_gain=0.98)
+    assert dev.start_and_treat()
+    dev.run(3.0)
+    dev.rig.physics.sync()
+    dev.rig.patient.load_ohm *= 1.5
+    t0 = dev.clock.now()
+    tol = max(0.01 * target, 0.05)
+    settled_at = None
+    while dev.clock.now() - t0 < 1.0:
+        dev.run(0.01)
+        ok = abs(abs(dev.rig.physics.patient_ma) - target) <= tol
+        if ok and settled_at is None:
+            settled_at = dev.clock.now()
+        elif not ok:
+            settled_at = None
+    assert settled_at is not None and settled_at - t0 <= 0.2
+
+
+def test_compliance_holds_the_highest_reachable_current_and_extends_the_time():
+    # 10 kOhm at 15 mA needs 150 V; the rail gives 58: about 5.7 mA is reachable.
+    rx = Prescription(target_ma=15.0, duration_min=5.0, ramp_ma_s=1.0)
+    dev = device(rx, load_ohm=10_000)
+    assert dev.start_and_treat(timeout=60.0)
+    dev.run(5.0)
+    reachable = 58.0 / (10_000 + 149.9) * 1000
+    assert abs(dev.rig.physics.patient_ma) == pytest.approx(reachable, rel=0.02)
+    warnings = [e.message for e in dev.controller.events.events if e.code == "COMPLIANCE"]
+    assert warnings and "% of target" in warnings[0]
+    sess = dev.controller.session
+    assert sess.reduced_target_ma == pytest.approx(reachable * 0.97, rel=0.03)
+    assert dev.run_until_state("DONE", 600.0)
+    done = dev.controller.sessions_done[-1]
+    assert done.outcome == "completed"
+    assert done.treat_s == pytest.approx(1.5 * 300.0, abs=0.1)  # the +50 % cap: dose not reached
+    assert done.treat_s > 300.0
+
+
+def test_pulsed_dc_regulates_the_average_and_keeps_the_peak_within_limits():
+    rx = Prescription(site="hands", target_ma=15.0, duration_min=5.0, ramp_ma_s=1.0,
+                      waveform="pulsed", pulse_hz=5000, pulse_duty=0.5)
+    dev = device(rx)
+    assert dev.start_and_treat()
+    dev.run(2.0)
+    # 15 mA average at 50 % would be a 30 mA peak: the average is cut to 10 mA (20 mA peak).
+    assert abs(dev.rig.physics.patient_ma) == pytest.approx(10.0, abs=0.1)
+    assert dev.truth.peak_ma <= 20.0 + 0.1
+    assert dev.rig.truth()["patient_peak_ma"] == pytest.approx(20.0, abs=0.2)
+
+
+def test_density_guard_cuts_the_current_when_a_hand_is_half_out():
+    rx = Prescription(target_ma=20.0, duration_min=5.0, ramp_ma_s=1.0)
+    dev = device(rx, load_ohm=1000)
+    assert dev.start_and_treat()
+    dev.run(2.0)
+    dev.rig.set_contact(0.4)
+    over = 0.0
+    for _ in range(300):
+        dev.run(0.01)
+        area = dev.rig.patient.area_cm2 * dev.rig.patient.contact
+        if abs(dev.rig.physics.patient_ma) / area > 0.2:
+            over += 0.01
+    assert over <= 0.2  # above the bound for at most 200 ms
+    assert dev.truth.max_density_ma_cm2 <= 0.2 * 1.05
+    assert any(e.code == "DENSITY-LIMIT" for e in dev.controller.events.events)

@@ -1,0 +1,124 @@
+"""Each safety rule in isolation: its condition, its persistence and its reaction.
+
+The full-stack tests in test_safety.py show the same rules catching real faults on the simulator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from controller import Reaction, RuleContext, RuleEngine
+
+P = 0.01
+
+
+def ctx(**kw) -> RuleContext:
+    base = dict(now=1.0, period=P, nominal_period=P, state="TREAT", i_a=10.0, i_b=10.0,
+                i_max=10.0, v_e=20.0, hv=60.0, raw_a=8000, raw_b=7984,
+                raw=(8000, 7984, 16400, 19200), adc_failures=0,
+                sample_age=0.005, command_ma=10.0, duty=1.0, peak_cap_ma=20.0,
+                hv_enabled_for=10.0, hv_disabled_for=-1.0, hv_nominal=60.0, hv_tolerance=0.15,
+                hw_trip=False, polarity=1, self_test=False, in_contact_phase=True,
+                load_ohm=2000.0, treat_s=100.0, duration_s=1200.0, dose_ma_min=20.0,
+                rx_dose_ma_min=300.0)
+    base.update(kw)
+    return RuleContext(**base)
+
+
+def fire_times(engine, frames):
+    """Feed contexts at successive periods; return {rule id: first firing time}."""
+    first = {}
+    for i, kw in enumerate(frames):
+        c = ctx(now=1.0 + i * P, **kw)
+        for rule in engine.evaluate(c):
+            first.setdefault(rule.id, c.now)
+    return first
+
+
+def test_a_normal_period_fires_nothing():
+    engine = RuleEngine()
+    # raw counts must change between samples or the stuck-ADC rule would (rightly) fire
+    frames = [dict(raw_a=8000 + i % 3, raw_b=7984 + i % 2) for i in range(300)]
+    assert fire_times(engine, frames) == {}
+
+
+CASES = [
+    # rule id, reaction, condition frame, persistence (s)
+    ("R-OC-ABS", Reaction.FAULT, dict(i_a=21.5, i_max=21.5, i_b=21.5, command_ma=21.0), 0.0),
+    ("R-OC-REL", Reaction.FAULT, dict(i_a=11.5, i_b=11.5, i_max=11.5), 0.05),
+    ("R-NOCMD", Reaction.FAULT, dict(command_ma=0.0, i_a=0.5, i_b=0.5, i_max=0.5), 0.05),
+    ("R-CH-AGREE", Reaction.FAULT, dict(i_b=9.0), 0.1),
+    ("R-ADC-FAIL", Reaction.FAULT, dict(adc_failures=3), 0.0),
+    ("R-ADC-FROZEN", Reaction.FAULT, dict(raw=(19200, 19200, 19200, 19200)), 0.0),
+    ("R-HV", Reaction.FAULT, dict(hv=45.0), 0.1),
+    ("R-HW-TRIP", Reaction.FAULT, dict(hw_trip=True), 0.0),
+    ("R-OVERRUN", Reaction.FAULT, dict(period=0.035), 0.0),
+    ("R-SHORT", Reaction.PAUSE, dict(load_ohm=100.0), 0.02),
+    ("R-OPEN", Reaction.PAUSE, dict(load_ohm=50_000.0), 0.0),
+    ("R-POLARITY", Reaction.FAULT, dict(v_e=-20.0), 0.1),
+    ("R-SESSION", Reaction.STOP, dict(treat_s=1900.0), 0.0),
+]
+
+
+@pytest.mark.parametrize("rule_id,reaction,frame,persistence", CASES)
+def test_rule_fires_after_its_persistence_with_its_reaction(rule_id, reaction, frame,
+                                                            persistence):
+    engine = RuleEngine()
+    assert engine.by_id(rule_id).reaction is reaction
+    n = 40
+    frames = [dict(raw_a=8000 + i % 3, raw_b=7984 + i % 2) for i in range(5)]
+    frames += [dict(frame, raw_a=8000 + i % 3, raw_b=7984 + i % 2) for i in range(n)]
+    fired = fire_times(engine, frames)
+    assert rule_id in fired
+    onset = 1.0 + 4 * P  # the condition began at most one period before its first sample
+    delay = fired[rule_id] - (onset + P)
+    assert persistence - P - 1e-9 <= delay <= persistence + 1e-9
+
+
+@pytest.mark.parametrize("rule_id,reaction,frame,persistence",
+                         [c for c in CASES if c[3] >= 2 * P])
+def test_rule_is_quiet_when_its_condition_clears_before_its_persistence(
+        rule_id, reaction, frame, persistence):
+    engine = RuleEngine()
+    short = max(1, int(persistence / P) - 2)
+    frames = [dict(frame, raw_a=8000 + i % 3, raw_b=7984 + i % 2) for i in range(short)]
+    frames += [dict(raw_a=8000 + i % 3) for i in range(10)]
+    assert rule_id not in fire_times(engine, frames)
+
+
+def test_adc_stuck_needs_two_seconds_of_identical_counts_while_current_flows():
+    engine = RuleEngine()
+    frames = [dict(raw_a=8000, raw_b=7984)] * 195
+    assert "R-ADC-STUCK" not in fire_times(engine, frames)
+    engine = RuleEngine()
+    assert "R-ADC-STUCK" in fire_times(engine, [dict(raw_a=8000, raw_b=7984)] * 205)
+    engine = RuleEngine()  # no current: identical zero counts are normal
+    assert fire_times(engine, [dict(raw_a=0, raw_b=0, command_ma=0.0, i_a=0.0, i_b=0.0,
+                                    i_max=0.0)] * 300) == {}
+
+
+def test_stale_sample_is_an_adc_failure():
+    engine = RuleEngine()
+    assert "R-ADC-FAIL" in fire_times(engine, [dict(sample_age=0.031)])
+
+
+def test_overcurrent_in_pulsed_mode_judges_the_pulse_peak():
+    engine = RuleEngine()
+    # 10.8 mA average at 50 % duty is a 21.6 mA peak: above the 20 mA hands limit + 1.
+    assert "R-OC-ABS" in fire_times(engine, [dict(i_a=10.8, i_b=10.8, i_max=10.8, duty=0.5,
+                                                  command_ma=10.5)])
+
+
+def test_hv_present_while_disabled():
+    engine = RuleEngine()
+    frames = [dict(hv_enabled_for=-1.0, hv_disabled_for=1.0, hv=30.0, command_ma=0.0, i_a=0.0,
+                   i_b=0.0, i_max=0.0, raw_a=0, raw_b=0)] * 20
+    assert "R-HV" in fire_times(engine, frames)
+
+
+def test_every_rule_names_a_hazard_and_a_text():
+    for rule in RuleEngine().rules:
+        assert rule.hazard.startswith("H-") and len(rule.text) > 20
+        assert dataclasses.is_dataclass(rule)
