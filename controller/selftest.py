@@ -7,6 +7,7 @@ channel works, because an undetected latent fault defeats the single-fault princ
 code                  what failed, and what to do
 ====================  ===========================================================================
 ST-CAL                the calibration record is missing or corrupt: recalibrate (console ``cal``)
+ST-SETTINGS           the prescription or limits file is missing or corrupt: set them again
 ST-ADC                the ADC does not answer or a channel is implausible: service the unit
 ST-ZERO               a current channel reads more than its zero tolerance with no current
 ST-HV                 the HV rail is outside +-15 % of nominal when enabled
@@ -15,6 +16,7 @@ ST-SETPOINT           5 mA commanded, the current is more than 5 % off: recalibr
 ST-VOLT               the electrode voltage is more than 3 % off I x R of the test load
 ST-TRIP               36 mA into the test load did not assert HW_TRIP within 5 ms
 ST-TRIP-RESET         the trip latch did not clear after its reset
+ST-RELAY              current flows with the patient relay open: the relay is welded
 ====================  ===========================================================================
 
 Each of these refuses treatment; the device shows the fault and says what to do.
@@ -41,6 +43,8 @@ VOLT_TOL = 0.03
 
 HINTS = {
     "ST-CAL": "recalibrate the device from the technician console (cal)",
+    "ST-SETTINGS": "set the prescription and limits again from the technician console (rx, "
+                   "limits)",
     "ST-ADC": "the analog board does not answer correctly: call service",
     "ST-ZERO": "a current sensor reads current where there is none: call service",
     "ST-HV": "the high-voltage supply is out of range: call service",
@@ -49,6 +53,7 @@ HINTS = {
     "ST-VOLT": "the electrode voltage sensor is off: call service",
     "ST-TRIP": "the independent overcurrent cut-off did not work: do not use; call service",
     "ST-TRIP-RESET": "the overcurrent cut-off does not reset: call service",
+    "ST-RELAY": "the patient relay does not open: do not use; call service",
 }
 
 
@@ -67,6 +72,7 @@ class SelfTestSpec:
     hv_tolerance: float
     calibration_ok: bool = True
     calibration_problem: str = ""
+    settings_problem: str = ""
 
 
 def self_test(spec: SelfTestSpec) -> Generator[Command, Inputs, dict]:
@@ -74,6 +80,8 @@ def self_test(spec: SelfTestSpec) -> Generator[Command, Inputs, dict]:
     results: dict[str, float] = {}
     if not spec.calibration_ok:
         raise SelfTestFailure("ST-CAL", spec.calibration_problem or "calibration record invalid")
+    if spec.settings_problem:
+        raise SelfTestFailure("ST-SETTINGS", spec.settings_problem)
 
     def hold(cmd: Command, seconds: float):
         inp = yield cmd
@@ -86,6 +94,19 @@ def self_test(spec: SelfTestSpec) -> Generator[Command, Inputs, dict]:
         if inp.sample is None:
             raise SelfTestFailure("ST-ADC", f"no ADC reading during {what}: {inp.adc_error}")
         return inp.sample
+
+    # 0. Patient relay open, test load out, HV on, a probe current asked for: the output is
+    #    open, so nothing may flow. Current here means the patient relay is welded (and the
+    #    patient is in the water). Done first, before the test load could hide it.
+    inp = yield from hold(Command(), 0.02)
+    probe = Command(hv=True, gate="dc", setpoint_ma=0.2, output_led=True)
+    inp = yield from hold(probe, 0.06)
+    s = sample_of(inp, "the open-output check")
+    results["open_ma"] = max(s.current_a_ma, s.current_b_ma)
+    if results["open_ma"] > 0.05:
+        raise SelfTestFailure("ST-RELAY", f"{results['open_ma']:.3f} mA flows with the patient "
+                              "relay open")
+    yield from hold(Command(), 0.03)
 
     # 1. Test load in, everything off: zero offsets and plausible channels.
     base = Command(test_load=True)

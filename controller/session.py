@@ -101,15 +101,17 @@ class Controller:
 
     def __init__(self, prescription: Prescription, limits: Limits | None = None,
                  config: ControllerConfig | None = None, *, calibration_ok: bool = True,
-                 calibration_problem: str = ""):
+                 calibration_problem: str = "", settings_problem: str = ""):
         self.limits = (limits or Limits()).validated()
         self.rx = prescription.validated(self.limits)
         self.cfg = config or ControllerConfig()
         self.calibration_ok = calibration_ok
         self.calibration_problem = calibration_problem
+        self.settings_problem = settings_problem
         self.events = EventLog()
         self.rules = RuleEngine()
         self.reg = Regulator(self.cfg.regulator)
+        self._service = None
         self.session: SessionRecord | None = None
         self.sessions_done: list[SessionRecord] = []
         self.session_listeners: list = []
@@ -155,8 +157,8 @@ class Controller:
     @property
     def busy(self) -> bool:
         """True while a session (or its self-test) runs: settings may not change."""
-        return self.state in SESSION_STATES or (self.state == "SELF_TEST" and
-                                                self.session is not None)
+        return (self.state in SESSION_STATES or self.state == "SERVICE"
+                or (self.state == "SELF_TEST" and self.session is not None))
 
     def set_prescription(self, rx: Prescription) -> Prescription:
         if self.busy:
@@ -170,6 +172,43 @@ class Controller:
         limits = limits.validated()
         self.rx.validated(limits)
         self.limits = limits
+
+    # --- technician service procedures (self-test on demand, calibration) -----------------------
+    def start_service(self, now: float, sequence, done) -> None:
+        """Run a technician procedure: ``sequence`` is a generator like the self-test (receives
+        Inputs, yields Commands, returns a result); ``done(result, error)`` is called when it
+        ends. Allowed only when idle or faulted; the previous state is restored afterwards."""
+        if self.state not in ("IDLE", "FAULT", "DONE") or self._service is not None:
+            raise RuntimeError("a treatment or procedure is running; wait until the device "
+                               "is idle")
+        self._service = [sequence, done, self.state, False]
+        self._emit(now, "state", "SERVICE", "technician procedure")
+        self.state = "SERVICE"
+
+    def _run_service(self, inp: Inputs) -> Command:
+        seq, done, back, started = self._service
+        try:
+            cmd = seq.send(inp) if started else next(seq)
+            self._service[3] = True
+            self._avg_cmd = cmd.setpoint_ma if cmd.gate != "off" else 0.0
+            return cmd
+        except StopIteration as fin:
+            self._finish_service(inp.now, back, done, fin.value, None)
+        except Exception as exc:  # noqa: BLE001 - a procedure failure is reported, not raised
+            self._finish_service(inp.now, back, done, None, exc)
+        self._avg_cmd = 0.0
+        return Command()
+
+    def _finish_service(self, now, back, done, result, error) -> None:
+        self._service = None
+        self.state = "FAULT" if (back == "FAULT" or self.fault is not None) else "IDLE"
+        self._emit(now, "state", self.state, "technician procedure finished")
+        done(result, error)
+
+    def abort_service(self, now: float, why: str) -> None:
+        if self._service is not None:
+            seq, done, back, _ = self._service
+            self._finish_service(now, back, done, None, RuntimeError(why))
 
     def press(self, now: float) -> None:
         """A START press as seen after debouncing (also called by the console's ``start``)."""
@@ -192,6 +231,11 @@ class Controller:
         # Safety rules first: a fault goes to the safe state within this period.
         for rule in self.rules.evaluate(ctx):
             self._react(now, rule)
+        if self._service is not None:
+            cmd = self._run_service(inp)
+            self._cmd = cmd
+            self._track_hv(now, cmd.hv)
+            return cmd
         if self.state == "FAULT":
             self._cmd = Command()
             return self._cmd
@@ -233,8 +277,8 @@ class Controller:
             hv_disabled_for=(now - self._hv_off_since) if self._hv_off_since is not None
             else -1.0,
             hv_nominal=self.cfg.hv_nominal, hv_tolerance=self.cfg.hv_tolerance,
-            hw_trip=inp.hw_trip and self.state != "SELF_TEST", polarity=self._polarity,
-            self_test=self.state == "SELF_TEST",
+            hw_trip=inp.hw_trip and self.state not in ("SELF_TEST", "SERVICE"),
+            polarity=self._polarity, self_test=self.state in ("SELF_TEST", "SERVICE"),
             in_contact_phase=in_contact, load_ohm=load,
             treat_s=sess.treat_s if sess else 0.0, duration_s=self.rx.duration_min * 60.0,
             dose_ma_min=sess.dose_ma_min if sess else 0.0,
@@ -307,9 +351,23 @@ class Controller:
     def _react(self, now: float, rule: Rule) -> None:
         if self.state == "FAULT":
             return  # latched already; the first fault is the one that counts
+        if self._service is not None and self.fault is not None:
+            # A procedure run while faulted (the technician's self-test) fails: abort it and
+            # stay in the fault that is already latched.
+            if rule.reaction is Reaction.FAULT:
+                _seq, done, _back, _ = self._service
+                self._service = None
+                self.state = "FAULT"
+                self._emit(now, "rule", rule.id, rule.text)
+                done(None, RuntimeError(f"{rule.id}: {rule.text}"))
+            return
         if rule.reaction is Reaction.FAULT:
             self._emit(now, "rule", rule.id, rule.text)
-            self.enter_fault(now, rule.id, rule.text)
+            if self.state == "SELF_TEST" and rule.id.startswith("R-ADC"):
+                from .selftest import HINTS
+                self.enter_fault(now, "ST-ADC", f"{rule.text}; {HINTS['ST-ADC']}")
+            else:
+                self.enter_fault(now, rule.id, rule.text)
         elif rule.reaction is Reaction.PAUSE:
             if self.state in ("RAMP_UP", "TREAT"):
                 self._emit(now, "rule", rule.id, rule.text)
@@ -327,6 +385,10 @@ class Controller:
         """Latch a fault and go to the safe state (also used by the device program)."""
         if self.state == "FAULT":
             return
+        if self._service is not None:
+            seq, done, _back, _ = self._service
+            self._service = None
+            done(None, RuntimeError(f"{code}: {message}"))
         self.fault = {"code": code, "message": message, "at_s": now}
         self._emit(now, "fault", code, message)
         self._ref = 0.0
@@ -358,10 +420,14 @@ class Controller:
     def _emit(self, now, kind, code, message):
         return self.events.emit(now, kind, code, message)
 
+    def selftest_sequence(self):
+        """A fresh self-test generator (for the technician's ``selftest``)."""
+        return self._make_selftest()
+
     def _make_selftest(self):
         return self_test(SelfTestSpec(self.cfg.test_load_ohm, self.cfg.hv_nominal,
                                       self.cfg.hv_tolerance, self.calibration_ok,
-                                      self.calibration_problem))
+                                      self.calibration_problem, self.settings_problem))
 
     def _start_session(self, now: float) -> None:
         self.session = SessionRecord(start_t=now, prescription=self.rx)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from hardware import BoardConfigError, load_board
 
@@ -64,6 +65,87 @@ def cmd_hw_demo(args) -> int:
     return 0
 
 
+def cmd_device(args) -> int:
+    from .run_device import run
+    return run(args)
+
+
+def _open_log(args):
+    from .config import load_config
+    from .treatlog import TreatmentLog
+    data_dir = Path(args.data_dir) if args.data_dir else load_config(args.config).data_dir
+    path = data_dir / "treatment.sqlite"
+    if not path.exists():
+        raise SystemExit(_err(f"no treatment log at {path}; give --data-dir"))
+    return TreatmentLog(path)
+
+
+def _err(msg: str) -> int:
+    print(f"ionto log: {msg}", file=sys.stderr)
+    return 1
+
+
+def cmd_log(args) -> int:
+    log = _open_log(args)
+    try:
+        if args.log_cmd == "list":
+            print(f"{'id':>4} {'start (UTC)':25s} {'outcome':12s} {'treat min':>9} "
+                  f"{'dose mA*min':>11} {'peak mA':>8} {'fault':10s}")
+            for r in log.sessions():
+                print(f"{r['id']:>4} {r['start_utc']:25s} {r['outcome']:12s} "
+                      f"{(r['treat_s'] or 0) / 60:9.1f} {r['dose_ma_min'] or 0:11.1f} "
+                      f"{r['peak_ma'] or 0:8.2f} {r['fault_code'] or '':10s}")
+            return 0
+        row = log.session(args.id)
+        if row is None:
+            return _err(f"no session {args.id}; 'ionto log list' shows the sessions")
+        if args.log_cmd == "show":
+            for k, v in row.items():
+                print(f"{k:16s} {v}")
+            print("events:")
+            for e in log.events_of(args.id):
+                print(f"  {e['t_s']:10.2f} {e['kind']:9s} {e['code']:22s} {e['message']}")
+            return 0
+        if args.log_cmd == "export":
+            text = log.export_csv(args.id)
+            if args.out:
+                Path(args.out).write_text(text)
+            else:
+                sys.stdout.write(text)
+            return 0
+        if args.log_cmd == "plot":
+            from .plots import plot_logged_session
+            plot_logged_session(log, args.id, Path(args.out))
+            print(f"wrote {args.out}")
+            return 0
+    finally:
+        log.close()
+    return 0
+
+
+def cmd_tech(args) -> int:
+    """Provision the technician PIN on the device itself (there is no default PIN)."""
+    from .config import load_config
+    from .techconsole import set_pin
+    data_dir = Path(args.data_dir) if args.data_dir else load_config(args.config).data_dir
+    if args.pin_stdin:
+        first = second = sys.stdin.readline().strip()
+    else:
+        import getpass
+        first = getpass.getpass("new technician PIN (6-12 digits): ")
+        second = getpass.getpass("again: ")
+    if first != second:
+        print("ionto tech: the two PINs differ; nothing was changed", file=sys.stderr)
+        return 1
+    try:
+        set_pin(data_dir, first)
+    except ValueError as exc:
+        print(f"ionto tech: {exc}; nothing was changed", file=sys.stderr)
+        return 1
+    print(f"technician PIN set in {data_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ionto",
@@ -78,6 +160,54 @@ def build_parser() -> argparse.ArgumentParser:
                    help="patient load at full immersion (default 2000)")
     d.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     d.set_defaults(func=cmd_hw_demo)
+
+    dv = sub.add_parser("device", help="run the device program (on the Pi, or with --sim on "
+                        "the simulator)", description=(
+                            "Run the device program. Without --sim it drives the real unit and "
+                            "fails with a hint on a computer without its hardware."))
+    dv.add_argument("--sim", action="store_true",
+                    help="run on the simulated hardware (never chosen automatically)")
+    dv.add_argument("--speed", default="1", metavar="N|max",
+                    help="simulation speed: N times real time, or max (default 1)")
+    dv.add_argument("--config", metavar="FILE", help="device configuration "
+                    "(default: firmware/config.default.toml)")
+    dv.add_argument("--data-dir", metavar="DIR", help="treatment log, calibration and settings "
+                    "(default: from the configuration; with --sim: ./sim-out/device-data)")
+    dv.add_argument("--load", type=float, default=2000.0, metavar="OHM",
+                    help="--sim: the simulated patient's load (default 2000)")
+    dv.add_argument("--seed", type=int, default=0, help="--sim: noise seed")
+    dv.add_argument("--start", action="store_true",
+                    help="--sim: press START once the device is ready")
+    dv.add_argument("--exit-after", type=float, metavar="S",
+                    help="--sim: stop after S simulated seconds")
+    dv.add_argument("--quiet", action="store_true", help="--sim: no terminal panel")
+    dv.set_defaults(func=cmd_device)
+
+    lg = sub.add_parser("log", help="read the treatment log (on any computer)")
+    lg.add_argument("--data-dir", metavar="DIR", help="folder holding treatment.sqlite")
+    lg.add_argument("--config", metavar="FILE", help="device configuration (for its data dir)")
+    lsub = lg.add_subparsers(dest="log_cmd", metavar="list|show|export|plot", required=True)
+    lsub.add_parser("list", help="one line per session")
+    for name, helptext in (("show", "a session and its events"),
+                           ("export", "a session's 1 Hz trace as CSV"),
+                           ("plot", "a session's trace as a PNG")):
+        sp = lsub.add_parser(name, help=helptext)
+        sp.add_argument("id", type=int)
+        if name == "export":
+            sp.add_argument("--csv", action="store_true", help="CSV (the only format)")
+            sp.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+        if name == "plot":
+            sp.add_argument("--out", metavar="FILE.png", required=True)
+    lg.set_defaults(func=cmd_log)
+
+    tc = sub.add_parser("tech", help="technician set-up on the device (set-pin)")
+    tsub = tc.add_subparsers(dest="tech_cmd", metavar="set-pin", required=True)
+    sp = tsub.add_parser("set-pin", help="set the console PIN (stored as a salted scrypt hash)")
+    sp.add_argument("--data-dir", metavar="DIR", help="the device's data folder")
+    sp.add_argument("--config", metavar="FILE", help="device configuration (for its data dir)")
+    sp.add_argument("--pin-stdin", action="store_true",
+                    help="read the PIN from standard input (for provisioning scripts)")
+    tc.set_defaults(func=cmd_tech)
     return p
 
 
@@ -92,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     except BoardConfigError as exc:
         print(f"ionto: hardware file error: {exc}", file=sys.stderr)
         return 2
+    except SystemExit as exc:
+        return int(exc.code or 0)
     except KeyboardInterrupt:
         return 0
 

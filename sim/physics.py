@@ -126,8 +126,10 @@ class AnalogBoard:
         self.wd_events = 0
         self._limited = False    # the compliance limit set the current in the last step
         self.q_abs = 0.0         # integral of |patient current| (C), for the recorder
+        self.q_fwd = 0.0         # integral of the patient current in the treatment direction
         self.peak_seen_a = 0.0   # largest patient pulse-peak current since the recorder reset it
         self.last_above_t = -INF  # last time the true patient current was >= 0.1 mA
+        self.peak_rev_seen_a = 0.0  # largest reversed current (the skin discharging)
 
     # ------------------------------------------------------------------------------------------
     # Pins: what the controller wrote, and the inputs the board drives
@@ -381,26 +383,33 @@ class AnalogBoard:
             r_skin, c_skin = branch[1], branch[2]
             k = b + 1.0 / r_skin
             v_inf = a / k
-            i_body = (alpha - beta * v_c) * gate - beta_off * v_c * (1.0 - gate)
+            i_on = alpha - beta * v_c          # while the gate conducts
+            i_off = -beta_off * v_c            # while it does not (the skin discharges)
             if beta == 0.0 and alpha == self._limit_a:
-                i_body = alpha * gate  # limiter: a current source, whatever the skin holds
+                i_on = alpha  # limiter: a current source, whatever the skin holds
+            i_body = i_on * gate + i_off * (1.0 - gate)
+            on_w, off_w = gate > 0.0, gate < 1.0
+            peak_body = max(i_on if on_w else 0.0, i_off if off_w else 0.0, 0.0)
+            peak_rev = max(-i_on if on_w else 0.0, -i_off if off_w else 0.0, 0.0)
             self.v_c = v_inf + (v_c - v_inf) * math.exp(-dt * k / c_skin)
         else:
-            i_body = 0.0
+            i_body = peak_body = peak_rev = 0.0
             self.v_c = v_c * math.exp(-dt / 0.05)
         self.peak_a = peak if gate > 0.0 else 0.0
         self.sink_a = peak * gate
         self.v_out = v_out * gate if g_all else v_out
         self.patient_a = i_body * self.k_polarity
-        # Ground-truth accumulators for the recorder: charge, and the largest pulse peak.
+        # Ground-truth accumulators for the recorder: charge (absolute, and in the direction of
+        # treatment: a skin discharge flows backwards), and the largest instantaneous current.
         a = i_body if i_body >= 0.0 else -i_body
         self.q_abs += a * dt
-        if a >= 1e-4:
+        self.q_fwd += i_body * dt
+        if a >= 1e-4 or peak_body >= 1e-4 or peak_rev >= 1e-4:
             self.last_above_t = t  # the true current is still at or above 0.1 mA
-        if a > 0.0:
-            pk = a / gate if (gate > 0.0 and not self.f_sink_short) else a
-            if pk > self.peak_seen_a:
-                self.peak_seen_a = pk
+        if peak_body > self.peak_seen_a:
+            self.peak_seen_a = peak_body
+        if peak_rev > self.peak_rev_seen_a:
+            self.peak_rev_seen_a = peak_rev
 
     # ------------------------------------------------------------------------------------------
     # Ground truth, for tests and the scenario recorder

@@ -3,12 +3,20 @@
 The device program never sees these figures; tests and the scenario runner judge safety on them.
 Definitions follow ../shared/SCENARIOS.md:
 
-- ``peak_ma``: the largest true patient current, pulse peaks included;
+- ``peak_ma``: the largest true patient current in the direction of treatment, pulse peaks
+  included: what the device drives through the patient;
+- ``peak_reverse_ma``: the largest current in the other direction. Only the patient's own skin
+  capacitance, charged by the treatment, can drive it, when the trays are suddenly shorted; it
+  lasts about a millisecond, no device can prevent it, and it is reported apart so that it is
+  neither hidden nor blamed on the device;
 - ``peak_avg_ma``: the largest true current averaged over 100 ms;
 - ``max_density_ma_cm2``: the largest true current density at an electrode (current over the
   immersed area), averaged over 100 ms;
 - ``max_step_ma``: the largest rise of the 10 ms-averaged true current within any 100 ms window
-  while some contact exists (the shock measure);
+  while some contact exists (the shock measure). The current is taken in the direction of
+  treatment, so a rise is more current pushed through the patient; a reversed pulse (the skin's
+  capacitance discharging when the trays are shorted) is not a rise, and it is bounded by the
+  peak figures instead;
 - ``dose_ma_min``: the delivered charge, the integral of |current|, in mA*min;
 - ``treatment_s``: time with the true current at or above 90 % of a target (``target_ma()``).
 
@@ -30,6 +38,7 @@ class TruthRecorder:
         ph = rig.physics
         ph.sync()
         self._q = ph.q_abs
+        self._qf = ph.q_fwd
         self._t = rig.clock.t
         self._ph_q0 = ph.q_abs
         self.target_ma = target_ma
@@ -37,6 +46,7 @@ class TruthRecorder:
         self._dens_win: deque[tuple[float, float, float]] = deque()  # (t, density*dt, dt)
         self._step_win: deque[tuple[float, float]] = deque()         # (t, 10 ms mean)
         self.peak_ma = 0.0
+        self.peak_reverse_ma = 0.0
         self.peak_avg_ma = 0.0
         self.max_density_ma_cm2 = 0.0
         self.max_step_ma = 0.0
@@ -57,12 +67,17 @@ class TruthRecorder:
         if dt <= 0.0:
             return
         ma = (ph.q_abs - self._q) / dt * 1000.0
-        self._q, self._t = ph.q_abs, t
+        fwd = max(0.0, (ph.q_fwd - self._qf) / dt * 1000.0)
+        self._q, self._qf, self._t = ph.q_abs, ph.q_fwd, t
         self.last_ma = ma
         pk = ph.peak_seen_a * 1000.0
         ph.peak_seen_a = 0.0
         if pk > self.peak_ma:
             self.peak_ma = pk
+        rev = ph.peak_rev_seen_a * 1000.0
+        ph.peak_rev_seen_a = 0.0
+        if rev > self.peak_reverse_ma:
+            self.peak_reverse_ma = rev
         w = self.WINDOW_S
         # 100 ms mean current.
         self._push(self._avg_win, t, ma, dt)
@@ -78,11 +93,11 @@ class TruthRecorder:
             self.max_density_ma_cm2 = md
         # Shock: rise of the 10 ms mean within 100 ms, while in contact.
         win = self._step_win
-        win.append((t, ma))
+        win.append((t, fwd))
         while win and win[0][0] < t - w - 1e-9:
             win.popleft()
         if rig.patient.contact > 0.0:
-            rise = ma - min(v for _, v in win)
+            rise = fwd - min(v for _, v in win)
             if rise > self.max_step_ma:
                 self.max_step_ma = rise
                 self.max_step_at = t
@@ -114,6 +129,7 @@ class TruthRecorder:
     def summary(self) -> dict:
         return {
             "peak_ma": round(self.peak_ma, 4),
+            "peak_reverse_ma": round(self.peak_reverse_ma, 4),
             "peak_avg_ma": round(self.peak_avg_ma, 4),
             "max_density_ma_cm2": round(self.max_density_ma_cm2, 5),
             "max_step_ma": round(self.max_step_ma, 4),

@@ -129,3 +129,18 @@ def test_adc_glitches_are_tolerated_until_three_in_a_row():
     dev.rig.inject("adc_glitch", p=0.5)
     assert dev.run_until_state("FAULT", 2.0)
     assert dev.controller.fault["code"] == "R-ADC-FAIL"
+
+
+def test_welded_patient_relay_is_found_by_the_next_self_test():
+    dev = device(RX)
+    assert dev.start_and_treat()
+    dev.rig.inject("patient_relay_welded")
+    dev.press(0.1)  # the patient stops; the relay is told to open but stays shut
+    assert dev.run_until_state("DONE", 10.0)
+    assert dev.rig.truth()["patient_relay"]
+    dev.run_until_state("IDLE", 15.0)
+    dev.press()
+    assert dev.run_until_state("FAULT", 3.0)
+    assert dev.controller.fault["code"] == "ST-RELAY"
+    dev.run(0.2)
+    assert abs(dev.rig.truth()["patient_ma"]) < 0.1

@@ -1,0 +1,128 @@
+"""The device program: everything the unit runs, composed once, the same on the Pi and in the
+simulator.
+
+:class:`DeviceProgram` takes the hardware bundle and the clock (from :mod:`firmware.backends`)
+and builds the rest: calibration and settings from the data folder, the controller, the control
+loop, the treatment log, the panel indications, the systemd notifier. ``run()`` loops until told
+to stop; ``shutdown()`` drives the safe state first, then closes the log.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+from controller import Controller
+from hardware import Board
+
+from . import calibration as calmod
+from . import settings
+from .indication import Indicator
+from .loop import DeviceLoop
+from .sdnotify import Notifier
+from .simdevice import controller_config
+from .store import StoreError
+from .treatlog import TreatmentLog
+
+
+class DeviceProgram:
+    """:param hw: the hardware bundle. :param clock: ``now()``/``sleep()``.
+    :param board: the hardware description. :param data_dir: log, calibration, settings.
+    :param notifier: systemd notifier (default: from the environment).
+    """
+
+    def __init__(self, hw, clock, *, board: Board, data_dir: Path,
+                 notifier: Notifier | None = None):
+        self.hw = hw
+        self.clock = clock
+        self.board = board
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.notifier = notifier or Notifier()
+        self.stop_requested = False
+        self.log = TreatmentLog(self.data_dir / "treatment.sqlite")
+        interrupted = self.log.mark_interrupted()
+
+        # Calibration: the device refuses to treat without a valid record.
+        cal_ok, cal_problem = True, ""
+        try:
+            self.calibration = calmod.load(self.data_dir, board)
+            sp, ca, cb = self.calibration.hal_objects()
+            hw.output.calibration = sp
+            hw.afe.cal_a, hw.afe.cal_b = ca, cb
+        except (StoreError, ValueError) as exc:
+            self.calibration = None
+            cal_ok, cal_problem = False, f"calibration record {exc}"
+        rx, limits, settings_problem = settings.load(self.data_dir)
+
+        self.controller = Controller(rx, limits, controller_config(board),
+                                     calibration_ok=cal_ok, calibration_problem=cal_problem,
+                                     settings_problem=settings_problem)
+        self.indicator = Indicator(hw.panel)
+        c = self.controller
+        c.events.listeners.append(self._on_event)
+        c.session_listeners.append(self.log.end_session)
+        now = clock.now()
+        for sid in interrupted:
+            c.events.emit(now, "warning", "SESSION-INTERRUPTED",
+                          f"session {sid} was cut short by a power loss or crash; marked "
+                          "interrupted in the log")
+        if self.calibration is not None:
+            age = self.calibration.age_days()
+            if age is not None and age > calmod.WARN_AFTER_DAYS:
+                c.events.emit(now, "warning", "CAL-OLD", f"calibration is {age} days old "
+                              "(older than 12 months): recalibrate")
+        self.loop = DeviceLoop(hw, c, clock)
+        self.loop.observers.append(self._after_period)
+        self.notifier.ready()
+
+    # --- wiring -----------------------------------------------------------------------------------
+    def _on_event(self, ev) -> None:
+        if ev.code == "SESSION-START":
+            self.log.start_session(ev.t, self.controller.rx)
+        self.log.event(ev)
+        self.indicator.on_event(ev)
+
+    def _after_period(self, loop, inp, cmd) -> None:
+        c = self.controller
+        s = inp.sample
+        measured = s is not None and max(s.current_a_ma, s.current_b_ma) > 0.1
+        self.indicator.update(inp.now, c.state, cmd.hv or measured)
+        if c.session is not None:
+            self.log.trace(inp.now, c.state, cmd.setpoint_ma, s, c.load_estimate)
+        self.notifier.tick(inp.now)
+
+    # --- running ----------------------------------------------------------------------------------
+    def step(self) -> None:
+        self.loop.step()
+        self.loop.sleep_to_next()
+
+    def run(self, until=None) -> None:
+        """Run periods until ``stop_requested`` (or ``until()`` returns True)."""
+        while not self.stop_requested and not (until is not None and until()):
+            self.step()
+
+    def request_stop(self, *_args) -> None:
+        self.stop_requested = True
+
+    def shutdown(self, reason: str = "shutdown") -> None:
+        """Safe state first, then the log closed."""
+        self.loop.safe()
+        try:
+            self.indicator.update(self.clock.now(), "FAULT" if reason != "shutdown" else "IDLE",
+                                  False)
+            self.hw.panel.set_colour("off")
+        except Exception:  # noqa: BLE001 - the panel is not safety-relevant at shutdown
+            pass
+        c = self.controller
+        if c.session is not None:
+            # A session cut short by a stop: record it as interrupted, committed.
+            now = self.clock.now()
+            c.events.emit(now, "warning", "SESSION-INTERRUPTED", f"program {reason}")
+            c._end_session(now, "interrupted", None)
+        self.notifier.stopping()
+        self.log.close()
+
+
+def today() -> str:
+    return _dt.date.today().isoformat()

@@ -1,0 +1,141 @@
+"""``ionto device``: start the device program on the Raspberry Pi, or on the simulator.
+
+On the Pi (no ``--sim``) a machine without the hardware ends with exit status 1 and one line
+that says what is missing and suggests ``--sim``. With ``--sim`` the same program runs on the
+simulated board, in real time or faster, with the front panel drawn in the terminal and keys
+standing in for the START button; the technician console is a pseudo-terminal whose path is
+printed as ``console: /dev/pts/N``.
+
+SIGTERM, SIGINT or an unexpected exception: the safe state first, the log closed, then exit
+(status 0 for a signal, 1 for an exception).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from hardware import load_board
+
+from .config import ConfigError, load_config
+
+
+def _fail(msg: str) -> int:
+    print(f"ionto device: {msg}", file=sys.stderr)
+    return 1
+
+
+def run(args) -> int:
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"ionto device: configuration error: {exc}", file=sys.stderr)
+        return 2
+    board = load_board(getattr(args, "board", None) or cfg.board_file or None)
+    data_dir = Path(args.data_dir) if args.data_dir else (
+        Path(default_sim_data_dir()) if args.sim else cfg.data_dir)
+
+    from hal import AdcAbsentError, BackendUnavailable
+
+    from .device import DeviceProgram
+
+    rig = None
+    if args.sim:
+        from sim.patient import Patient
+
+        from .backends import sim_hardware
+        hw, rig = sim_hardware(board, patient=Patient(load_ohm=args.load), seed=args.seed)
+        clock = rig.clock
+        _provision_sim(data_dir, board)
+    else:
+        from .backends import pi_hardware
+        try:
+            hw, clock = pi_hardware(board)
+        except (BackendUnavailable, AdcAbsentError) as exc:
+            return _fail(str(exc))
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        hw.safe()
+        return _fail(f"cannot use the data folder {data_dir}: {exc}")
+
+    program = DeviceProgram(hw, clock, board=board, data_dir=data_dir)
+    console = None
+    if args.sim:
+        from .ptyconsole import PtyConsole
+        console = PtyConsole(program)
+        print(f"console: {console.path}", flush=True)
+        program.loop.observers.append(lambda *_: console.poll())
+    else:
+        from .ptyconsole import SerialConsole
+        try:
+            console = SerialConsole(program, cfg.console_port, cfg.console_baud)
+            program.loop.observers.append(lambda *_: console.poll())
+        except Exception as exc:  # noqa: BLE001 - the device runs without its console
+            program.controller.events.emit(clock.now(), "warning", "CONSOLE",
+                                           f"console {cfg.console_port} unavailable: {exc}")
+
+    signal.signal(signal.SIGTERM, program.request_stop)
+    signal.signal(signal.SIGINT, program.request_stop)
+
+    panel = None
+    if args.sim and sys.stdin.isatty() and sys.stdout.isatty() and not args.quiet:
+        from .ttypanel import TerminalPanel
+        panel = TerminalPanel(program, rig)
+    speed = None if args.speed == "max" else float(args.speed)
+    wall0 = time.monotonic()
+    sim0 = clock.now()
+    pressed_start = False
+    status = 0
+    try:
+        while not program.stop_requested:
+            program.step()
+            if rig is not None:
+                now = clock.now()
+                if args.start and not pressed_start and program.controller.state == "IDLE":
+                    pressed_start = True
+                    program.controller.press(now)
+                if args.exit_after is not None and now - sim0 >= args.exit_after:
+                    break
+                if panel is not None:
+                    panel.poll()
+                if speed is not None:
+                    ahead = (now - sim0) / speed - (time.monotonic() - wall0)
+                    if ahead > 0:
+                        time.sleep(ahead)
+    except Exception:  # noqa: BLE001 - any doubt: safe state, then say why
+        status = 1
+        program.loop.safe()
+        traceback.print_exc()
+    finally:
+        if panel is not None:
+            panel.close()
+        program.shutdown("stopped" if status == 0 else "crashed")
+        if console is not None:
+            console.close()
+        hw.close()
+    return status
+
+
+def _provision_sim(data_dir: Path, board) -> None:
+    """A simulated unit comes from the factory calibrated to its nominal values and with the
+    default prescription, as a real one would leave the factory calibrated. Existing files are
+    left alone (a corrupt one then makes the device refuse to treat, as it should)."""
+    from controller import Limits, Prescription
+
+    from . import calibration as calmod
+    from . import settings
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not calmod.path_in(data_dir).exists() and not \
+            calmod.path_in(data_dir).with_name("calibration.json.prev").exists():
+        calmod.save(data_dir, calmod.Calibration.nominal(board), board)
+    if not settings.rx_path(data_dir).exists():
+        settings.save(data_dir, rx=Prescription().validated(), limits=Limits())
+
+
+def default_sim_data_dir() -> str:
+    return os.path.join(os.getcwd(), "sim-out", "device-data")
