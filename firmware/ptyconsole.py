@@ -90,12 +90,13 @@ class Console:
 
     # --- commands -----------------------------------------------------------------------------
     def cmd_help(self, args):
+        """help [command]: the commands, or one command in full"""
         if args:
             fn = self.commands.get(args[0].lower())
             if fn is None:
                 return [], f"ERR UNKNOWN: no command '{args[0][:32]}'; type 'help'"
             return [(fn.__doc__ or "").strip()], "OK"
-        return [f"{name:10s} {(fn.__doc__ or '').strip().splitlines()[0]}"
+        return [f"{name:10s} {((fn.__doc__ or '').strip().splitlines() or [''])[0]}"
                 for name, fn in sorted(self.commands.items())], "OK"
 
     def cmd_status(self, args):

@@ -1,0 +1,332 @@
+"""The technician console over a real pseudo-terminal, driven with pyserial, on the device
+program running on the simulator."""
+
+from __future__ import annotations
+
+import pytest
+import serial
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import make_rig
+from controller import Limits, Prescription
+from firmware import calibration as calmod
+from firmware import settings as settings_mod
+from firmware.device import DeviceProgram
+from firmware.ptyconsole import MAX_BYTES_PER_PERIOD, PtyConsole
+from firmware.sdnotify import Notifier
+from firmware.techconsole import TechConsole, set_pin
+
+PIN = "246810"
+RX = Prescription(target_ma=5.0, duration_min=5.0, ramp_ma_s=1.0)
+
+
+class Bench:
+    """A device on the simulator with its console on a pty, and a pyserial port on the other
+    end, as a technician's laptop would have."""
+
+    def __init__(self, data_dir, board, *, pin=True, wall=None):
+        if not calmod.path_in(data_dir).exists():
+            calmod.save(data_dir, calmod.Calibration.nominal(board), board)
+            settings_mod.save(data_dir, rx=RX.validated(), limits=Limits())
+        if pin and not (data_dir / "pin.json").exists():
+            set_pin(data_dir, PIN)
+        self.rig, self.hw = make_rig(board)
+        self.prog = DeviceProgram(self.hw, self.rig.clock, board=board, data_dir=data_dir,
+                                  notifier=Notifier(environ={}))
+        self.pty = PtyConsole(self.prog)
+        if wall is not None:
+            self.pty.console.wall = wall
+        self.prog.loop.observers.append(lambda *_: self.pty.poll())
+        self.port = serial.Serial(self.pty.path, 115200, timeout=0)
+        end = self.prog.clock.now() + 2.0
+        while self.prog.controller.state != "IDLE" and self.prog.clock.now() < end:
+            self.prog.step()
+
+    def run(self, seconds):
+        end = self.prog.clock.now() + seconds
+        while self.prog.clock.now() < end:
+            self.prog.step()
+
+    def ask(self, line: str | bytes, max_s: float = 5.0) -> list[str]:
+        """Send a line; step the device until a reply ends with OK or ERR; return its lines."""
+        data = line if isinstance(line, bytes) else line.encode() + b"\r\n"
+        self.port.write(data)
+        self.port.flush()
+        buf = b""
+        end = self.prog.clock.now() + max_s
+        while self.prog.clock.now() < end:
+            self.prog.step()
+            buf += self.port.read(65536)
+            lines = [x for x in buf.replace(b"ionto> ", b"").decode(errors="replace")
+                     .split("\r\n") if x]
+            if lines and (lines[-1] == "OK" or lines[-1].startswith("ERR ")):
+                return lines
+        raise AssertionError(f"no reply to {line!r}: {buf!r}")
+
+    def close(self):
+        self.port.close()
+        self.prog.shutdown()
+        self.pty.close()
+        self.hw.close()
+
+
+@pytest.fixture
+def bench(tmp_path, board):
+    b = Bench(tmp_path, board)
+    yield b
+    b.close()
+
+
+def login(b):
+    assert b.ask(f"login {PIN}")[-1] == "OK"
+
+
+def test_public_commands_work_without_login(bench):
+    assert bench.ask("version")[-1] == "OK"
+    status = bench.ask("status")
+    assert status[-1] == "OK" and "state: IDLE" in status
+    helps = bench.ask("help")
+    assert helps[-1] == "OK" and any(line.startswith("cal") for line in helps)
+    assert "calibration" in " ".join(bench.ask("help cal"))
+    assert bench.ask("rx show")[-1].startswith("ERR AUTH")
+    assert bench.ask("status extra")[-1].startswith("ERR ARGS")
+
+
+def test_without_a_pin_technician_commands_say_how_to_set_one(tmp_path, board):
+    b = Bench(tmp_path, board, pin=False)
+    try:
+        reply = b.ask("login 123456")[-1]
+        assert reply.startswith("ERR NO-PIN") and "ionto tech set-pin" in reply
+        assert b.ask("cal show")[-1].startswith("ERR NO-PIN")
+    finally:
+        b.close()
+
+
+def test_five_wrong_pins_lock_the_console_across_restarts(tmp_path, board):
+    clock = [1_000_000.0]
+    b = Bench(tmp_path, board, wall=lambda: clock[0])
+    try:
+        for left in (4, 3, 2, 1):
+            assert b.ask("login 000000")[-1] == f"ERR AUTH: wrong PIN ({left} tries left)"
+        assert b.ask("login 000000")[-1].startswith("ERR LOCKED")
+        assert b.ask(f"login {PIN}")[-1].startswith("ERR LOCKED")  # even the right PIN
+    finally:
+        b.close()
+    b = Bench(tmp_path, board, wall=lambda: clock[0] + 10)  # the device restarts
+    try:
+        assert b.ask(f"login {PIN}")[-1].startswith("ERR LOCKED")
+        b.pty.console.wall = lambda: clock[0] + 301
+        assert b.ask(f"login {PIN}")[-1] == "OK"
+    finally:
+        b.close()
+
+
+def test_idle_for_ten_minutes_logs_out(bench):
+    login(bench)
+    assert bench.ask("rx show")[-1] == "OK"
+    bench.run(601.0)
+    assert bench.ask("rx show")[-1].startswith("ERR AUTH")
+
+
+def test_rx_set_and_its_validation(bench, tmp_path):
+    login(bench)
+    reply = bench.ask("rx set site=feet target=22 duration=20 waveform=dc reverse=yes")
+    assert reply[-1] == "OK" and "target_ma: 22.0" in reply
+    assert settings_mod.load(tmp_path)[0].target_ma == 22.0  # persisted
+    bad = bench.ask("rx set target=30")
+    assert bad[-1].startswith("ERR VALUE") and "to 25 mA" in bad[-1]
+    assert bench.prog.controller.rx.target_ma == 22.0  # nothing changed
+    assert bench.ask("rx set duration=8")[-1].startswith("ERR VALUE")  # reversal needs 10 min
+    assert bench.ask("rx set speed=3")[-1].startswith("ERR VALUE: unknown key")
+
+
+def test_limits_set_and_its_bounds(bench):
+    login(bench)
+    reply = bench.ask("limits set density=0.15 hands=18")
+    assert reply[-1] == "OK" and "density_ma_cm2: 0.15" in reply
+    assert bench.ask("limits set hands=31")[-1].startswith("ERR VALUE")
+    assert bench.ask("limits set ramp=fast")[-1].startswith("ERR VALUE")
+    assert bench.prog.controller.limits.site_max_ma["hands"] == 18.0
+
+
+def test_changes_are_refused_while_a_treatment_runs(bench):
+    login(bench)
+    bench.prog.controller.press(bench.prog.clock.now())
+    bench.run(4.0)
+    assert bench.prog.controller.state in ("RAMP_UP", "TREAT")
+    for line in ("rx set target=4", "limits set density=0.1", "cal zero", "cal save"):
+        assert bench.ask(line)[-1].startswith("ERR BUSY"), line
+    assert bench.ask("status")[-1] == "OK"
+
+
+def test_calibration_end_to_end_against_the_true_current(bench, board):
+    login(bench)
+    bench.rig.inject("sense_a_gain", factor=1.05)
+    assert bench.ask("cal zero", max_s=3)[-1] == "OK"
+    # The technician's reference meter reads the true current of the test step.
+    readings = []
+    bench.prog.loop.observers.append(
+        lambda *_: readings.append(bench.rig.truth()["sink_ma"])
+        if bench.prog.loop.last_cmd.setpoint_ma > 5 else None)
+    reply = bench.ask("cal ref 10.0", max_s=3)
+    assert reply[-1] == "OK"
+    true_ma = sum(readings[-10:]) / 10
+    bench.pty.console.cal_new = None
+    assert bench.ask("cal zero", max_s=3)[-1] == "OK"
+    assert bench.ask(f"cal ref {true_ma:.4f}", max_s=3)[-1] == "OK"
+    before = bench.hw.afe.cal_a
+    assert bench.ask("cal discard")[-1] == "OK"
+    assert bench.hw.afe.cal_a == before  # discard: nothing changed
+    assert bench.ask("cal save")[-1].startswith("ERR STATE")
+    assert bench.ask("cal zero", max_s=3)[-1] == "OK"
+    assert bench.ask(f"cal ref {true_ma:.4f}", max_s=3)[-1] == "OK"
+    assert bench.ask("cal save")[-1] == "OK"
+    assert calmod.load(bench.prog.data_dir, board).a_gain == pytest.approx(1 / 1.05, rel=2e-3)
+    # Readings now match the truth within 0.5 % on both channels.
+    hw = bench.hw
+    hw.output.set_test_load(True)
+    hw.guard.kick()
+    hw.output.gate_dc()
+    hw.output.hv_on()
+    hw.output.set_setpoint_ma(8.0)
+    for _ in range(30):
+        hw.guard.kick()
+        bench.rig.clock.sleep(0.01)
+    s = hw.afe.sample()
+    truth = bench.rig.truth()["sink_ma"]
+    assert s.current_a_ma == pytest.approx(truth, rel=0.005)
+    assert s.current_b_ma == pytest.approx(truth, rel=0.005)
+    assert "calibration saved" not in bench.ask("cal show")
+
+
+def test_calibration_outside_ten_percent_is_rejected(bench):
+    login(bench)
+    assert bench.ask("cal zero", max_s=3)[-1] == "OK"
+    reply = bench.ask("cal ref 11.5", max_s=3)[-1]
+    assert reply.startswith("ERR REJECTED") and "10 %" in reply
+    assert bench.ask("cal ref 40", max_s=3)[-1].startswith("ERR VALUE")
+
+
+def test_selftest_fault_show_and_clear(bench):
+    login(bench)
+    result = bench.ask("selftest", max_s=3)
+    assert result[-1] == "OK" and any(line.startswith("trip_latency_ms") for line in result)
+    assert bench.ask("fault show")[-2:] == ["fault: none", "OK"]
+    bench.rig.inject("trip_dead")
+    assert bench.ask("selftest", max_s=3)[-1].startswith("ERR SELFTEST")
+    assert bench.prog.controller.state in ("IDLE", "FAULT")
+    bench.prog.controller.enter_fault(bench.prog.clock.now(), "R-HW-TRIP", "test")
+    assert "fault: R-HW-TRIP" in bench.ask("fault show")
+    assert bench.ask("fault clear", max_s=3)[-1].startswith("ERR SELFTEST")
+    assert bench.prog.controller.state == "FAULT"
+    bench.rig.repair("trip_dead")
+    assert bench.ask("fault clear", max_s=3)[-1] == "OK"
+    assert bench.prog.controller.state == "IDLE"
+
+
+def test_log_commands(bench):
+    login(bench)
+    bench.prog.controller.press(bench.prog.clock.now())
+    bench.run(5.0)
+    bench.prog.controller.press(bench.prog.clock.now())
+    bench.run(10.0)
+    listing = bench.ask("log list")
+    assert listing[-1] == "OK" and "stopped" in listing[0]
+    assert "outcome: stopped" in bench.ask("log show 1")
+    export = bench.ask("log export 1")
+    assert export[0].startswith("t_s,state") and export[-1] == "OK"
+    assert bench.ask("log show 99")[-1].startswith("ERR NOT-FOUND")
+    assert bench.ask("log show x")[-1].startswith("ERR VALUE")
+
+
+@pytest.mark.parametrize("line,expected", [
+    (b"x" * 300 + b"\r\n", "ERR TOO-LONG"),
+    (b"st\xffatus\r\n", "ERR ENCODING"),
+    (b"sta\x07tus\r\n", "ERR CONTROL"),
+    (b"stauts\r\n", "ERR UNKNOWN: unknown command 'stauts'; did you mean 'status'?"),
+    (b"login\r\n", "ERR ARGS"),
+    (b"log show 1 2\r\n", "ERR AUTH"),
+])
+def test_bad_input_gets_an_err_reply(bench, line, expected):
+    assert bench.ask(line)[-1].startswith(expected)
+    assert bench.ask("version")[-1] == "OK"  # and the console still works
+
+
+def test_empty_line_gives_a_prompt_and_no_reply(bench):
+    bench.port.write(b"\r\n")
+    bench.run(0.05)
+    assert bench.port.read(100) == b"ionto> "
+
+
+def test_a_flood_does_not_stall_the_control_loop(bench):
+    """During a session, 200 kB of garbage: the console reads at most 1 kB a period, so its
+    work per period is bounded; the session goes on without an overrun or a fault."""
+    bench.prog.controller.press(bench.prog.clock.now())
+    bench.run(4.0)
+    reads = []
+    orig = bench.pty.console.feed
+    bench.pty.console.feed = lambda data: (reads.append(len(data)), orig(data))[1]
+    junk = (b"\x00\xff garbage that is not a command at all " * 4096)[:200_000]
+    bench.port.write_timeout = 10
+    sent = 0
+    while sent < len(junk):
+        sent += bench.port.write(junk[sent:sent + 4096])
+        bench.run(0.05)
+    bench.run(3.0)
+    assert max(reads) <= MAX_BYTES_PER_PERIOD
+    assert bench.prog.controller.state in ("RAMP_UP", "TREAT")
+    assert bench.prog.controller.fault is None
+    bench.port.write(b"\r\n")
+    bench.run(5.0)  # the backlog drains at 1 kB a period
+    bench.port.reset_input_buffer()
+    assert bench.ask("version")[-1] == "OK"
+
+
+# --- fuzz ---------------------------------------------------------------------------------------
+WORDS = ["help", "status", "version", "login", "logout", "rx", "limits", "cal", "selftest",
+         "fault", "log", "show", "set", "zero", "ref", "save", "discard", "clear", "list",
+         "export", "site=hands", "target=15", "target=-1", "duration=99", "waveform=ac",
+         "reverse=maybe", "density=0.2", "hands=20", "ramp=nan", "1", "x", PIN, "=", "=="]
+LINES = st.one_of(
+    st.lists(st.sampled_from(WORDS), max_size=6).map(lambda w: " ".join(w).encode()),
+    st.binary(max_size=300),
+    st.text(max_size=80).map(lambda s: s.encode("utf-8", "surrogatepass")),
+)
+
+
+@pytest.fixture(scope="module")
+def fuzz_console(tmp_path_factory, board):
+    data = tmp_path_factory.mktemp("fuzz")
+    calmod.save(data, calmod.Calibration.nominal(board), board)
+    settings_mod.save(data, rx=RX.validated(), limits=Limits())
+    set_pin(data, PIN)
+    rig, hw = make_rig(board)
+    prog = DeviceProgram(hw, rig.clock, board=board, data_dir=data,
+                         notifier=Notifier(environ={}))
+    out = []
+    console = TechConsole(prog, out.append)
+    console.feed(f"login {PIN}\n".encode())
+    yield prog, console, out
+    prog.shutdown()
+    hw.close()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(lines=st.lists(LINES, min_size=50, max_size=50))
+def test_fuzz_10000_lines_every_reply_ends_in_ok_or_err(fuzz_console, lines):
+    prog, console, out = fuzz_console
+    for line in lines:
+        out.clear()
+        console.feed(line.replace(b"\n", b" ") + b"\n")
+        if console.pending:  # a procedure was started: let the loop finish it
+            for _ in range(400):
+                prog.step()
+                if not console.pending:
+                    break
+        text = b"".join(out).replace(b"ionto> ", b"").decode()
+        replies = [x for x in text.split("\r\n") if x]
+        if replies:  # an empty line gets only a prompt
+            assert replies[-1] == "OK" or replies[-1].startswith("ERR "), replies
+        if prog.controller.state == "FAULT":
+            prog.controller.clear_fault(prog.clock.now())
