@@ -146,6 +146,66 @@ def cmd_tech(args) -> int:
     return 0
 
 
+def cmd_sim(args) -> int:
+    """Play a scenario file against the complete device program on simulated hardware."""
+    import json
+
+    from sim.scenario import ScenarioError, load_scenario
+
+    from .simrun import check_expect, prescription_of, run_scenario
+    try:
+        sc = load_scenario(args.scenario)
+        prescription_of(sc)
+    except ScenarioError as exc:
+        print(f"ionto sim: invalid scenario: {exc}", file=sys.stderr)
+        return 2
+    if args.speed != "max":
+        print("ionto sim: --speed other than max is for 'ionto device --sim' (real time with "
+              "a panel); scenarios run as fast as the machine allows", file=sys.stderr)
+    out = Path(args.out) if args.out else Path("sim-out") / Path(args.scenario).stem
+    progress = not args.quiet and sys.stderr.isatty()
+    try:
+        summary = run_scenario(sc, out, plot=args.plot, progress=progress)
+    except Exception as exc:  # noqa: BLE001 - exit 1: an internal error, said in one line
+        print(f"ionto sim: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        keys = ("outcome", "fault", "treatment_s", "dose_ma_min", "dose_ma_min_measured",
+                "peak_ma", "max_step_ma", "max_density_ma_cm2", "sim_s", "wall_s", "speed")
+        print(json.dumps({k: summary[k] for k in keys}, indent=1))
+        bad = check_expect(sc, summary)
+        if sc.expect:
+            print("expect: " + ("all hold" if not bad else "; ".join(bad)))
+        print(f"wrote {out}/summary.json, trace.csv" + (", session.png" if args.plot else ""))
+    return 0
+
+
+def cmd_campaign(args) -> int:
+    from .campaign import run_campaign
+    report = run_campaign(args.runs, args.seed, Path(args.out), jobs=args.jobs,
+                          progress=not args.quiet and sys.stderr.isatty())
+    print(f"{report['runs']} runs in {report['wall_s']:.1f} s ({report['runs_per_min']} runs/min, "
+          f"{args.jobs} process(es)); outcomes {report['outcomes']}; worst {report['worst']}")
+    if report["violations"]:
+        print(f"{len(report['violations'])} run(s) broke a safety property; replay them from "
+              f"{args.out}/violations/")
+        return 3
+    print("no safety property was broken")
+    return 0
+
+
+def build_campaign_parser() -> argparse.ArgumentParser:
+    c = argparse.ArgumentParser(prog="ionto sim campaign",
+                                description="Random scenarios hunting for unsafe behaviour.")
+    c.add_argument("--runs", type=int, required=True)
+    c.add_argument("--seed", type=int, required=True)
+    c.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
+    c.add_argument("--out", default="sim-out/campaign", help="default: sim-out/campaign")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=cmd_campaign)
+    return c
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ionto",
@@ -200,6 +260,18 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--out", metavar="FILE.png", required=True)
     lg.set_defaults(func=cmd_log)
 
+    sm = sub.add_parser("sim", help="play a scenario file (or 'sim campaign ...')",
+                        description="Play SCENARIO.toml against the complete device program "
+                        "on simulated hardware and write summary.json and trace.csv. "
+                        "'ionto sim campaign --runs N --seed S [--jobs J] [--out DIR]' runs a "
+                        "random campaign.")
+    sm.add_argument("scenario", metavar="SCENARIO.toml")
+    sm.add_argument("--out", metavar="DIR", help="default: sim-out/<scenario file stem>/")
+    sm.add_argument("--speed", default="max", metavar="max|FACTOR")
+    sm.add_argument("--plot", action="store_true", help="also write session.png")
+    sm.add_argument("--quiet", action="store_true", help="no progress line, no summary")
+    sm.set_defaults(func=cmd_sim)
+
     tc = sub.add_parser("tech", help="technician set-up on the device (set-pin)")
     tsub = tc.add_subparsers(dest="tech_cmd", metavar="set-pin", required=True)
     sp = tsub.add_parser("set-pin", help="set the console PIN (stored as a salted scrypt hash)")
@@ -212,8 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["sim", "campaign"]:
+        parser = build_campaign_parser()
+        args = parser.parse_args(argv[2:])
+    else:
+        parser = build_parser()
+        args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

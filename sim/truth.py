@@ -18,7 +18,8 @@ Definitions follow ../shared/SCENARIOS.md:
   capacitance discharging when the trays are shorted) is not a rise, and it is bounded by the
   peak figures instead;
 - ``dose_ma_min``: the delivered charge, the integral of |current|, in mA*min;
-- ``treatment_s``: time with the true current at or above 90 % of a target (``target_ma()``).
+- ``treatment_s``: time with the true current at or above 90 % of a target (``target_ma()``);
+- ``density_over_s``: the longest stretch with the density (per 10 ms) above the bound.
 
 The recorder is sampled once per control period; the physics integrates charge and the largest
 pulse peak between samples, so nothing between two samples is missed.
@@ -33,7 +34,8 @@ from collections.abc import Callable
 class TruthRecorder:
     WINDOW_S = 0.1
 
-    def __init__(self, rig, *, target_ma: Callable[[], float | None] | None = None):
+    def __init__(self, rig, *, target_ma: Callable[[], float | None] | None = None,
+                 density_limit: float = 0.2):
         self.rig = rig
         ph = rig.physics
         ph.sync()
@@ -53,6 +55,9 @@ class TruthRecorder:
         self.max_step_at: float | None = None
         self.treatment_s = 0.0
         self.last_ma = 0.0
+        self.density_limit = density_limit
+        self.density_over_s = 0.0      # longest stretch with the density above the limit
+        self._over_since: float | None = None
 
     @property
     def dose_ma_min(self) -> float:
@@ -87,6 +92,12 @@ class TruthRecorder:
         # 100 ms mean density.
         area = rig.patient.area_cm2 * max(0.0, rig.patient.contact)
         dens = ma / area if area > 0.0 else 0.0
+        if dens > self.density_limit:
+            if self._over_since is None:
+                self._over_since = t - dt
+            self.density_over_s = max(self.density_over_s, t - self._over_since)
+        else:
+            self._over_since = None
         self._push(self._dens_win, t, dens, dt)
         md = self._mean(self._dens_win)
         if md > self.max_density_ma_cm2 and self._span(self._dens_win) >= w * 0.999:
@@ -133,6 +144,7 @@ class TruthRecorder:
             "peak_avg_ma": round(self.peak_avg_ma, 4),
             "max_density_ma_cm2": round(self.max_density_ma_cm2, 5),
             "max_step_ma": round(self.max_step_ma, 4),
+            "density_over_s": round(self.density_over_s, 3),
             "dose_ma_min": round(self.dose_ma_min, 3),
             "treatment_s": round(self.treatment_s, 2),
         }

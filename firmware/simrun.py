@@ -1,0 +1,305 @@
+"""``ionto sim``: play a scenario against the complete device program on simulated hardware.
+
+The composition root's part of the simulator contract (../shared/SCENARIOS.md): it builds the
+device program exactly as ``ionto device --sim`` does (HAL, controller, treatment log, panel,
+technician console) on a :class:`~sim.rig.SimRig`, lets :class:`sim.scenario.Player` act as the
+patient and the world, records the ground truth with :class:`sim.truth.TruthRecorder`, and
+writes ``summary.json``, ``trace.csv`` and (``--plot``) ``session.png``.
+
+A simulated unit is provisioned like a unit from the factory: nominal calibration, the
+scenario's prescription, default limits, and the technician PIN ``123456`` (a simulated unit's
+PIN, so that scenarios can log in on the console; a real unit has no default PIN).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from controller import Limits, Prescription, PrescriptionError
+from hardware import Board, load_board
+from sim.patient import Patient
+from sim.scenario import Player, Scenario, ScenarioError
+from sim.truth import TruthRecorder
+
+from . import calibration as calmod
+from . import settings
+from .backends import sim_hardware
+from .device import DeviceProgram
+from .sdnotify import Notifier
+from .techconsole import TechConsole, set_pin
+
+SIM_PIN = "123456"
+TRACE_COLUMNS = ("t_s", "state", "setpoint_ma", "measured_ma", "measured_b_ma", "patient_ma",
+                 "electrode_v", "supply_v", "load_ohm", "contact", "polarity", "output_led")
+RX_FIELDS = {f.name for f in fields(Prescription)}
+
+
+def prescription_of(sc: Scenario) -> Prescription:
+    """The scenario's [protocol] as a validated prescription, or a ScenarioError."""
+    try:
+        rx = Prescription(**{k: v for k, v in sc.protocol.items() if k in RX_FIELDS})
+        return rx.validated(Limits())
+    except PrescriptionError as exc:
+        raise ScenarioError(sc.path, f"protocol.{exc.field}",
+                            f"{exc.value!r} is not allowed; {exc.allowed}") from None
+    except TypeError as exc:
+        raise ScenarioError(sc.path, "protocol", str(exc)) from None
+
+
+class ScenarioRun:
+    def __init__(self, sc: Scenario, out_dir: Path | None, *, board: Board | None = None,
+                 trace: bool = True):
+        self.sc = sc
+        self.rx = prescription_of(sc)
+        self.board = board or load_board()
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self._tmp = None
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            data = self.out_dir / "device-data"
+            shutil.rmtree(data, ignore_errors=True)
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="ionto-sim-")
+            data = Path(self._tmp.name)
+        self.data_dir = data
+        calmod.save(data, calmod.Calibration.nominal(self.board), self.board)
+        settings.save(data, rx=self.rx, limits=Limits())
+        set_pin(data, SIM_PIN)
+        p = sc.patient
+        patient = Patient(load_ohm=float(p["load_ohm"]),
+                          load_drift_per_min=float(p["load_drift_per_min"]),
+                          area_cm2=float(p["area_cm2"]), contact=1.0 if p["in_water"] else 0.0,
+                          body_fraction=float(p.get("body_fraction", 0.2)))
+        self.hw, self.rig = sim_hardware(self.board, patient=patient, seed=sc.seed)
+        self.clock = self.rig.clock
+        self.program = DeviceProgram(self.hw, self.clock, board=self.board, data_dir=data,
+                                     notifier=Notifier(environ={}))
+        self.events: list[dict] = []
+        self.program.controller.events.listeners.append(self._on_event)
+        self._console_out: list[bytes] = []
+        self.console = TechConsole(self.program, self._console_out.append)
+        self.player = Player(sc, self.rig, type_line=self._type)
+        self.truth = TruthRecorder(self.rig, target_ma=self._target)
+        self._trace_file = None
+        self._trace = None
+        if trace and self.out_dir is not None:
+            self._trace_file = open(self.out_dir / "trace.csv", "w", newline="")  # noqa: SIM115 - closed in close()
+            self._trace = csv.writer(self._trace_file)
+            self._trace.writerow(TRACE_COLUMNS)
+        self.plot_rows: list[tuple] = []
+        self.first_fault: dict | None = None
+        self.ended_at: float | None = None
+        self.idle_since: float | None = None
+
+    # --- hooks --------------------------------------------------------------------------------
+    def _on_event(self, ev) -> None:
+        detail = ev.code if ev.kind == "state" else f"{ev.code}: {ev.message}"
+        self.events.append({"t_s": round(ev.t, 4), "kind": ev.kind, "detail": detail})
+        if ev.kind == "fault" and self.first_fault is None:
+            self.first_fault = {"code": ev.code, "message": ev.message, "at_s": round(ev.t, 4)}
+
+    def _type(self, line: str) -> None:
+        self._console_out.clear()
+        self.console.feed(line.encode("utf-8", "replace") + b"\n")
+        self._flush_console(line)
+
+    def _flush_console(self, line: str | None = None) -> None:
+        if not self._console_out:
+            return
+        text = b"".join(self._console_out).replace(b"ionto> ", b"").decode(errors="replace")
+        self._console_out.clear()
+        reply = [x for x in text.split("\r\n") if x]
+        if reply:
+            prefix = f"{line} -> " if line else ""
+            self.events.append({"t_s": round(self.clock.now(), 4), "kind": "console",
+                                "detail": prefix + " | ".join(reply)})
+
+    def _target(self):
+        c = self.program.controller
+        sess = c.session
+        if sess is not None and sess.reduced_target_ma is not None:
+            return sess.reduced_target_ma
+        if c.state != "TREAT":
+            return None
+        return c.rx.max_average_ma(c.limits)
+
+    # --- running ------------------------------------------------------------------------------
+    def horizon(self) -> float:
+        """A bound on the simulated time, for the progress line."""
+        if self.sc.end_after_s is not None:
+            return self.sc.end_after_s
+        return self.rx.duration_min * 60 * 1.5 + 420
+
+    def finished(self) -> bool:
+        now = self.clock.now()
+        c = self.program.controller
+        if self.sc.end_after_s is not None:
+            return now >= self.sc.end_after_s
+        if now > self.horizon() + 600:
+            return True  # a hard stop, far past any plausible end
+        presses = any(e.do in ("press", "hold") for e in self.sc.events)
+        if not presses:
+            last = max((e.at_s for e in self.sc.events), default=0.0)
+            return now >= max(60.0, last + 5.0)
+        ended = bool(c.sessions_done) or c.state == "FAULT"
+        if ended and c.state in ("IDLE", "FAULT") and self.player.done:
+            if self.idle_since is None:
+                self.idle_since = now
+            return now - self.idle_since >= 5.0
+        self.idle_since = None
+        return not ended and now >= 60.0 and self.player.presses == 0 and \
+            not self.player.pending
+
+    def step(self) -> None:
+        prog = self.program
+        self.player.tick(self.clock.now())
+        prog.step()
+        self._flush_console()
+        self.truth.sample()
+        ph = self.rig.physics
+        s = prog.loop.last_sample
+        cmd = prog.loop.last_cmd
+        row = (round(self.clock.now(), 4), prog.controller.state, round(cmd.setpoint_ma, 4),
+               round(s.current_a_ma, 4) if s else "", round(s.current_b_ma, 4) if s else "",
+               round(self.truth.last_ma * (1 if ph.k_polarity > 0 else -1), 4),
+               round(ph.v_out * ph.k_polarity, 3), round(ph.v_rail, 3),
+               round(min(ph.load_ohm, 1e9), 1), round(ph.contact, 4), ph.k_polarity,
+               int(self.hw.panel.output_led))
+        if self._trace is not None:
+            self._trace.writerow(row)
+        if len(self.plot_rows) == 0 or row[0] - self.plot_rows[-1][0] >= 0.05:
+            self.plot_rows.append(row)
+
+    def run(self, progress: bool = False) -> dict:
+        wall0 = time.perf_counter()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=round(self.horizon()), unit="sim s", disable=None,
+                       bar_format="{desc} {n_fmt}/{total_fmt} sim s [{elapsed}, {rate_fmt}]")
+        last = 0.0
+        try:
+            while not self.finished():
+                self.step()
+                if bar is not None and self.clock.now() - last >= 1.0:
+                    c = self.program.controller
+                    s = self.program.loop.last_sample
+                    cur = max(s.current_a_ma, s.current_b_ma) if s else float("nan")
+                    bar.set_description_str(f"{self.sc.name}: {c.state:12s} {cur:6.2f} mA",
+                                            refresh=False)
+                    bar.update(round(self.clock.now()) - bar.n)
+                    last = self.clock.now()
+        finally:
+            if bar is not None:
+                bar.close()
+        return self.summary(time.perf_counter() - wall0)
+
+    def summary(self, wall_s: float) -> dict:
+        prog = self.program
+        c = prog.controller
+        # The log's view first: the session row is what the device recorded.
+        if c.session is not None:
+            sess = c.session
+            outcome = "incomplete"
+        elif c.sessions_done:
+            sess = c.sessions_done[-1]
+            outcome = {"interrupted": "incomplete"}.get(sess.outcome, sess.outcome)
+        else:
+            sess, outcome = None, "not_started"
+        rows = prog.log.sessions()
+        measured = rows[-1]["dose_ma_min"] if rows else None
+        fault = None
+        if self.first_fault is not None:
+            fault = dict(self.first_fault)
+            injected = [t for t, _ in self.player.injected if t <= fault["at_s"] + 1e-9]
+            if injected:
+                t0 = injected[0]
+                fault["detected_after_ms"] = round((fault["at_s"] - t0) * 1000, 2)
+                fault["safe_after_ms"] = round(max(0.0, self.rig.physics.last_above_t - t0)
+                                               * 1000, 2)
+            else:
+                fault["detected_after_ms"] = fault["safe_after_ms"] = None
+        sim_s = self.clock.now()
+        t = self.truth
+        return {
+            "scenario": self.sc.name,
+            "outcome": outcome,
+            "fault": fault,
+            "protocol": {"site": self.rx.site, "target_ma": self.rx.target_ma,
+                         "duration_min": self.rx.duration_min, "waveform": self.rx.waveform},
+            "sim_s": round(sim_s, 3), "wall_s": round(wall_s, 3),
+            "speed": round(sim_s / wall_s, 1) if wall_s > 0 else None,
+            "treatment_s": round(t.treatment_s, 2),
+            "dose_ma_min": round(t.dose_ma_min, 3),
+            "dose_ma_min_measured": round(measured, 3) if measured is not None else None,
+            "peak_ma": round(t.peak_ma, 4),
+            "peak_reverse_ma": round(t.peak_reverse_ma, 4),
+            "peak_avg_ma": round(t.peak_avg_ma, 4),
+            "max_density_ma_cm2": round(t.max_density_ma_cm2, 5),
+            "max_step_ma": round(t.max_step_ma, 4),
+            "density_over_s": round(t.density_over_s, 3),
+            "pauses": sess.pauses if sess else 0,
+            "polarity_reversals": sess.reversals if sess else 0,
+            "reduced_target_ma": round(sess.lowest_target_ma, 3)
+            if sess and sess.lowest_target_ma is not None else None,
+            "log_session_id": rows[-1]["id"] if rows else None,
+            "events": self.events,
+        }
+
+    def close(self) -> None:
+        if self._trace_file is not None:
+            self._trace_file.close()
+        self.program.shutdown()
+        self.hw.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def run_scenario(sc: Scenario, out_dir: Path | None, *, plot: bool = False,
+                 progress: bool = False, trace: bool = True) -> dict:
+    run = ScenarioRun(sc, out_dir, trace=trace)
+    try:
+        summary = run.run(progress=progress)
+    finally:
+        run.close()
+    if out_dir is not None:
+        (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        if plot:
+            from .plots import plot_scenario
+            plot_scenario(run.plot_rows, summary, Path(out_dir) / "session.png")
+    return summary
+
+
+def check_expect(sc: Scenario, summary: dict) -> list[str]:
+    """The scenario's [expect] table against a summary: a list of what does not hold."""
+    e, s, bad = sc.expect, summary, []
+    if "outcome" in e and s["outcome"] != e["outcome"]:
+        bad.append(f"outcome {s['outcome']} (expected {e['outcome']})")
+    if "fault_code" in e:
+        code = (s["fault"] or {}).get("code")
+        if code != e["fault_code"]:
+            bad.append(f"fault code {code} (expected {e['fault_code']})")
+    for key, field_ in (("peak_ma_max", "peak_ma"), ("max_step_ma_max", "max_step_ma"),
+                        ("max_density_ma_cm2_max", "max_density_ma_cm2")):
+        if key in e and s[field_] > e[key]:
+            bad.append(f"{field_} {s[field_]} above {e[key]}")
+    if "safe_after_ms_max" in e:
+        sa = (s["fault"] or {}).get("safe_after_ms")
+        if sa is None or sa > e["safe_after_ms_max"]:
+            bad.append(f"safe_after_ms {sa} above {e['safe_after_ms_max']}")
+    if "treatment_s_min" in e and s["treatment_s"] < e["treatment_s_min"]:
+        bad.append(f"treatment_s {s['treatment_s']} below {e['treatment_s_min']}")
+    if "dose_ma_min_min" in e and s["dose_ma_min"] < e["dose_ma_min_min"]:
+        bad.append(f"dose_ma_min {s['dose_ma_min']} below {e['dose_ma_min_min']}")
+    if "pauses_min" in e and s["pauses"] < e["pauses_min"]:
+        bad.append(f"pauses {s['pauses']} below {e['pauses_min']}")
+    if "polarity_reversals" in e and s["polarity_reversals"] != e["polarity_reversals"]:
+        bad.append(f"polarity_reversals {s['polarity_reversals']} "
+                   f"(expected {e['polarity_reversals']})")
+    return bad

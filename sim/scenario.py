@@ -1,0 +1,249 @@
+"""Scenario files (../shared/SCENARIOS.md): reading, validation, and playing the world's part.
+
+A scenario tells a session from the outside: the patient, the prescription the technician set,
+and what happens when. This module owns the world's side: the patient, the timeline of events
+(the button, the hands, shorts, broken components, console lines) and their playback on a
+:class:`~sim.rig.SimRig`. The prescription (``[protocol]``) is validated by the device's own
+rules in the composition root (``firmware.simrun``), since the simulator does not know them.
+
+Every problem is a :class:`ScenarioError` naming the file, the key, the bad value and what is
+allowed; nothing is simulated from an invalid file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .faults import CATALOGUE, UnknownFault, resolve
+
+EVENT_KEYS = {
+    "press": set(), "hold": {"hold_s"}, "lift": set(), "immerse": set(),
+    "partial": {"fraction"}, "short": {"ohm"}, "unshort": set(),
+    "fault": {"fault", "params"}, "repair": {"fault"}, "console": {"line"},
+}
+TOP_KEYS = {"name", "seed", "end_after_s", "protocol", "patient", "event", "expect"}
+PROTOCOL_KEYS = {"site", "target_ma", "duration_min", "waveform", "pulse_hz", "pulse_duty",
+                 "reverse_polarity", "child", "ramp_ma_s", "area_cm2"}
+PATIENT_KEYS = {"load_ohm", "load_drift_per_min", "area_cm2", "in_water", "body_fraction"}
+EXPECT_KEYS = {"outcome", "fault_code", "peak_ma_max", "max_step_ma_max",
+               "max_density_ma_cm2_max", "safe_after_ms_max", "treatment_s_min",
+               "dose_ma_min_min", "pauses_min", "polarity_reversals"}
+OUTCOMES = ("completed", "stopped", "fault", "not_started", "incomplete")
+
+
+class ScenarioError(ValueError):
+    def __init__(self, path, key: str, problem: str):
+        self.path, self.key, self.problem = str(path), key, problem
+        super().__init__(f"{path}: {key}: {problem}")
+
+
+@dataclass
+class Event:
+    at_s: float
+    do: str
+    args: dict = field(default_factory=dict)
+
+
+@dataclass
+class Scenario:
+    path: str
+    name: str
+    seed: int
+    end_after_s: float | None
+    protocol: dict
+    patient: dict
+    events: list[Event]
+    expect: dict
+
+    def to_toml(self) -> str:
+        """The scenario as a file that replays it exactly."""
+        def val(v):
+            if isinstance(v, bool):
+                return "true" if v else "false"
+            if isinstance(v, str):
+                return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            if isinstance(v, dict):
+                return "{ " + ", ".join(f"{k} = {val(x)}" for k, x in v.items()) + " }"
+            return repr(v)
+        out = [f"name = {val(self.name)}", f"seed = {self.seed}"]
+        if self.end_after_s is not None:
+            out.append(f"end_after_s = {self.end_after_s!r}")
+        for table, values in (("protocol", self.protocol), ("patient", self.patient),
+                              ("expect", self.expect)):
+            if values:
+                out += ["", f"[{table}]"] + [f"{k} = {val(v)}" for k, v in values.items()]
+        for ev in self.events:
+            out += ["", "[[event]]", f"at_s = {ev.at_s!r}", f"do = {val(ev.do)}"]
+            out += [f"{k} = {val(v)}" for k, v in ev.args.items()]
+        return "\n".join(out) + "\n"
+
+
+def _num(path, key, value, lo=None, hi=None, *, integer=False, low_open=False):
+    ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+    if ok and value == value:
+        bad_lo = lo is not None and (value <= lo if low_open else value < lo)
+        if not bad_lo and (hi is None or value <= hi):
+            return value
+    kind = "a whole number" if integer else "a number"
+    rng = ""
+    if lo is not None or hi is not None:
+        rng = f" {'above' if low_open else 'from'} {lo} to {hi}" if hi is not None else \
+            f" {'above' if low_open else 'at least'} {lo}"
+    raise ScenarioError(path, key, f"{value!r} is not allowed; allowed: {kind}{rng}")
+
+
+def _keys(path, where, table, allowed):
+    if not isinstance(table, dict):
+        raise ScenarioError(path, where, f"must be a table, got {table!r}")
+    for k in table:
+        if k not in allowed:
+            raise ScenarioError(path, f"{where}.{k}" if where else k,
+                                f"unknown key; allowed: {', '.join(sorted(allowed))}")
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(path, "(file)", "not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(path, "(file)", f"cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(path, "(file)", f"is not valid TOML: {exc}") from None
+    return parse_scenario(raw, path)
+
+
+def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
+    path = Path(path)
+    _keys(path, "", raw, TOP_KEYS)
+    name = raw.get("name", path.stem)
+    if not isinstance(name, str) or not name:
+        raise ScenarioError(path, "name", f"{name!r} is not allowed; allowed: a non-empty string")
+    seed = _num(path, "seed", raw.get("seed", 0), 0, 2 ** 31, integer=True)
+    end = raw.get("end_after_s")
+    if end is not None:
+        end = float(_num(path, "end_after_s", end, 0.0, 7 * 86400.0, low_open=True))
+    protocol = raw.get("protocol")
+    if protocol is None:
+        raise ScenarioError(path, "protocol", "missing; the prescription is required")
+    _keys(path, "protocol", protocol, PROTOCOL_KEYS)
+    for k in ("site", "target_ma", "duration_min"):
+        if k not in protocol:
+            raise ScenarioError(path, f"protocol.{k}", "missing; this key is required")
+    patient = raw.get("patient", {})
+    _keys(path, "patient", patient, PATIENT_KEYS)
+    pat = {"load_ohm": 2000.0, "load_drift_per_min": 0.0, "area_cm2": 150.0, "in_water": True}
+    pat.update(patient)
+    _num(path, "patient.load_ohm", pat["load_ohm"], 50.0, 1e6)
+    _num(path, "patient.load_drift_per_min", pat["load_drift_per_min"], -0.5, 0.5)
+    _num(path, "patient.area_cm2", pat["area_cm2"], 1.0, 2000.0)
+    if "body_fraction" in pat:
+        _num(path, "patient.body_fraction", pat["body_fraction"], 0.0, 0.9)
+    if not isinstance(pat["in_water"], bool):
+        raise ScenarioError(path, "patient.in_water", f"{pat['in_water']!r} is not allowed; "
+                            "allowed: true or false")
+    events = []
+    raw_events = raw.get("event", [])
+    if not isinstance(raw_events, list):
+        raise ScenarioError(path, "event", "must be an array of tables ([[event]])")
+    for i, ev in enumerate(raw_events):
+        where = f"event[{i}]"
+        if not isinstance(ev, dict):
+            raise ScenarioError(path, where, "must be a table")
+        do = ev.get("do")
+        if do not in EVENT_KEYS:
+            raise ScenarioError(path, f"{where}.do", f"{do!r} is not allowed; allowed: "
+                                f"{', '.join(EVENT_KEYS)}")
+        _keys(path, where, ev, {"at_s", "do"} | EVENT_KEYS[do])
+        if "at_s" not in ev:
+            raise ScenarioError(path, f"{where}.at_s", "missing; when the event happens (s)")
+        at = float(_num(path, f"{where}.at_s", ev["at_s"], 0.0, 7 * 86400.0))
+        args = {k: v for k, v in ev.items() if k not in ("at_s", "do")}
+        if do == "hold":
+            args["hold_s"] = float(_num(path, f"{where}.hold_s", args.get("hold_s", 3.0),
+                                        0.0, 600.0, low_open=True))
+        elif do == "partial":
+            if "fraction" not in args:
+                raise ScenarioError(path, f"{where}.fraction", "missing; allowed: 0..1")
+            args["fraction"] = float(_num(path, f"{where}.fraction", args["fraction"], 0, 1))
+        elif do == "short":
+            args["ohm"] = float(_num(path, f"{where}.ohm", args.get("ohm", 20.0), 0.0, 1e6,
+                                     low_open=True))
+        elif do in ("fault", "repair"):
+            fault = args.get("fault")
+            if fault not in CATALOGUE:
+                raise ScenarioError(path, f"{where}.fault", f"{fault!r} is not allowed; "
+                                    f"allowed: {', '.join(CATALOGUE)}")
+            if do == "fault":
+                params = args.get("params", {})
+                if not isinstance(params, dict):
+                    raise ScenarioError(path, f"{where}.params", "must be a table")
+                try:
+                    args["params"] = resolve(fault, params)
+                except UnknownFault as exc:
+                    raise ScenarioError(path, f"{where}.params", str(exc)) from None
+        elif do == "console":
+            line = args.get("line")
+            if not isinstance(line, str):
+                raise ScenarioError(path, f"{where}.line", f"{line!r} is not allowed; "
+                                    "allowed: a string")
+        events.append(Event(at, do, args))
+    events.sort(key=lambda e: e.at_s)
+    expect = raw.get("expect", {})
+    _keys(path, "expect", expect, EXPECT_KEYS)
+    if "outcome" in expect and expect["outcome"] not in OUTCOMES:
+        raise ScenarioError(path, "expect.outcome", f"{expect['outcome']!r} is not allowed; "
+                            f"allowed: {', '.join(OUTCOMES)}")
+    return Scenario(str(path), name, seed, end, dict(protocol), pat, events, dict(expect))
+
+
+class Player:
+    """Applies a scenario's events to the world at their times. ``console`` lines and button
+    holds are handed to the callbacks the composition root gives."""
+
+    def __init__(self, scenario: Scenario, rig, *, type_line=None):
+        self.sc = scenario
+        self.rig = rig
+        self.type_line = type_line
+        self.pending = list(scenario.events)
+        self._release_at: float | None = None
+        self.injected: list[tuple[float, str]] = []   # (time, fault name)
+        self.presses = 0
+
+    def tick(self, now: float) -> None:
+        if self._release_at is not None and now >= self._release_at:
+            self.rig.set_button(False)
+            self._release_at = None
+        while self.pending and self.pending[0].at_s <= now + 1e-9:
+            self.apply(self.pending.pop(0), now)
+
+    def apply(self, ev: Event, now: float) -> None:
+        rig, a = self.rig, ev.args
+        if ev.do in ("press", "hold"):
+            rig.set_button(True)
+            self._release_at = now + (a.get("hold_s", 0.2) if ev.do == "hold" else 0.2)
+            self.presses += 1
+        elif ev.do == "lift":
+            rig.lift()
+        elif ev.do == "immerse":
+            rig.immerse()
+        elif ev.do == "partial":
+            rig.set_contact(a["fraction"])
+        elif ev.do == "short":
+            rig.short(a["ohm"])
+        elif ev.do == "unshort":
+            rig.unshort()
+        elif ev.do == "fault":
+            rig.inject(a["fault"], **a["params"])
+            self.injected.append((now, a["fault"]))
+        elif ev.do == "repair":
+            rig.repair(a["fault"])
+        elif ev.do == "console" and self.type_line is not None:
+            self.type_line(a["line"])
+
+    @property
+    def done(self) -> bool:
+        return not self.pending and self._release_at is None

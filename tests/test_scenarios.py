@@ -1,0 +1,140 @@
+"""Every shipped scenario plays to the end and meets its [expect] table; bad scenario files
+are refused with the file, the key, the bad value and what is allowed (exit status 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from firmware.simrun import check_expect, prescription_of, run_scenario
+from sim.scenario import ScenarioError, load_scenario, parse_scenario
+
+SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml"))
+
+
+def test_at_least_fifteen_scenarios_and_every_fault_covered():
+    assert len(SCENARIOS) >= 15
+    from sim.faults import CATALOGUE
+    covered = {ev.args["fault"] for p in SCENARIOS for ev in load_scenario(p).events
+               if ev.do == "fault"}
+    assert covered == set(CATALOGUE)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_scenario_meets_its_expectations(path, tmp_path):
+    sc = load_scenario(path)
+    assert sc.expect, f"{path.name} has no [expect] table"
+    summary = run_scenario(sc, tmp_path, trace=True)
+    assert check_expect(sc, summary) == []
+    if summary["dose_ma_min"] > 1.0 and summary["outcome"] == "completed":
+        # the log's dose (measured by the device) agrees with the ground truth within 2 %
+        assert summary["dose_ma_min_measured"] == pytest.approx(summary["dose_ma_min"],
+                                                                rel=0.02)
+
+
+def test_outputs_follow_the_contract(tmp_path):
+    sc = load_scenario(SCENARIOS[0])
+    run_scenario(sc, tmp_path, plot=True)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for key in ("scenario", "outcome", "fault", "protocol", "sim_s", "wall_s", "speed",
+                "treatment_s", "dose_ma_min", "dose_ma_min_measured", "peak_ma", "peak_avg_ma",
+                "max_density_ma_cm2", "max_step_ma", "pauses", "polarity_reversals",
+                "log_session_id", "events"):
+        assert key in summary, key
+    header = (tmp_path / "trace.csv").read_text().splitlines()[0]
+    assert header == ("t_s,state,setpoint_ma,measured_ma,measured_b_ma,patient_ma,electrode_v,"
+                      "supply_v,load_ohm,contact,polarity,output_led")
+    png = (tmp_path / "session.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+BAD = [
+    ({"protocol": {"site": "hands", "target_ma": 25, "duration_min": 20}, "event": []},
+     "protocol.target_ma", "hands limit"),
+    ({"protocol": {"site": "elbow", "target_ma": 5, "duration_min": 20}},
+     "protocol.site", "allowed: hands, feet, axillae"),
+    ({"protocol": {"site": "hands", "target_ma": 5, "duration_min": 20},
+      "event": [{"at_s": 1, "do": "dance"}]}, "event[0].do", "allowed: press"),
+    ({"protocol": {"site": "hands", "target_ma": 5, "duration_min": 20},
+      "event": [{"at_s": 1, "do": "fault", "fault": "meteor"}]}, "event[0].fault",
+     "allowed: adc_absent"),
+    ({"protocol": {"site": "hands", "target_ma": 5, "duration_min": 20},
+      "event": [{"at_s": 1, "do": "partial", "fraction": 2}]}, "event[0].fraction",
+     "from 0 to 1"),
+    ({"protocol": {"site": "hands", "target_ma": 5, "duration_min": 20}, "colour": "red"},
+     "colour", "unknown key"),
+    ({"protocol": {"site": "hands", "target_ma": 5, "duration_min": 8,
+                   "reverse_polarity": True}}, "protocol.reverse_polarity", "at least 10 min"),
+]
+
+
+@pytest.mark.parametrize("doc,key,allowed", BAD)
+def test_invalid_scenarios_name_the_key_and_what_is_allowed(doc, key, allowed):
+    with pytest.raises(ScenarioError) as exc:
+        prescription_of(parse_scenario(doc, "bad.toml"))
+    assert exc.value.key == key
+    assert allowed in str(exc.value) and str(exc.value).startswith("bad.toml: ")
+
+
+def test_invalid_file_exits_2_and_simulates_nothing(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[protocol]\nsite = "hands"\ntarget_ma = 40\nduration_min = 20\n')
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "firmware.cli", "sim", str(bad), "--out",
+                        str(out)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "bad.toml" in r.stderr and "protocol.target_ma" in r.stderr and "40" in r.stderr
+    assert not out.exists()
+
+
+def test_a_saved_scenario_replays_exactly(tmp_path):
+    sc = load_scenario(SCENARIOS[0])
+    again = tmp_path / "again.toml"
+    again.write_text(sc.to_toml())
+    sc2 = load_scenario(again)
+    assert (sc2.protocol, sc2.patient, sc2.seed) == (sc.protocol, sc.patient, sc.seed)
+    assert [(e.at_s, e.do, e.args) for e in sc2.events] == \
+        [(e.at_s, e.do, e.args) for e in sc.events]
+
+
+def test_campaign_runs_checks_properties_and_reports(tmp_path):
+    from firmware.campaign import run_campaign
+    report = run_campaign(runs=4, seed=11, out=tmp_path, jobs=2)
+    data = json.loads((tmp_path / "campaign.json").read_text())
+    assert data["runs"] == 4 and sum(data["outcomes"].values()) == 4
+    assert report["violations"] == []
+    assert data["worst"]["max_step_ma"] <= 0.5 or data["violations"]
+
+
+def test_campaign_properties_on_summaries():
+    from firmware.campaign import check_properties
+    doc = {"protocol": {"site": "hands", "child": False}, "event": []}
+    ok = {"peak_ma": 20.2, "max_step_ma": 0.5, "density_over_s": 0.2, "fault": None}
+    assert check_properties(doc, ok) == []
+    assert check_properties(doc, {**ok, "peak_ma": 20.5})[0].startswith("true current 20.50")
+    assert "step" in check_properties(doc, {**ok, "max_step_ma": 0.6})[0]
+    assert "density" in check_properties(doc, {**ok, "density_over_s": 0.25})[0]
+    late = {**ok, "fault": {"code": "R-OC-ABS", "safe_after_ms": 25.0}}
+    assert "deadline 20 ms" in check_properties(doc, late)[0]
+    child = {"protocol": {"site": "hands", "child": True}, "event": []}
+    assert check_properties(child, {**ok, "peak_ma": 16.0})
+    shorted = {**doc, "event": [{"do": "fault", "fault": "sink_short"}]}
+    assert check_properties(shorted, {**ok, "peak_ma": 30.9, "max_step_ma": 20.0}) == []
+
+
+def test_campaign_saves_each_violation_as_a_replayable_scenario(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from firmware import campaign
+    monkeypatch.setattr(campaign, "check_properties", lambda doc, summary: ["forced"])
+    with ThreadPoolExecutor(1) as ex:  # the executor is pluggable
+        report = campaign.run_campaign(runs=1, seed=3, out=tmp_path, executor=ex)
+    assert report["violations"] == [{"scenario": "campaign-3-0", "violations": ["forced"]}]
+    saved = list((tmp_path / "violations").glob("*.toml"))
+    assert len(saved) == 1
+    assert load_scenario(saved[0]).events == parse_scenario(
+        campaign.random_scenario(3, 0), "x.toml").events
