@@ -28,6 +28,7 @@ class EventLog:
         self.keep = keep
         self.events: list[Event] = []
         self.listeners: list = []
+        self.listener_errors: list[str] = []  # the newest errors raised by listeners
 
     def emit(self, t: float, kind: str, code: str, message: str) -> Event:
         ev = Event(t, kind, code, message)
@@ -35,5 +36,9 @@ class EventLog:
         if len(self.events) > self.keep:
             del self.events[: len(self.events) - self.keep]
         for fn in self.listeners:
-            fn(ev)
+            try:
+                fn(ev)
+            except Exception as exc:  # noqa: BLE001 - a log or panel failure must not
+                self.listener_errors.append(f"{type(exc).__name__}: {exc}")  # stop the device
+                del self.listener_errors[:-20]
         return ev

@@ -19,8 +19,11 @@ Anti-shock and current-density guard (limiters on the reference, every period):
 - contact lost or a short: the output drops to the 0.2 mA contact probe at once, and current
   returns only by a ramp from zero after contact has been stable for 2 s;
 - density: the immersed fraction is estimated from the load against the lowest load seen in this
-  session (a conservative 30 % of the load is assumed not to scale with area), and the reference
-  is cut at once to ``density limit x site area x fraction``.
+  session within the contact range (a conservative 30 % of the load is assumed not to scale with
+  area), and the reference is cut at once to ``density limit x site area x fraction``.
+  Limitation: a load can only tell a *change* of immersion. Hands that are only partly in the
+  water from the very start look like full immersion; the patient instructions (hands flat on
+  the bottom of the trays before pressing START) carry that part of the risk.
 """
 
 from __future__ import annotations
@@ -182,6 +185,7 @@ class Controller:
             raise RuntimeError("a treatment or procedure is running; wait until the device "
                                "is idle")
         self._service = [sequence, done, self.state, False]
+        self.rules.clear()  # a fresh start for every persistence timer
         self._emit(now, "state", "SERVICE", "technician procedure")
         self.state = "SERVICE"
 
@@ -194,6 +198,17 @@ class Controller:
             return cmd
         except StopIteration as fin:
             self._finish_service(inp.now, back, done, fin.value, None)
+        except SelfTestFailure as f:
+            # A self-test failure refuses treatment whoever ran it: latch its fault.
+            self._service = None
+            self.state = back
+            self._emit(inp.now, "selftest", f.code, f.message)
+            if self.fault is None:
+                self.state = "IDLE"
+                self.enter_fault(inp.now, f.code, f"{f.message}; {f.hint}")
+            else:
+                self.state = "FAULT"
+            done(None, f)
         except Exception as exc:  # noqa: BLE001 - a procedure failure is reported, not raised
             self._finish_service(inp.now, back, done, None, exc)
         self._avg_cmd = 0.0
@@ -238,6 +253,7 @@ class Controller:
             return cmd
         if self.state == "FAULT":
             self._cmd = Command()
+            self._track_hv(now, False)
             return self._cmd
         cmd = self._run_state(inp, ctx)
         self._cmd = cmd
@@ -326,7 +342,7 @@ class Controller:
             self._on_hold(now)
 
     def _on_press(self, now: float) -> None:
-        if self.state == "IDLE" or self.state == "DONE":
+        if self.state == "IDLE":
             self._start_session(now)
         elif self.state in SESSION_STATES and self.state != "RAMP_DOWN":
             self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: the patient stops the "
@@ -390,13 +406,15 @@ class Controller:
             self._service = None
             done(None, RuntimeError(f"{code}: {message}"))
         self.fault = {"code": code, "message": message, "at_s": now}
-        self._emit(now, "fault", code, message)
+        self.state = "FAULT"  # first: whatever a listener does, the outputs go safe
+        self._state_t = now
         self._ref = 0.0
         self._avg_cmd = 0.0
         self.reg.reset()
         self._seq = None
+        self._emit(now, "fault", code, message)
         self._end_session(now, "fault", code)
-        self._enter(now, "FAULT", f"{code}: {message}")
+        self._emit(now, "state", "FAULT", f"{code}: {message}")
 
     def clear_fault(self, now: float) -> bool:
         """Technician clear (after a passing self-test); returns whether a fault was cleared."""
@@ -434,6 +452,12 @@ class Controller:
         self._emit(now, "session", "SESSION-START",
                    f"{self.rx.site}, {self.rx.target_ma:g} mA {self.rx.waveform}, "
                    f"{self.rx.duration_min:g} min")
+        cap = self.rx.max_average_ma(self.limits)
+        if cap < self.rx.target_ma:
+            self._emit(now, "warning", "PULSED-REDUCED",
+                       f"pulsed DC at {self.rx.pulse_duty:.0%} duty: the average is reduced to "
+                       f"{cap:.2f} mA so that the pulse peak stays within the limit; the time "
+                       "is extended to deliver the dose")
         self._polarity = 1
         self._reversed = False
         self._r_ref = None
@@ -621,8 +645,12 @@ class Controller:
         if load is None:
             self.density_estimate = None
             return cap
-        if self._r_ref is None or load < self._r_ref:
-            self._r_ref = load
+        if (self._r_ref is None or load < self._r_ref) and \
+                CONTACT_OHM[0] <= load <= CONTACT_OHM[1]:
+            self._r_ref = load  # a short (< 300 ohm) is no reference for full immersion
+        if self._r_ref is None:
+            self.density_estimate = None
+            return cap
         ratio = load / self._r_ref
         b = BODY_FRACTION_ASSUMED
         fraction = min(1.0, (1.0 - b) / max(ratio - b, 1e-6))

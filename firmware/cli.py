@@ -159,13 +159,20 @@ def cmd_sim(args) -> int:
     except ScenarioError as exc:
         print(f"ionto sim: invalid scenario: {exc}", file=sys.stderr)
         return 2
+    speed = None
     if args.speed != "max":
-        print("ionto sim: --speed other than max is for 'ionto device --sim' (real time with "
-              "a panel); scenarios run as fast as the machine allows", file=sys.stderr)
+        try:
+            speed = float(args.speed)
+            if not speed > 0:
+                raise ValueError
+        except ValueError:
+            print(f"ionto sim: --speed {args.speed!r}: allowed: max or a factor above 0",
+                  file=sys.stderr)
+            return 2
     out = Path(args.out) if args.out else Path("sim-out") / Path(args.scenario).stem
     progress = not args.quiet and sys.stderr.isatty()
     try:
-        summary = run_scenario(sc, out, plot=args.plot, progress=progress)
+        summary = run_scenario(sc, out, plot=args.plot, progress=progress, speed=speed)
     except Exception as exc:  # noqa: BLE001 - exit 1: an internal error, said in one line
         print(f"ionto sim: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -30,6 +30,7 @@ class DeviceLoop:
         self.last_sample = None
         self.periods = 0
         self.observers: list = []   # called as fn(loop, inputs, command) after each period
+        self.observer_errors: list[str] = []
 
     def read(self) -> Inputs:
         hw = self.hw
@@ -85,11 +86,19 @@ class DeviceLoop:
             self.safe()
             ctrl.enter_fault(inp.now, "SW-ERROR", f"{type(exc).__name__}: {exc}")
             cmd = Command()
-        self.hw.guard.kick()
+        try:
+            self.hw.guard.kick()
+        except Exception as exc:  # noqa: BLE001 - no WDI edge: the supervisor will cut HV
+            self.safe()
+            ctrl.enter_fault(inp.now, "SW-ERROR", f"watchdog output: {exc}")
         self.last_cmd = cmd
         self.periods += 1
         for fn in self.observers:
-            fn(self, inp, cmd)
+            try:
+                fn(self, inp, cmd)
+            except Exception as exc:  # noqa: BLE001 - the log, panel or console failing
+                self.observer_errors.append(f"{type(exc).__name__}: {exc}")  # must not stop
+                del self.observer_errors[:-20]                                # the control
         return cmd
 
     def safe(self) -> None:

@@ -54,7 +54,7 @@ def prescription_of(sc: Scenario) -> Prescription:
 
 class ScenarioRun:
     def __init__(self, sc: Scenario, out_dir: Path | None, *, board: Board | None = None,
-                 trace: bool = True):
+                 trace: bool = True, plot: bool = False):
         self.sc = sc
         self.rx = prescription_of(sc)
         self.board = board or load_board()
@@ -92,7 +92,8 @@ class ScenarioRun:
             self._trace_file = open(self.out_dir / "trace.csv", "w", newline="")  # noqa: SIM115 - closed in close()
             self._trace = csv.writer(self._trace_file)
             self._trace.writerow(TRACE_COLUMNS)
-        self.plot_rows: list[tuple] = []
+        self.plot = plot
+        self.plot_rows: list[tuple] = []  # 20 rows a simulated second, kept only for --plot
         self.first_fault: dict | None = None
         self.ended_at: float | None = None
         self.idle_since: float | None = None
@@ -160,6 +161,7 @@ class ScenarioRun:
         prog = self.program
         self.player.tick(self.clock.now())
         prog.step()
+        self.console.poll_jobs()
         self._flush_console()
         self.truth.sample()
         ph = self.rig.physics
@@ -173,10 +175,12 @@ class ScenarioRun:
                int(self.hw.panel.output_led))
         if self._trace is not None:
             self._trace.writerow(row)
-        if len(self.plot_rows) == 0 or row[0] - self.plot_rows[-1][0] >= 0.05:
+        if self.plot and (not self.plot_rows or row[0] - self.plot_rows[-1][0] >= 0.05):
             self.plot_rows.append(row)
 
-    def run(self, progress: bool = False) -> dict:
+    def run(self, progress: bool = False, speed: float | None = None) -> dict:
+        """Play to the end; ``speed`` N paces the simulation at N times real time (None: as
+        fast as the machine allows)."""
         wall0 = time.perf_counter()
         bar = None
         if progress:
@@ -187,6 +191,10 @@ class ScenarioRun:
         try:
             while not self.finished():
                 self.step()
+                if speed is not None:
+                    ahead = self.clock.now() / speed - (time.perf_counter() - wall0)
+                    if ahead > 0:
+                        time.sleep(ahead)
                 if bar is not None and self.clock.now() - last >= 1.0:
                     c = self.program.controller
                     s = self.program.loop.last_sample
@@ -262,10 +270,11 @@ class ScenarioRun:
 
 
 def run_scenario(sc: Scenario, out_dir: Path | None, *, plot: bool = False,
-                 progress: bool = False, trace: bool = True) -> dict:
-    run = ScenarioRun(sc, out_dir, trace=trace)
+                 progress: bool = False, trace: bool = True,
+                 speed: float | None = None) -> dict:
+    run = ScenarioRun(sc, out_dir, trace=trace, plot=plot)
     try:
-        summary = run.run(progress=progress)
+        summary = run.run(progress=progress, speed=speed)
     finally:
         run.close()
     if out_dir is not None:

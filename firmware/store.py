@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 FORMAT = 1
@@ -45,7 +46,12 @@ def save(path: Path | str, kind: str, payload: dict) -> None:
         prev = path.with_name(path.name + ".prev")
         try:
             load(path, kind)  # keep only a good copy as the previous one
-            os.replace(path, prev)
+            # Copy (not rename): the current file exists at every instant.
+            ptmp = path.with_name(path.name + ".prev.tmp")
+            shutil.copyfile(path, ptmp)
+            with open(ptmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(ptmp, prev)
         except StoreError:
             pass
     os.replace(tmp, path)

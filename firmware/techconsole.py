@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import os
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 from controller import Command, Limits, PrescriptionError
@@ -88,11 +89,30 @@ def measure(setpoint_ma: float, settle_s: float = 0.2, samples: int = 20):
     return acc[0] / n, acc[1] / n
 
 
+class _Inline:
+    """An executor that runs the job at once (the simulator: the virtual clock does not see
+    wall time, and replays stay exact)."""
+
+    def submit(self, fn, *args):
+        fut = Future()
+        try:
+            fut.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
+            fut.set_exception(exc)
+        return fut
+
+
 class TechConsole(Console):
-    def __init__(self, program, write, *, wall=time.time):
+    """:param executor: where slow work runs (the scrypt PIN check, fsync'd file writes). On
+    the device a one-thread pool, so that the 10 ms control loop never waits for them; by
+    default inline (simulation and tests)."""
+
+    def __init__(self, program, write, *, wall=time.time, executor=None):
         super().__init__(program, write)
         self.data_dir = program.data_dir
         self.wall = wall
+        self.executor = executor or _Inline()
+        self._job = None
         self.logged_in = False
         self.last_command_t = 0.0
         self.pending = False
@@ -149,6 +169,30 @@ class TechConsole(Console):
             return None
         return lambda args: self._run(name, fn, args)
 
+    # --- slow work off the control loop -----------------------------------------------------
+    def _background(self, fn, finish):
+        """Run ``fn`` on the executor; ``finish(result, error)`` replies when it is done."""
+        self.pending = True
+        self._job = (self.executor.submit(fn), finish)
+        self.poll_jobs()
+
+    def poll_jobs(self) -> None:
+        """Called every period by the transport: delivers the reply of a finished job."""
+        if self._job is None or not self._job[0].done():
+            return
+        fut, finish = self._job
+        self._job = None
+        self.pending = False
+        try:
+            result, error = fut.result(), None
+        except Exception as exc:  # noqa: BLE001 - reported on the console
+            result, error = None, exc
+        try:
+            lines, status = finish(result, error)
+        except Exception as exc:  # noqa: BLE001
+            lines, status = [], f"ERR INTERNAL: {type(exc).__name__}; the device is unaffected"
+        self.reply(lines, status)
+
     # --- procedures --------------------------------------------------------------------------
     def _procedure(self, sequence, finish) -> tuple[list[str], str] | None:
         """Start a procedure in the control loop; the reply comes from ``finish``."""
@@ -180,26 +224,43 @@ class TechConsole(Console):
         if lock["locked_until"] > wall:
             return [], (f"ERR LOCKED: too many wrong PINs; try again in "
                         f"{lock['locked_until'] - wall:.0f} s")
-        try:
-            ok = check_pin(self.data_dir, args[0])
-        except store.StoreError as exc:
-            return [], f"ERR PIN-FILE: {exc.problem}; set the PIN again with 'ionto tech set-pin'"
-        now = self.program.clock.now()
-        if not ok:
+        pin = args[0]
+
+        def check():  # on the executor: scrypt and the lock file's fsync take time
+            ok = check_pin(self.data_dir, pin)
+            lock = self._lock_state()
+            if ok:
+                self._save_lock({"failures": 0, "locked_until": 0.0})
+                return True, lock
             lock["failures"] += 1
             if lock["failures"] >= MAX_TRIES:
-                lock = {"failures": 0, "locked_until": wall + LOCK_S}
-                self._save_lock(lock)
+                lock = {"failures": 0, "locked_until": self.wall() + LOCK_S, "locked": True}
+            self._save_lock({"failures": lock["failures"],
+                             "locked_until": lock["locked_until"]})
+            return False, lock
+
+        def finish(result, error):
+            if error is not None:
+                if isinstance(error, store.StoreError):
+                    return [], (f"ERR PIN-FILE: {error.problem}; set the PIN again with "
+                                "'ionto tech set-pin'")
+                raise error
+            ok, lock = result
+            now = self.program.clock.now()
+            if ok:
+                self.logged_in = True
+                self.last_command_t = now
+                self.program.controller.events.emit(now, "info", "CONSOLE-LOGIN",
+                                                    "technician logged in")
+                return ["logged in"], "OK"
+            if lock.get("locked"):
                 self.program.controller.events.emit(now, "warning", "CONSOLE-LOCKED",
                                                     "5 wrong PINs: console locked for 5 min")
                 return [], "ERR LOCKED: 5 wrong PINs; the console is locked for 5 minutes"
-            self._save_lock(lock)
             return [], f"ERR AUTH: wrong PIN ({MAX_TRIES - lock['failures']} tries left)"
-        self._save_lock({"failures": 0, "locked_until": 0.0})
-        self.logged_in = True
-        self.last_command_t = now
-        self.program.controller.events.emit(now, "info", "CONSOLE-LOGIN", "technician logged in")
-        return ["logged in"], "OK"
+
+        self._background(check, finish)
+        return None
 
     def cmd_logout(self, args):
         """logout: end the technician session"""
@@ -263,12 +324,16 @@ class TechConsole(Console):
             kv = self._kv(args[1:], self.RX_KEYS)
             changes = {self.RX_FIELDS.get(k, k): self._parse(v, self.RX_KEYS[k])
                        for k, v in kv.items()}
+            if "site" in changes and changes["site"] != c.rx.site:
+                # the electrode area defaults by site: a new site takes its own default
+                changes.setdefault("area_cm2", None)
+            changes.setdefault("ramp_ma_s", c.rx.ramp_ma_s)
             rx = dataclasses.replace(c.rx, **changes)
             rx = c.set_prescription(rx)
         except (ValueError, PrescriptionError) as exc:
             return [], f"ERR VALUE: {exc}; nothing was changed"
-        settings.save(self.data_dir, rx=rx)
-        return [f"{k}: {v}" for k, v in dataclasses.asdict(rx).items()], "OK"
+        return self._save_settings(rx=rx, lines=[f"{k}: {v}" for k, v in
+                                                 dataclasses.asdict(rx).items()])
 
     LIMIT_KEYS = {"density": float, "ramp": float, "hands": float, "feet": float,
                   "axillae": float}
@@ -298,8 +363,23 @@ class TechConsole(Console):
             c.set_limits(lim)
         except (ValueError, PrescriptionError) as exc:
             return [], f"ERR VALUE: {exc}; nothing was changed"
-        settings.save(self.data_dir, limits=lim)
-        return self.cmd_limits(["show"])
+        return self._save_settings(limits=lim, lines=self.cmd_limits(["show"])[0])
+
+    def _save_settings(self, *, lines, rx=None, limits=None):
+        """Write the settings file(s) off the loop, then re-check them: a device that refused
+        to treat for missing settings (ST-SETTINGS) can be put right from the console."""
+        def save():
+            settings.save(self.data_dir, rx=rx, limits=limits)
+            return settings.load(self.data_dir)[2]
+
+        def finish(problem, error):
+            if error is not None:
+                return [], f"ERR STORAGE: the settings could not be written: {error}"
+            self.program.controller.settings_problem = problem
+            return lines, "OK"
+
+        self._background(save, finish)
+        return None
 
     def cmd_cal(self, args):
         """cal show | cal zero | cal ref <measured_mA> | cal save | cal discard: two-point
@@ -332,14 +412,20 @@ class TechConsole(Console):
         if sub == "save":
             if self.cal_new is None:
                 return [], "ERR STATE: nothing to save; run 'cal zero' then 'cal ref <mA>'"
-            calmod.save(self.data_dir, self.cal_new, p.board)
-            p.calibration = self.cal_new
-            sp, ca, cb = self.cal_new.hal_objects()
-            p.hw.output.calibration, p.hw.afe.cal_a, p.hw.afe.cal_b = sp, ca, cb
-            p.controller.calibration_ok = True
-            p.controller.calibration_problem = ""
-            self.cal_zero = self.cal_new = None
-            return ["calibration saved"], "OK"
+            new = self.cal_new
+
+            def finish(_result, error):
+                if error is not None:
+                    return [], f"ERR STORAGE: the calibration could not be written: {error}"
+                p.calibration = new
+                sp, ca, cb = new.hal_objects()
+                p.hw.output.calibration, p.hw.afe.cal_a, p.hw.afe.cal_b = sp, ca, cb
+                p.controller.calibration_ok = True
+                p.controller.calibration_problem = ""
+                self.cal_zero = self.cal_new = None
+                return ["calibration saved"], "OK"
+            self._background(lambda: calmod.save(self.data_dir, new, p.board), finish)
+            return None
         if sub == "zero":
             if len(args) != 1:
                 return [], "ERR ARGS: usage: cal zero"

@@ -1,0 +1,130 @@
+"""Benchmarks of the controller and the whole device on the simulator (figures, not tests).
+
+    python benchmarks/bench_sim.py [--campaign-runs 6] [--soak-hours 24] [--skip-soak]
+
+Prints:
+- us per control step of the controller alone (fed recorded inputs, no hardware);
+- us per control period of the full stack (device program, HAL, real drivers, simulator);
+- a 20-minute hands session through the full stack: simulated seconds per wall second, with
+  and without writing trace.csv (target 300x);
+- campaign throughput, runs per minute with 1 and 2 processes;
+- resident memory over back-to-back sessions (--soak-hours of simulated time): after the first
+  session and at the end (target: within +10 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from controller import Controller, Prescription  # noqa: E402
+from firmware.campaign import run_campaign  # noqa: E402
+from firmware.simrun import ScenarioRun, run_scenario  # noqa: E402
+from sim.scenario import parse_scenario  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def hands_20min() -> dict:
+    return {"name": "bench-hands-20", "protocol": {"site": "hands", "target_ma": 15.0,
+                                                   "duration_min": 20.0},
+            "patient": {"load_ohm": 2000}, "event": [{"at_s": 1.0, "do": "press"}]}
+
+
+def bench_controller_alone() -> float:
+    """Record the inputs of a treating device, then time the controller on them alone."""
+    run = ScenarioRun(parse_scenario(hands_20min(), "b.toml"), None, trace=False)
+    rec = []
+    run.program.loop.observers.append(lambda lp, inp, cmd: rec.append(inp))
+    while run.clock.now() < 60.0:
+        run.step()
+    run.close()
+    inputs = rec[-3000:]
+    ctrl = Controller(Prescription(target_ma=15.0, duration_min=20.0))
+    for inp in inputs[:10]:
+        ctrl.step(inp)
+    t0 = time.perf_counter()
+    for inp in inputs:
+        ctrl.step(inp)
+    return (time.perf_counter() - t0) / len(inputs) * 1e6
+
+
+def bench_session(trace: bool) -> tuple[float, float]:
+    sc = parse_scenario(hands_20min(), "bench.toml")
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        s = run_scenario(sc, Path(d) if trace else None, trace=trace)
+        wall = time.perf_counter() - t0
+    return s["sim_s"] / wall, wall / (s["sim_s"] / 0.01) * 1e6
+
+
+def bench_campaign(runs: int, jobs: int) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        rep = run_campaign(runs, seed=1, out=Path(d), jobs=jobs)
+    return rep["runs_per_min"]
+
+
+def bench_soak(hours: float) -> tuple[float, float, int, float]:
+    """Back-to-back 20-minute sessions on one device for `hours` of simulated time."""
+    doc = hands_20min()
+    session_s = 20 * 60 + 80
+    n = max(2, int(hours * 3600 // session_s))
+    doc["event"] = [{"at_s": 1.0 + i * session_s, "do": "press"} for i in range(n)]
+    doc["end_after_s"] = n * session_s
+    run = ScenarioRun(parse_scenario(doc, "soak.toml"), None, trace=False)
+    first = None
+    t0 = time.perf_counter()
+    done = 0
+    while not run.finished():
+        run.step()
+        if len(run.program.controller.sessions_done) > done:
+            done = len(run.program.controller.sessions_done)
+            if done == 1:
+                gc.collect()
+                first = rss_mb()
+    gc.collect()
+    end = rss_mb()
+    sim = run.clock.now()
+    run.close()
+    return first, end, done, sim / (time.perf_counter() - t0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--campaign-runs", type=int, default=6)
+    ap.add_argument("--soak-hours", type=float, default=24.0)
+    ap.add_argument("--skip-soak", action="store_true")
+    args = ap.parse_args()
+    print(f"controller alone:           {bench_controller_alone():8.1f} us per step")
+    speed, per = bench_session(trace=False)
+    print(f"full stack, 20-min session: {per:8.1f} us per period, {speed:.0f}x real time "
+          f"(target 300x: {speed / 300:.2f})")
+    speed_t, _ = bench_session(trace=True)
+    print(f"  same, writing trace.csv:  {speed_t:.0f}x real time")
+    r1 = bench_campaign(args.campaign_runs, 1)
+    r2 = bench_campaign(args.campaign_runs, 2)
+    print(f"campaign: {r1:.1f} runs/min with 1 process, {r2:.1f} with 2 "
+          f"({r2 / r1:.2f}x)")
+    if not args.skip_soak:
+        first, end, n, sp = bench_soak(args.soak_hours)
+        print(f"soak {args.soak_hours:g} h simulated ({n} sessions, {sp:.0f}x): RSS "
+              f"{first:.1f} MB after the first session, {end:.1f} MB at the end "
+              f"({end - first:+.1f} MB; target within +10 MB)")
+
+
+if __name__ == "__main__":
+    main()
