@@ -4,10 +4,10 @@ code before its fix."""
 from __future__ import annotations
 
 import pytest
+from test_console import PIN, Bench, login
 
 from conftest import device
 from controller import Prescription
-from test_console import PIN, Bench, login
 
 
 def test_a_short_during_treatment_does_not_poison_the_density_reference():
