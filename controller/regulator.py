@@ -6,7 +6,7 @@ error; the PI loop removes what is left. Three clamps keep it safe:
 
 - **anti-windup**: the integral is bounded and stops integrating while the output is clamped;
 - **slew limit**: the command may rise by at most ``slew_ma_s`` (falls are not limited: a fall
-  never shocks);
+  never shocks); together with the headroom clamp it keeps any rise under 0.5 mA in 100 ms;
 - **headroom clamp**: near the compliance voltage, the command may exceed the measured current
   by at most ``headroom_ma``. If the compliance voltage holds the current below the command and
   the load then drops (a hand goes deeper into the water), the current can only jump by this
@@ -28,7 +28,10 @@ class RegulatorConfig:
     kp: float = 0.3
     ki: float = 4.0          # 1/s
     i_limit_ma: float = 1.5
-    slew_ma_s: float = 4.0   # 0.4 mA in any 100 ms at most
+    # With the headroom clamp the current can jump by headroom_ma when the compliance limit
+    # lets go, then follow the command's slew: 0.3 + 0.15 mA in 100 ms stays under the 0.5 mA
+    # anti-shock bound. 1.5 mA/s is still above the fastest ramp (1 mA/s) plus corrections.
+    slew_ma_s: float = 1.5
     headroom_ma: float = 0.3
 
 

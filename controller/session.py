@@ -622,19 +622,28 @@ class Controller:
             self.enter_fault(now, "CONTACT-TIMEOUT", "no contact: the hands did not reach the "
                              "water in time; hold START 3 s, then press START again")
             return Command()
+        return self._probe_until_contact(inp, ctx, first=True)
+
+    def _probe_until_contact(self, inp: Inputs, ctx: RuleContext, *, first: bool) -> Command:
+        """Hold the probe current until the load has been in the contact range for
+        CONTACT_STABLE_S, then ramp up from the probe level (WAIT_CONTACT and PAUSED)."""
+        now = inp.now
         c = self._contact_state(ctx) if ctx.in_contact_phase else "unknown"
-        if c == "ok":
-            if self._contact_ok_since is None:
-                self._contact_ok_since = now
-            elif now - self._contact_ok_since >= CONTACT_STABLE_S:
+        if c != "ok":
+            self._contact_ok_since = None
+        elif self._contact_ok_since is None:
+            self._contact_ok_since = now
+        elif now - self._contact_ok_since >= CONTACT_STABLE_S:
+            if first:
                 self._r_ref = ctx.load_ohm
                 self._emit(now, "info", "CONTACT", f"contact: load {ctx.load_ohm:.0f} ohm")
-                self._ref = PROBE_MA
-                self.reg.reset(PROBE_MA)
-                self._enter(now, "RAMP_UP", "ramping up")
-                return self._treat(inp, ctx)
-        else:
-            self._contact_ok_since = None
+            else:
+                self._emit(now, "resume", "CONTACT", f"contact back: load "
+                           f"{ctx.load_ohm:.0f} ohm; ramping up from zero")
+            self._ref = PROBE_MA
+            self.reg.reset(PROBE_MA)
+            self._enter(now, "RAMP_UP", "ramping up" if first else "ramping up after a pause")
+            return self._treat(inp, ctx)
         return self._cmd_base(PROBE_MA, probe=True)
 
     def _allowed_ma(self, ctx: RuleContext) -> float:
@@ -775,20 +784,7 @@ class Controller:
                        "5 min: the session ends")
             self._begin_stop(now, "incomplete", None)
             return self._ramp_down(inp, ctx)
-        c = self._contact_state(ctx) if ctx.in_contact_phase else "unknown"
-        if c == "ok":
-            if self._contact_ok_since is None:
-                self._contact_ok_since = now
-            elif now - self._contact_ok_since >= CONTACT_STABLE_S:
-                self._emit(now, "resume", "CONTACT", f"contact back: load {ctx.load_ohm:.0f} "
-                           "ohm; ramping up from zero")
-                self._ref = PROBE_MA
-                self.reg.reset(PROBE_MA)
-                self._enter(now, "RAMP_UP", "ramping up after a pause")
-                return self._treat(inp, ctx)
-        else:
-            self._contact_ok_since = None
-        return self._cmd_base(PROBE_MA, probe=True)
+        return self._probe_until_contact(inp, ctx, first=False)
 
     def _begin_stop(self, now: float, outcome: str, within_s: float | None) -> None:
         self._stop_outcome = outcome

@@ -7,7 +7,7 @@ properties on the ground truth of every run:
 - the true current never exceeds the site limit (the 31 mA series limiter under a component
   fault);
 - while in contact, the true current never rises by more than 0.5 mA in 100 ms (except under a
-  fault that itself injects current: a shorted sink, a stuck setpoint);
+  fault that itself moves the current: a shorted sink, a stuck setpoint, a sagging rail);
 - the true current density exceeds the bound for at most 200 ms at a time;
 - every fault the device latches is safe within its deadline, counted from the injection.
 
@@ -39,7 +39,10 @@ from sim.scenario import parse_scenario
 SITE_LIMIT = {"hands": 20.0, "feet": 25.0, "axillae": 5.0}
 CHILD_LIMIT = 15.0
 LIMITER_MA = 31.0
-CURRENT_FAULTS = {"sink_short", "pwm_stuck"}
+#: faults that move the current by themselves: a shorted sink, a stuck setpoint, a collapsing
+#: rail (the current drops and rebounds as the skin capacitance settles). Under them the bound
+#: is the limiter and the fault deadline, not the shock measure.
+CURRENT_FAULTS = {"sink_short", "pwm_stuck", "hv_sag"}
 #: deadline (ms from the injection to a safe true current) per fault code
 DEADLINE_MS = {"R-OC-ABS": 20, "R-OC-REL": 60, "R-NOCMD": 60, "R-CH-AGREE": 110,
                "R-ADC-FAIL": 40, "R-ADC-FROZEN": 20, "R-ADC-STUCK": 2010, "R-HV": 110,

@@ -10,6 +10,9 @@ judged on the ground truth:
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -81,10 +84,15 @@ def check(dev, watch, limit, *, steps=True):
 
 # Each example simulates a minute of the whole device; shrinking would re-run dozens, so it is
 # off: a failure prints its example, which replays exactly (the simulator is deterministic).
-PROPS = settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck),
-                 phases=[Phase.explicit, Phase.reuse, Phase.generate], print_blob=True)
+# The examples are derandomized so that CI is reproducible; IONTO_HYPOTHESIS_EXAMPLES=N with
+# IONTO_HYPOTHESIS_RANDOM=1 explores further (and `ionto sim campaign` hunts at scale).
+PROPS = settings(max_examples=int(os.environ.get("IONTO_HYPOTHESIS_EXAMPLES", "10")),
+                 deadline=None, suppress_health_check=list(HealthCheck),
+                 phases=[Phase.explicit, Phase.reuse, Phase.generate], print_blob=True,
+                 derandomize=not os.environ.get("IONTO_HYPOTHESIS_RANDOM"))
 
 
+@pytest.mark.hazard("H-OC-1", "H-DENS-1", "H-SHOCK-1")
 @PROPS
 @given(target=st.floats(2.0, 20.0), load=st.floats(500.0, 10_000.0),
        drift=st.floats(-0.02, 0.0), timeline=TIMELINE, seed=st.integers(0, 1000),
@@ -106,6 +114,7 @@ def test_random_sessions_keep_the_safety_properties(target, load, drift, timelin
     check(dev, watch, 20.0)
 
 
+@pytest.mark.hazard("H-OC-2", "H-SENSE-2", "H-SUPPLY-1", "H-HANG-1")
 @PROPS
 @given(fault=FAULTS, when=st.floats(1.0, 20.0), load=st.floats(500.0, 5000.0),
        target=st.floats(5.0, 20.0), seed=st.integers(0, 1000))
@@ -121,10 +130,11 @@ def test_every_fault_ends_in_the_safe_state(fault, when, load, target, seed):
     dev.run(3.0)
     # Under a component fault the independent series limiter (31 mA) is the bound; the device
     # must be safe again within the deadlines test_safety.py checks.
-    # A shorted sink or a stuck setpoint is itself a step; the bound is then the limiter and
-    # the deadline, not the shock measure.
+    # A shorted sink or a stuck setpoint is itself a step, and a collapsing rail drops the
+    # current and lets it rebound as the skin capacitance settles; the bound is then the
+    # limiter and the deadline, not the shock measure.
     check(dev, watch, dev.board.protection.limiter_ma,
-          steps=fault not in ("sink_short", "pwm_stuck"))
+          steps=fault not in ("sink_short", "pwm_stuck", "hv_sag"))
     if fault == "patient_relay_welded":
         return  # latent: harmless while treating; the next self-test finds it (test_safety)
     if fault in ("sink_short", "pwm_stuck") and dev.state != "FAULT":
