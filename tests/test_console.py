@@ -103,6 +103,7 @@ def test_without_a_pin_technician_commands_say_how_to_set_one(tmp_path, board):
         b.close()
 
 
+@pytest.mark.hazard("H-AUTH-1")
 def test_five_wrong_pins_lock_the_console_across_restarts(tmp_path, board):
     clock = [1_000_000.0]
     b = Bench(tmp_path, board, wall=lambda: clock[0])
@@ -150,6 +151,7 @@ def test_limits_set_and_its_bounds(bench):
     assert bench.prog.controller.limits.site_max_ma["hands"] == 18.0
 
 
+@pytest.mark.hazard("H-AUTH-1")
 def test_changes_are_refused_while_a_treatment_runs(bench):
     login(bench)
     bench.prog.controller.press(bench.prog.clock.now())
@@ -160,6 +162,7 @@ def test_changes_are_refused_while_a_treatment_runs(bench):
     assert bench.ask("status")[-1] == "OK"
 
 
+@pytest.mark.hazard("H-CAL-1")
 def test_calibration_end_to_end_against_the_true_current(bench, board):
     login(bench)
     bench.rig.inject("sense_a_gain", factor=1.05)
@@ -200,6 +203,7 @@ def test_calibration_end_to_end_against_the_true_current(bench, board):
     assert "calibration saved" not in bench.ask("cal show")
 
 
+@pytest.mark.hazard("H-CAL-1")
 def test_calibration_outside_ten_percent_is_rejected(bench):
     login(bench)
     assert bench.ask("cal zero", max_s=3)[-1] == "OK"

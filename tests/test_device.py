@@ -59,6 +59,7 @@ def press(prog, rig, hold=0.2):
     rig.set_button(False)
 
 
+@pytest.mark.hazard("H-REC-1", "H-DOSE-1")
 def test_session_is_logged_with_the_true_dose(tmp_path, board):
     prog, rig, truth = program(tmp_path, board)
     assert run_until(prog, lambda: prog.controller.state == "IDLE", 2)
@@ -79,6 +80,7 @@ def test_session_is_logged_with_the_true_dose(tmp_path, board):
     assert log.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+@pytest.mark.hazard("H-REC-1")
 def test_the_session_is_committed_before_the_device_shows_done(tmp_path, board):
     prog, rig, _ = program(tmp_path, board)
     run_until(prog, lambda: prog.controller.state == "IDLE", 2)
@@ -98,6 +100,7 @@ def test_the_session_is_committed_before_the_device_shows_done(tmp_path, board):
     prog.shutdown()
 
 
+@pytest.mark.hazard("H-CAL-1")
 def test_missing_or_corrupt_calibration_refuses_treatment_and_says_why(tmp_path, board):
     provision(tmp_path, board)
     path = calmod.path_in(tmp_path)
@@ -252,6 +255,7 @@ def test_sigterm_drives_safe_state_closes_the_log_and_exits_0(tmp_path, board):
     assert log.integrity_ok()
 
 
+@pytest.mark.hazard("H-REC-1")
 def test_sigkill_at_random_moments_loses_nothing_committed(tmp_path, board):
     """Kill the program (SIGKILL, as a power cut) at 20 random moments of sessions; restart each
     time. The database stays intact, every open session is marked interrupted on the next

@@ -13,6 +13,7 @@ def test_defaults_are_valid_and_filled_in():
     assert rx.dose_ma_min == 15.0 * 20.0
 
 
+@pytest.mark.hazard("H-SITE-1")
 @pytest.mark.parametrize("site,child,limit", [("hands", False, 20), ("hands", True, 15),
                                               ("feet", False, 25), ("feet", True, 15),
                                               ("axillae", False, 5)])
@@ -55,6 +56,7 @@ def test_reversal_refused_below_ten_minutes_with_the_reason():
     Prescription(duration_min=10, reverse_polarity=True).validated()
 
 
+@pytest.mark.hazard("H-SITE-1", "H-OC-1")
 def test_pulsed_average_is_reduced_so_the_peak_respects_the_limits():
     limits = Limits()
     rx = Prescription(site="hands", target_ma=15, waveform="pulsed", pulse_duty=0.5).validated()

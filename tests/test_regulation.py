@@ -17,6 +17,7 @@ def measure_steady(dev, seconds=1.0):
     return errs
 
 
+@pytest.mark.hazard("H-OC-1")
 @pytest.mark.parametrize("sink_gain", [0.97, 1.03])
 @pytest.mark.parametrize("load,target", [(500, 20.0), (2000, 20.0), (5000, 10.0),
                                          (10000, 5.0)])
@@ -58,6 +59,7 @@ def test_a_50_percent_load_step_recovers_within_200_ms(load, target):
     assert settled_at is not None and settled_at - t0 <= 0.2
 
 
+@pytest.mark.hazard("H-DOSE-1")
 def test_compliance_holds_the_highest_reachable_current_and_extends_the_time():
     # 10 kOhm at 15 mA needs 150 V; the rail gives 58: about 5.7 mA is reachable.
     rx = Prescription(target_ma=15.0, duration_min=5.0, ramp_ma_s=1.0)
@@ -77,6 +79,7 @@ def test_compliance_holds_the_highest_reachable_current_and_extends_the_time():
     assert done.treat_s > 300.0
 
 
+@pytest.mark.hazard("H-OC-1")
 def test_pulsed_dc_regulates_the_average_and_keeps_the_peak_within_limits():
     rx = Prescription(site="hands", target_ma=15.0, duration_min=5.0, ramp_ma_s=1.0,
                       waveform="pulsed", pulse_hz=5000, pulse_duty=0.5)
@@ -89,6 +92,7 @@ def test_pulsed_dc_regulates_the_average_and_keeps_the_peak_within_limits():
     assert dev.rig.truth()["patient_peak_ma"] == pytest.approx(20.0, abs=0.2)
 
 
+@pytest.mark.hazard("H-DENS-1")
 def test_density_guard_cuts_the_current_when_a_hand_is_half_out():
     rx = Prescription(target_ma=20.0, duration_min=5.0, ramp_ma_s=1.0)
     dev = device(rx, load_ohm=1000)

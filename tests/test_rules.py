@@ -62,6 +62,8 @@ CASES = [
 ]
 
 
+@pytest.mark.hazard("H-OC-1", "H-OC-2", "H-SENSE-1", "H-SENSE-2", "H-SUPPLY-1", "H-HANG-1",
+                    "H-SHOCK-1", "H-POL-1", "H-DOSE-1")
 @pytest.mark.parametrize("rule_id,reaction,frame,persistence", CASES)
 def test_rule_fires_after_its_persistence_with_its_reaction(rule_id, reaction, frame,
                                                             persistence):

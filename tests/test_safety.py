@@ -23,6 +23,7 @@ def treat_then_inject(fault, load_ohm=2000.0, rx=RX, **params):
     return dev, t_inj
 
 
+@pytest.mark.hazard("H-OC-1", "H-SENSE-1", "H-SENSE-2", "H-SUPPLY-1")
 @pytest.mark.parametrize("fault,params,code,deadline_ms", [
     # the sink fails short: ~27 mA through 2 kOhm, above the 20 mA hands limit + 1
     ("sink_short", {}, "R-OC-ABS", 20.0),
@@ -45,6 +46,7 @@ def test_fault_reaches_the_safe_state_within_its_deadline(fault, params, code, d
     assert abs(truth["patient_ma"]) < 0.1 and truth["supply_v"] < 1.0
 
 
+@pytest.mark.hazard("H-OC-2", "H-RELAY-1")
 def test_welded_relay_and_shorted_sink_are_made_safe_by_dropping_hv():
     dev = device(RX)
     assert dev.start_and_treat()
@@ -58,6 +60,7 @@ def test_welded_relay_and_shorted_sink_are_made_safe_by_dropping_hv():
     assert safe_after_ms(dev, t_inj) <= 20.0
 
 
+@pytest.mark.hazard("H-OC-2")
 def test_current_without_command_is_caught():
     """pwm_stuck at 10 % while the output is connected with a zero command (the moment HV comes
     up before the contact check): current flows that nobody asked for."""
@@ -76,6 +79,7 @@ def test_current_without_command_is_caught():
     assert safe_after_ms(dev, onset[0] - 0.01) <= 50.0 + 10.0
 
 
+@pytest.mark.hazard("H-OC-1")
 def test_hardware_trip_is_a_fault_even_when_software_missed_the_overcurrent():
     # 30 mA device limit, but the trip fires at 35: inject a sink short on a low load with the
     # absolute rule's view blinded (channel A and B both read low).
@@ -92,6 +96,7 @@ def test_hardware_trip_is_a_fault_even_when_software_missed_the_overcurrent():
     assert safe_after_ms(dev, t_inj) <= 20.0
 
 
+@pytest.mark.hazard("H-HANG-1")
 def test_loop_stall_is_caught_by_the_watchdog_then_the_overrun_rule():
     dev, t_inj = treat_then_inject("loop_stall", ms=1000)
     assert dev.controller.fault["code"] == "R-OVERRUN"
@@ -99,6 +104,7 @@ def test_loop_stall_is_caught_by_the_watchdog_then_the_overrun_rule():
     assert safe_after_ms(dev, t_inj) <= 200.0 + 10.0 + 10.0
 
 
+@pytest.mark.hazard("H-POL-1")
 def test_stuck_polarity_relay_is_caught_after_the_reversal():
     rx = Prescription(target_ma=5.0, duration_min=10.0, ramp_ma_s=1.0, reverse_polarity=True)
     dev = device(rx)
@@ -110,6 +116,7 @@ def test_stuck_polarity_relay_is_caught_after_the_reversal():
     assert abs(dev.rig.truth()["patient_ma"]) < 0.1
 
 
+@pytest.mark.hazard("H-OC-1", "H-SENSE-1")
 @pytest.mark.parametrize("fault,code", [("trip_dead", "ST-TRIP"), ("sense_b_open", "ST-AGREE")])
 def test_self_test_catches_latent_faults_before_any_current(fault, code):
     dev = device(RX)
@@ -121,6 +128,7 @@ def test_self_test_catches_latent_faults_before_any_current(fault, code):
     assert dev.truth.peak_ma == 0.0  # the patient never received current
 
 
+@pytest.mark.hazard("H-SENSE-2")
 def test_adc_glitches_are_tolerated_until_three_in_a_row():
     dev = device(RX, seed=3)
     assert dev.start_and_treat()
@@ -131,6 +139,7 @@ def test_adc_glitches_are_tolerated_until_three_in_a_row():
     assert dev.controller.fault["code"] == "R-ADC-FAIL"
 
 
+@pytest.mark.hazard("H-RELAY-1")
 def test_welded_patient_relay_is_found_by_the_next_self_test():
     dev = device(RX)
     assert dev.start_and_treat()

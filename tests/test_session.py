@@ -20,6 +20,7 @@ def test_power_on_self_test_then_idle():
     assert abs(dev.rig.truth()["patient_ma"]) < 1e-6
 
 
+@pytest.mark.hazard("H-DOSE-1")
 def test_complete_session_through_every_state():
     rx = Prescription(target_ma=5.0, duration_min=5.0, ramp_ma_s=1.0)
     dev = device(rx)
@@ -38,6 +39,7 @@ def test_complete_session_through_every_state():
     assert dev.run_until_state("IDLE", 15.0)
 
 
+@pytest.mark.hazard("H-SHOCK-1")
 def test_contact_check_waits_for_the_hands_then_starts():
     dev = device(contact=0.0)
     dev.run_until_state("IDLE", 2.0)
@@ -63,6 +65,7 @@ def test_contact_timeout_is_a_fault_the_patient_can_acknowledge():
     assert dev.state == "IDLE"
 
 
+@pytest.mark.hazard("H-SHOCK-1")
 def test_short_at_start_is_refused_and_told():
     dev = device()
     dev.rig.short(20.0)
@@ -74,6 +77,7 @@ def test_short_at_start_is_refused_and_told():
     assert dev.truth.peak_ma <= 0.3
 
 
+@pytest.mark.hazard("H-SHOCK-1")
 def test_patient_press_stops_with_a_ramp_down_of_at_most_5_s():
     rx = Prescription(target_ma=15.0, duration_min=5.0, ramp_ma_s=0.5)
     dev = device(rx)
@@ -87,6 +91,7 @@ def test_patient_press_stops_with_a_ramp_down_of_at_most_5_s():
     assert dev.controller.sessions_done[-1].outcome == "stopped"
 
 
+@pytest.mark.hazard("H-SHOCK-1")
 def test_lift_pauses_at_once_and_resumes_with_a_ramp_from_zero():
     rx = Prescription(target_ma=10.0, duration_min=5.0, ramp_ma_s=1.0)
     dev = device(rx)
@@ -115,6 +120,7 @@ def test_pause_longer_than_5_min_ends_the_session_incomplete():
     assert dev.controller.sessions_done[-1].outcome == "incomplete"
 
 
+@pytest.mark.hazard("H-POL-1")
 def test_polarity_reversal_at_half_time_switches_at_zero_current():
     rx = Prescription(target_ma=5.0, duration_min=10.0, ramp_ma_s=1.0, reverse_polarity=True)
     dev = device(rx)
@@ -152,6 +158,7 @@ def test_polarity_reversal_at_half_time_switches_at_zero_current():
     assert sess.treat_s == pytest.approx(600.0, abs=0.1)
 
 
+@pytest.mark.hazard("H-AUTH-1")
 def test_technician_faults_are_not_cleared_by_the_patient():
     dev = device()
     dev.rig.inject("trip_dead")
@@ -162,6 +169,7 @@ def test_technician_faults_are_not_cleared_by_the_patient():
     assert "FAULT-NEEDS-TECHNICIAN" in codes(dev)
 
 
+@pytest.mark.hazard("H-AUTH-1")
 def test_prescription_changes_are_refused_during_a_session():
     dev = device()
     assert dev.start_and_treat()
