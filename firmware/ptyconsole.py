@@ -130,7 +130,7 @@ class Console:
 class PtyConsole:
     """The console on a pseudo-terminal (``ionto device --sim``)."""
 
-    def __init__(self, program):
+    def __init__(self, program, executor=None):
         import pty
         import tty
         self.master, self.slave = pty.openpty()
@@ -138,7 +138,7 @@ class PtyConsole:
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self.slave)
         from .techconsole import TechConsole
-        self.console = TechConsole(program, self._write)
+        self.console = TechConsole(program, self._write, executor=executor)
 
     def _write(self, data: bytes) -> None:
         try:
@@ -147,6 +147,7 @@ class PtyConsole:
             pass  # nobody reading: the reply is dropped, the device goes on
 
     def poll(self) -> None:
+        self.console.poll_jobs()
         try:
             data = os.read(self.master, MAX_BYTES_PER_PERIOD)
         except (BlockingIOError, OSError):
@@ -166,11 +167,14 @@ class SerialConsole:
     """The console on the UART through pyserial (on the Pi)."""
 
     def __init__(self, program, port: str, baud: int):
+        from concurrent.futures import ThreadPoolExecutor
+
         import serial
 
         from .techconsole import TechConsole
         self.ser = serial.Serial(port, baud, timeout=0, write_timeout=0)
-        self.console = TechConsole(program, self._write)
+        # The scrypt PIN check and fsync'd writes run on this thread, never in the loop.
+        self.console = TechConsole(program, self._write, executor=ThreadPoolExecutor(1))
 
     def _write(self, data: bytes) -> None:
         try:
@@ -179,9 +183,13 @@ class SerialConsole:
             pass
 
     def poll(self) -> None:
-        n = min(self.ser.in_waiting, MAX_BYTES_PER_PERIOD)
-        if n:
-            self.console.feed(self.ser.read(n))
+        self.console.poll_jobs()
+        try:
+            n = min(self.ser.in_waiting, MAX_BYTES_PER_PERIOD)
+            if n:
+                self.console.feed(self.ser.read(n))
+        except Exception:  # noqa: BLE001 - a cable pulled mid-session must not stop the loop
+            pass
 
     def close(self) -> None:
         self.ser.close()

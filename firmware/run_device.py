@@ -66,8 +66,13 @@ def run(args) -> int:
     program = DeviceProgram(hw, clock, board=board, data_dir=data_dir)
     console = None
     if args.sim:
+        from concurrent.futures import ThreadPoolExecutor
+
         from .ptyconsole import PtyConsole
-        console = PtyConsole(program)
+        # In real time the slow console work runs off the loop; at --speed max it runs inline,
+        # so that a run is reproducible.
+        console = PtyConsole(program, executor=None if args.speed == "max"
+                             else ThreadPoolExecutor(1))
         print(f"console: {console.path}", flush=True)
         program.loop.observers.append(lambda *_: console.poll())
     else:

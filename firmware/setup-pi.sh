@@ -13,6 +13,9 @@ raspi-config nonint do_i2c 0
 raspi-config nonint do_serial_hw 0      # UART hardware on
 raspi-config nonint do_serial_cons 1    # no login shell on the UART
 grep -q '^dtoverlay=pwm-2chan' "$CONFIG_TXT" || echo 'dtoverlay=pwm-2chan' >> "$CONFIG_TXT"
+# On the Pi 4 the analogue audio uses the same PWM block: switch it off.
+sed -i 's/^dtparam=audio=on/dtparam=audio=off/' "$CONFIG_TXT"
+grep -q '^dtparam=audio=off' "$CONFIG_TXT" || echo 'dtparam=audio=off' >> "$CONFIG_TXT"
 
 echo "== packages"
 apt-get update

@@ -25,7 +25,7 @@ class Bench:
     """A device on the simulator with its console on a pty, and a pyserial port on the other
     end, as a technician's laptop would have."""
 
-    def __init__(self, data_dir, board, *, pin=True, wall=None):
+    def __init__(self, data_dir, board, *, pin=True, wall=None, executor=None):
         if not calmod.path_in(data_dir).exists():
             calmod.save(data_dir, calmod.Calibration.nominal(board), board)
             settings_mod.save(data_dir, rx=RX.validated(), limits=Limits())
@@ -34,7 +34,7 @@ class Bench:
         self.rig, self.hw = make_rig(board)
         self.prog = DeviceProgram(self.hw, self.rig.clock, board=board, data_dir=data_dir,
                                   notifier=Notifier(environ={}))
-        self.pty = PtyConsole(self.prog)
+        self.pty = PtyConsole(self.prog, executor=executor)
         if wall is not None:
             self.pty.console.wall = wall
         self.prog.loop.observers.append(lambda *_: self.pty.poll())
@@ -91,6 +91,36 @@ def test_public_commands_work_without_login(bench):
     assert "calibration" in " ".join(bench.ask("help cal"))
     assert bench.ask("rx show")[-1].startswith("ERR AUTH")
     assert bench.ask("status extra")[-1].startswith("ERR ARGS")
+
+
+def test_on_the_device_the_pin_check_runs_off_the_control_loop(tmp_path, board):
+    """scrypt takes tens of milliseconds: on the device it runs on a worker thread and the
+    reply comes in a later period, so no control period waits for it."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    loop_thread = threading.get_ident()
+    ran_on = []
+    pool = ThreadPoolExecutor(1)
+    b = Bench(tmp_path, board, executor=pool)
+    try:
+        from firmware import techconsole
+        orig = techconsole.check_pin
+
+        def spy(*a):
+            ran_on.append(threading.get_ident())
+            return orig(*a)
+
+        techconsole.check_pin = spy
+        try:
+            assert b.ask(f"login {PIN}")[-1] == "OK"
+        finally:
+            techconsole.check_pin = orig
+        assert ran_on and ran_on[0] != loop_thread
+        assert b.ask("rx set target=12")[-1] == "OK"  # its fsync'd save too
+    finally:
+        b.close()
+        pool.shutdown()
 
 
 def test_without_a_pin_technician_commands_say_how_to_set_one(tmp_path, board):
