@@ -108,3 +108,21 @@ def test_density_guard_cuts_the_current_when_a_hand_is_half_out():
     assert over <= 0.2  # above the bound for at most 200 ms
     assert dev.truth.max_density_ma_cm2 <= 0.2 * 1.05
     assert any(e.code == "DENSITY-LIMIT" for e in dev.controller.events.events)
+
+
+@pytest.mark.hazard("H-SHOCK-1")
+def test_no_step_when_the_compliance_limit_lets_go():
+    """Held at the compliance limit (8 kOhm: about 7 mA of 15), the load then falls to 2 kOhm
+    (hands deeper in the water): the current may only climb back at the ramp's pace, never
+    jump to the target."""
+    dev = device(Prescription(target_ma=15.0, duration_min=5.0, ramp_ma_s=1.0),
+                 load_ohm=8000)
+    assert dev.start_and_treat(timeout=60.0)
+    dev.run(5.0)
+    assert dev.rig.physics.limited
+    step_before = dev.truth.max_step_ma
+    dev.rig.physics.sync()
+    dev.rig.patient.load_ohm = 2000.0
+    dev.run(15.0)
+    assert abs(dev.rig.physics.patient_ma) > 10.0  # it did climb back towards the target
+    assert max(dev.truth.max_step_ma, step_before) <= 0.5
