@@ -53,3 +53,14 @@ class Command:
 
 
 SAFE = Command()
+
+
+def hold(cmd: Command, seconds: float):
+    """A step of a sequence generator (the self-test, the session's relay sequences, the
+    technician's procedures): yield ``cmd`` every period for ``seconds``, then return the last
+    Inputs received. Use as ``inp = yield from hold(cmd, 0.05)``."""
+    inp = yield cmd
+    start = inp.now
+    while inp.now - start < seconds - 1e-9:
+        inp = yield cmd
+    return inp

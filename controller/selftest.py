@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 
-from .io import Command, Inputs
+from .io import Command, Inputs, hold
 
 TEST_MA = 5.0
 TRIP_TEST_MA = 36.0
@@ -82,13 +82,6 @@ def self_test(spec: SelfTestSpec) -> Generator[Command, Inputs, dict]:
         raise SelfTestFailure("ST-CAL", spec.calibration_problem or "calibration record invalid")
     if spec.settings_problem:
         raise SelfTestFailure("ST-SETTINGS", spec.settings_problem)
-
-    def hold(cmd: Command, seconds: float):
-        inp = yield cmd
-        start = inp.now
-        while inp.now - start < seconds - 1e-9:
-            inp = yield cmd
-        return inp
 
     def sample_of(inp: Inputs, what: str):
         if inp.sample is None:

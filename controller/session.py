@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .events import EventLog
-from .io import Command, Inputs
+from .io import Command, Inputs, hold
 from .limits import DEVICE_MAX_MA, Limits, Prescription
 from .regulator import Regulator, RegulatorConfig
 from .rules import Reaction, Rule, RuleContext, RuleEngine
@@ -536,10 +536,7 @@ class Controller:
         elif nxt == "WAIT_CONTACT":
             self._enter(now, "WAIT_CONTACT", "put both hands in the water")
             self._contact_ok_since = None
-            self._seq = self._connect()
-            self._seq_started = False
-            self._seq_next = "PROBE"
-            return self._run_sequence_first(now)
+            return self._begin_sequence(self._connect(), "PROBE")
         elif nxt == "PROBE":
             self._contact_ok_since = None
         elif nxt == "RAMP_UP":
@@ -556,42 +553,38 @@ class Controller:
             return self._cmd_base(0.0)
         return Command()
 
-    def _run_sequence_first(self, now: float) -> Command:
-        cmd = next(self._seq)
+    def _begin_sequence(self, seq, next_state: str) -> Command:
+        """Start a relay sequence now; ``next_state`` follows when it ends. Returns its first
+        command."""
+        self._seq, self._seq_next = seq, next_state
+        cmd = next(seq)
         self._seq_started = True
         return cmd
 
     # --- sequences ------------------------------------------------------------------------------
-    def _hold(self, cmd: Command, seconds: float):
-        inp = yield cmd
-        start = inp.now
-        while inp.now - start < seconds - 1e-9:
-            inp = yield cmd
-        return inp
-
     def _connect(self):
         """Close the patient relay with HV off, then enable HV: relays switch dead."""
-        yield from self._hold(Command(patient_relay=True, polarity=self._polarity),
+        yield from hold(Command(patient_relay=True, polarity=self._polarity),
                               RELAY_SETTLE_S)
-        yield from self._hold(Command(patient_relay=True, polarity=self._polarity, hv=True,
+        yield from hold(Command(patient_relay=True, polarity=self._polarity, hv=True,
                                       gate="dc", output_led=True), HV_SETTLE_S)
 
     def _reverse(self):
         """Ramp down (done by the caller), current off, dwell, switch, HV on again."""
         p = self._polarity
-        yield from self._hold(Command(patient_relay=True, polarity=p, output_led=True),
+        yield from hold(Command(patient_relay=True, polarity=p, output_led=True),
                               REVERSAL_DWELL_S)
         new = -p
         self._polarity = new
-        yield from self._hold(Command(patient_relay=True, polarity=new), RELAY_SETTLE_S)
-        yield from self._hold(Command(patient_relay=True, polarity=new, hv=True, gate="dc",
+        yield from hold(Command(patient_relay=True, polarity=new), RELAY_SETTLE_S)
+        yield from hold(Command(patient_relay=True, polarity=new, hv=True, gate="dc",
                                       output_led=True), HV_SETTLE_S)
 
     def _disconnect(self):
         """Current is zero: HV off, wait for the rail, open the patient relay."""
         p = self._polarity
-        yield from self._hold(Command(patient_relay=True, polarity=p, output_led=True), 0.1)
-        yield from self._hold(Command(polarity=p), RELAY_SETTLE_S)
+        yield from hold(Command(patient_relay=True, polarity=p, output_led=True), 0.1)
+        yield from hold(Command(polarity=p), RELAY_SETTLE_S)
 
     # --- helpers --------------------------------------------------------------------------------
     def _cmd_base(self, avg_ma: float, *, probe: bool = False) -> Command:
@@ -796,20 +789,14 @@ class Controller:
         self._enter(now, "RAMP_DOWN", f"ramping down ({outcome})")
 
     def _ramp_down(self, inp: Inputs, ctx: RuleContext) -> Command:
-        now = inp.now
         self._ref = max(0.0, self._ref - self._stop_rate * PERIOD)
         measured = ctx.i_max if ctx.i_max is not None else self._ref
         if self._ref <= 0.0:
             self.reg.reset()
-            if self.state == "REVERSING":
-                self._seq = self._reverse()
-                self._seq_next = "RAMP_UP"
-            else:
-                self._seq = self._disconnect()
-                self._seq_next = "DONE"
-            self._seq_started = False
             self._avg_cmd = 0.0
-            return self._run_sequence_first(now)
+            if self.state == "REVERSING":
+                return self._begin_sequence(self._reverse(), "RAMP_UP")
+            return self._begin_sequence(self._disconnect(), "DONE")
         u = min(self.reg.update(self._ref, measured, PERIOD, self._ref,
                                 self._near_compliance(ctx)), self._ref)
         self.reg.output = u

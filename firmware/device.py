@@ -9,7 +9,6 @@ to stop; ``shutdown()`` drives the safe state first, then closes the log.
 
 from __future__ import annotations
 
-import datetime as _dt
 from pathlib import Path
 
 from controller import Controller
@@ -122,7 +121,3 @@ class DeviceProgram:
             c._end_session(now, "interrupted", None)
         self.notifier.stopping()
         self.log.close()
-
-
-def today() -> str:
-    return _dt.date.today().isoformat()

@@ -27,6 +27,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from controller import Command, Limits, PrescriptionError
+from controller.io import hold
 
 from . import calibration as calmod
 from . import settings, store
@@ -63,11 +64,7 @@ def check_pin(data_dir: Path, pin: str) -> bool:
 # --- calibration procedure ------------------------------------------------------------------------
 def measure(setpoint_ma: float, settle_s: float = 0.2, samples: int = 20):
     """A procedure: the test load in, ``setpoint_ma`` commanded, the mean readings returned."""
-    base = Command(test_load=True)
-    inp = yield base
-    start = inp.now
-    while inp.now - start < 0.03:
-        inp = yield base
+    inp = yield from hold(Command(test_load=True), 0.03)
     cmd = Command(test_load=True, hv=True, gate="dc", setpoint_ma=setpoint_ma, output_led=True)
     start = inp.now
     while inp.now - start < settle_s:

@@ -81,7 +81,6 @@ class TreatmentLog:
         self.db.executescript(SCHEMA)
         self.session_id: int | None = None
         self._last_trace_t: float | None = None
-        self._pending = 0
 
     # --- writing --------------------------------------------------------------------------------
     def mark_interrupted(self) -> list[int]:
@@ -125,7 +124,6 @@ class TreatmentLog:
         self.db.execute("INSERT INTO events(session_id, t_s, utc, kind, code, message) "
                         "VALUES (?, ?, ?, ?, ?, ?)",
                         (self.session_id, ev.t, _utc(), ev.kind, ev.code, ev.message))
-        self._pending += 1
         if ev.kind in ("fault", "session"):
             self.commit()
 
@@ -152,7 +150,6 @@ class TreatmentLog:
     def commit(self) -> None:
         if self.db.in_transaction:
             self.db.execute("COMMIT")
-        self._pending = 0
 
     def close(self) -> None:
         try:
