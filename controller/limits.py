@@ -45,8 +45,11 @@ class Limits:
     def validated(self) -> Limits:
         _range("density_ma_cm2", self.density_ma_cm2, *DENSITY_LIMIT, "mA/cm2")
         _range("ramp_ma_s", self.ramp_ma_s, *RAMP_RATE, "mA/s")
+        if not isinstance(self.site_max_ma, dict):
+            raise PrescriptionError("site_max_ma", self.site_max_ma,
+                                    f"allowed: a table of site = mA ({', '.join(SITE_MAX_MA)})")
         for site, ma in self.site_max_ma.items():
-            if site not in SITE_MAX_MA:
+            if not isinstance(site, str) or site not in SITE_MAX_MA:
                 raise PrescriptionError("site_max_ma", site,
                                         f"unknown site; allowed: {', '.join(SITE_MAX_MA)}")
             _range(f"site_max_ma.{site}", ma, 0.5, SITE_MAX_MA[site][0], "mA")
@@ -87,7 +90,7 @@ class Prescription:
     def validated(self, limits: Limits | None = None) -> Prescription:
         """Return a copy with defaults filled in, or raise PrescriptionError."""
         limits = (limits or Limits()).validated()
-        if self.site not in SITE_MAX_MA:
+        if not isinstance(self.site, str) or self.site not in SITE_MAX_MA:
             raise PrescriptionError("site", self.site, f"allowed: {', '.join(SITE_MAX_MA)}")
         if not isinstance(self.child, bool):
             raise PrescriptionError("child", self.child, "allowed: true or false")

@@ -39,6 +39,8 @@ def load_config(path: Path | str | None = None) -> DeviceConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(path, "(file)", "not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "(file)", f"cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "(file)", f"is not valid TOML: {exc}") from None
     for section in raw:

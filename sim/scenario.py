@@ -12,6 +12,7 @@ allowed; nothing is simulated from an invalid file.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +83,7 @@ class Scenario:
 
 def _num(path, key, value, lo=None, hi=None, *, integer=False, low_open=False):
     ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
-    if ok and value == value:
+    if ok and math.isfinite(value):
         bad_lo = lo is not None and (value <= lo if low_open else value < lo)
         if not bad_lo and (hi is None or value <= hi):
             return value
@@ -154,7 +155,7 @@ def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
         if not isinstance(ev, dict):
             raise ScenarioError(path, where, "must be a table")
         do = ev.get("do")
-        if do not in EVENT_KEYS:
+        if not isinstance(do, str) or do not in EVENT_KEYS:
             raise ScenarioError(path, f"{where}.do", f"{do!r} is not allowed; allowed: "
                                 f"{', '.join(EVENT_KEYS)}")
         _keys(path, where, ev, {"at_s", "do"} | EVENT_KEYS[do])
@@ -174,7 +175,7 @@ def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
                                      low_open=True))
         elif do in ("fault", "repair"):
             fault = args.get("fault")
-            if fault not in CATALOGUE:
+            if not isinstance(fault, str) or fault not in CATALOGUE:
                 raise ScenarioError(path, f"{where}.fault", f"{fault!r} is not allowed; "
                                     f"allowed: {', '.join(CATALOGUE)}")
             if do == "fault":
@@ -197,6 +198,12 @@ def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
     if "outcome" in expect and expect["outcome"] not in OUTCOMES:
         raise ScenarioError(path, "expect.outcome", f"{expect['outcome']!r} is not allowed; "
                             f"allowed: {', '.join(OUTCOMES)}")
+    if "fault_code" in expect and not isinstance(expect["fault_code"], str):
+        raise ScenarioError(path, "expect.fault_code", f"{expect['fault_code']!r} is not "
+                            "allowed; allowed: a fault code such as \"R-OC-ABS\"")
+    for key in EXPECT_KEYS - {"outcome", "fault_code"}:
+        if key in expect:
+            _num(path, f"expect.{key}", expect[key], 0, integer=key == "polarity_reversals")
     return Scenario(str(path), name, seed, end, dict(protocol), pat, events, dict(expect))
 
 

@@ -1,0 +1,211 @@
+"""Fuzzing the loaders of everything a person types or a file holds: scenario files, the device
+configuration, the board description, prescriptions and limits (as the console and the
+settings files give them), and the settings files themselves.
+
+Each loader must either return a valid object or raise its own error naming the file and the
+key (which the command line prints with a hint). Never another exception (a stack trace for
+the technician), and never a value that is not a finite number where a number is wanted (NaN
+passes every ``lo <= x <= hi`` check by failing it silently the other way).
+
+Inputs: valid seed files mutated line by line (a value replaced by an odd TOML literal, a line
+dropped, doubled or garbled), random bytes, and random keyword values of every type. The
+examples are derandomized so that CI is reproducible; IONTO_HYPOTHESIS_RANDOM=1 with
+IONTO_HYPOTHESIS_EXAMPLES=N explores further.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from controller import Limits, Prescription, PrescriptionError
+from firmware import settings as settings_mod
+from firmware import store
+from firmware.config import ConfigError, load_config
+from firmware.simrun import prescription_of
+from hardware import BoardConfigError, load_board
+from sim.scenario import ScenarioError, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+FUZZ = settings(max_examples=int(os.environ.get("IONTO_HYPOTHESIS_EXAMPLES", "300")),
+                deadline=None, suppress_health_check=list(HealthCheck),
+                derandomize=not os.environ.get("IONTO_HYPOTHESIS_RANDOM"))
+
+ODD_LITERALS = ['""', '"x"', "-1", "0", "1e999", "-1e999", "nan", "inf", "-inf", "true",
+                "[1, 2]", "{a = 1}", "99999999999999999999", "1.5", "0x10", '"\\u0000"',
+                "2026-11-25", "[]", "-0.0", "1e-320", '"hands"', '"dc"']
+GARBAGE = ["[", "]]", "= 1", "a = ", "[[event]]", "x = 1\nx = 2", "\x00", "é = 1", "[protocol]",
+           'do = "fault"', "[patient]"]
+
+
+@st.composite
+def mutated(draw, seed_text: str) -> str:
+    """The seed file with a few random line edits."""
+    lines = seed_text.splitlines()
+    for _ in range(draw(st.integers(1, 4))):
+        if not lines:
+            break
+        i = draw(st.integers(0, len(lines) - 1))
+        op = draw(st.sampled_from(["value", "value", "value", "drop", "double", "garble"]))
+        if op == "value" and "=" in lines[i]:
+            key = lines[i].split("=", 1)[0]
+            lines[i] = f"{key}= {draw(st.sampled_from(ODD_LITERALS))}"
+        elif op == "drop":
+            del lines[i]
+        elif op == "double":
+            lines.insert(i, lines[i])
+        else:
+            lines.insert(i, draw(st.sampled_from(GARBAGE)))
+    return "\n".join(lines) + "\n"
+
+
+def _numbers(obj):
+    """Every number inside a loaded object (dataclasses, dicts, lists)."""
+    if isinstance(obj, bool) or obj is None:
+        return
+    if isinstance(obj, (int, float)):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _numbers(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _numbers(v)
+    elif hasattr(obj, "__dataclass_fields__"):
+        for f in fields(obj):
+            yield from _numbers(getattr(obj, f.name))
+
+
+def assert_finite(obj) -> None:
+    bad = [x for x in _numbers(obj) if isinstance(x, float) and not math.isfinite(x)]
+    assert not bad, f"non-finite numbers accepted: {bad}"
+
+
+SCENARIO_SEEDS = sorted((ROOT / "scenarios").glob("*.toml"))
+
+
+def scenario_and_rx(path):
+    sc = load_scenario(path)
+    return prescription_of(sc), sc.patient, [e.args for e in sc.events]
+
+
+@pytest.mark.hazard("H-AUTH-1")
+@FUZZ
+@given(data=st.data(), index=st.integers(0, len(SCENARIO_SEEDS) - 1))
+def test_fuzzed_scenario_files_load_or_say_what_is_wrong(tmp_path_factory, data, index):
+    text = data.draw(mutated(SCENARIO_SEEDS[index].read_text(encoding="utf-8")))
+    path = tmp_path_factory.mktemp("sc") / "fuzzed.toml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        sc = load_scenario(path)
+        rx = prescription_of(sc)  # what `ionto sim` checks before it simulates anything
+    except ScenarioError as exc:
+        assert str(path) in str(exc) and exc.problem
+        return
+    assert_finite(rx)
+    assert_finite([sc.end_after_s, sc.patient, sc.expect, [e.at_s for e in sc.events],
+                   [e.args for e in sc.events]])
+
+
+@pytest.mark.hazard("H-AUTH-1")
+@FUZZ
+@given(blob=st.binary(max_size=400))
+def test_random_bytes_as_scenario_config_or_board_files_are_refused_cleanly(
+        tmp_path_factory, blob):
+    d = tmp_path_factory.mktemp("bytes")
+    path = d / "blob.toml"
+    path.write_bytes(blob)
+    for load, error in ((scenario_and_rx, ScenarioError), (load_config, ConfigError),
+                        (load_board, BoardConfigError)):
+        try:
+            obj = load(path)
+        except error as exc:
+            assert "blob.toml" in str(exc)
+        else:
+            assert_finite(obj)
+
+
+@pytest.mark.hazard("H-AUTH-1")
+@FUZZ
+@given(data=st.data())
+def test_fuzzed_device_configuration_loads_or_says_what_is_wrong(tmp_path_factory, data):
+    seed = (ROOT / "firmware" / "config.default.toml").read_text(encoding="utf-8")
+    path = tmp_path_factory.mktemp("cfg") / "config.toml"
+    path.write_text(data.draw(mutated(seed)), encoding="utf-8")
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        assert str(path) in str(exc)
+        return
+    assert_finite(cfg)
+
+
+@pytest.mark.hazard("H-CAL-1", "H-AUTH-1")
+@FUZZ
+@given(data=st.data())
+def test_fuzzed_board_description_loads_or_says_what_is_wrong(tmp_path_factory, data):
+    seed = (ROOT / "hardware" / "board.toml").read_text(encoding="utf-8")
+    path = tmp_path_factory.mktemp("board") / "board.toml"
+    path.write_text(data.draw(mutated(seed)), encoding="utf-8")
+    try:
+        board = load_board(path)
+    except BoardConfigError as exc:
+        assert str(path) in str(exc)
+        return
+    assert_finite(board)
+
+
+ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                      st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),
+                      st.sampled_from(["hands", "feet", "axillae", "dc", "pulsed"]),
+                      st.lists(st.integers(), max_size=2))
+RX_FIELDS = [f.name for f in fields(Prescription)]
+LIMIT_FIELDS = [f.name for f in fields(Limits)]
+
+
+@pytest.mark.hazard("H-AUTH-1", "H-SITE-1", "H-OC-1")
+@FUZZ
+@given(kw=st.dictionaries(st.sampled_from(RX_FIELDS + ["bogus"]), ANY_VALUE, max_size=6),
+       lk=st.dictionaries(st.sampled_from(LIMIT_FIELDS), ANY_VALUE, max_size=3))
+def test_fuzzed_prescriptions_and_limits_are_valid_or_refused_with_the_field(kw, lk):
+    try:
+        limits = Limits(**lk).validated()
+    except PrescriptionError as exc:
+        assert exc.field.split(".")[0] in LIMIT_FIELDS and exc.allowed
+        return
+    try:
+        rx = Prescription(**kw)
+    except TypeError:
+        assert "bogus" in kw  # an unknown keyword: the callers (console, settings) report it
+        return
+    try:
+        rx = rx.validated(limits)
+    except PrescriptionError as exc:
+        assert exc.field in RX_FIELDS and exc.allowed
+        return
+    assert_finite(rx)
+    assert_finite(limits)
+    assert 0 < rx.target_ma <= limits.site_limit(rx.site, rx.child)
+
+
+@pytest.mark.hazard("H-AUTH-1", "H-CAL-1")
+@FUZZ
+@given(rx=st.dictionaries(st.sampled_from(RX_FIELDS + ["bogus"]), ANY_VALUE, max_size=6),
+       lim=st.dictionaries(st.sampled_from(LIMIT_FIELDS + ["bogus"]), ANY_VALUE, max_size=4))
+def test_settings_files_with_valid_checksums_but_odd_contents_fall_back_safely(
+        tmp_path_factory, rx, lim):
+    d = tmp_path_factory.mktemp("settings")
+    store.save(settings_mod.rx_path(d), "prescription", rx)
+    store.save(settings_mod.limits_path(d), "limits", lim)
+    loaded_rx, loaded_limits, problem = settings_mod.load(d)
+    assert_finite(loaded_rx)
+    assert_finite(loaded_limits)
+    assert loaded_rx.target_ma <= loaded_limits.site_limit(loaded_rx.site, loaded_rx.child)
+    if problem:
+        assert problem.startswith(("limits:", "prescription:"))
