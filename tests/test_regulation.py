@@ -126,3 +126,24 @@ def test_no_step_when_the_compliance_limit_lets_go():
     dev.run(15.0)
     assert abs(dev.rig.physics.patient_ma) > 10.0  # it did climb back towards the target
     assert max(dev.truth.max_step_ma, step_before) <= 0.5
+
+
+@pytest.mark.hazard("H-SHOCK-1")
+def test_a_tray_short_under_current_is_a_reverse_pulse_and_a_fall_not_a_step():
+    """Both hands in one tray at 13.7 mA: the skin capacitance discharges backwards for about
+    a millisecond (reported as peak_reverse_ma) and the forward current falls to zero. The shock
+    measure must not read the decay after the pulse as a rise. The scenario is the one a random
+    campaign (seed 1, run 442) reported with a 0.52 mA "step", measured from the period that
+    held the reverse pulse; it is replayed exactly (the simulator is deterministic)."""
+    from firmware.simrun import run_scenario
+    from sim.scenario import parse_scenario
+    doc = {"name": "tray-short-13mA", "seed": 1442, "end_after_s": 36.0,
+           "protocol": {"site": "hands", "target_ma": 13.72, "duration_min": 10.0,
+                        "ramp_ma_s": 1.0, "area_cm2": 143.6},
+           "patient": {"load_ohm": 506.9, "load_drift_per_min": -0.0194, "area_cm2": 143.6},
+           "event": [{"at_s": 1.0, "do": "press"},
+                     {"at_s": 33.804, "do": "short", "ohm": 175.8}]}
+    s = run_scenario(parse_scenario(doc, "tray-short.toml"), None, trace=False)
+    assert s["pauses"] >= 1                # R-SHORT paused the session
+    assert s["peak_reverse_ma"] > 1.0      # the discharge happened ...
+    assert s["max_step_ma"] <= 0.5         # ... and is not counted as a step
