@@ -46,6 +46,10 @@ PAUSE_TIMEOUT_S = 300.0
 REVERSAL_DWELL_S = 0.5
 STOP_RAMP_MAX_S = 5.0
 HOLD_ACK_S = 3.0
+#: START held this long without a release is a stuck button: the patient has lost the stop (it
+#: acts on a press, and a stuck button cannot be pressed again), so the session stops gently
+#: and the device latches BUTTON-STUCK for the technician.
+BUTTON_STUCK_S = 10.0
 DEBOUNCE_S = 0.04
 HV_SETTLE_S = 0.06
 RELAY_SETTLE_S = 0.03
@@ -132,6 +136,8 @@ class Controller:
         self._btn = False
         self._btn_pressed_at: float | None = None
         self._hold_fired = False
+        self._stuck_fired = False
+        self._stop_fault: tuple[str, str] | None = None  # latched when a gentle stop ends
         # session
         self._seq = None
         self._seq_next = ""
@@ -332,7 +338,7 @@ class Controller:
         if now - self._btn_since >= DEBOUNCE_S and self._btn != raw:
             self._btn = raw
             if raw:
-                self._btn_pressed_at, self._hold_fired = now, False
+                self._btn_pressed_at, self._hold_fired, self._stuck_fired = now, False, False
                 self._on_press(now)
             else:
                 self._btn_pressed_at = None
@@ -340,6 +346,10 @@ class Controller:
                 and now - self._btn_pressed_at >= HOLD_ACK_S:
             self._hold_fired = True
             self._on_hold(now)
+        if self._btn and not self._stuck_fired and self._btn_pressed_at is not None \
+                and now - self._btn_pressed_at >= BUTTON_STUCK_S:
+            self._stuck_fired = True
+            self._on_stuck(now)
 
     def _on_press(self, now: float) -> None:
         if self.state == "IDLE":
@@ -348,6 +358,19 @@ class Controller:
             self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: the patient stops the "
                        "session")
             self._begin_stop(now, "stopped", STOP_RAMP_MAX_S)
+
+    def _on_stuck(self, now: float) -> None:
+        if self.state == "FAULT":
+            return
+        text = (f"START held for {BUTTON_STUCK_S:g} s without a release: the button is stuck "
+                "and the patient cannot stop a session; have the button checked")
+        if self.state in SESSION_STATES:
+            self._emit(now, "warning", "BUTTON-STUCK", text)
+            self._stop_fault = ("BUTTON-STUCK", text)
+            if self.state != "RAMP_DOWN":
+                self._begin_stop(now, "fault", STOP_RAMP_MAX_S)
+        else:
+            self.enter_fault(now, "BUTTON-STUCK", text)
 
     def _on_hold(self, now: float) -> None:
         if self.state == "FAULT" and self.fault is not None:
@@ -407,6 +430,7 @@ class Controller:
             done(None, RuntimeError(f"{code}: {message}"))
         self.fault = {"code": code, "message": message, "at_s": now}
         self.state = "FAULT"  # first: whatever a listener does, the outputs go safe
+        self._stop_fault = None
         self._state_t = now
         self._ref = 0.0
         self._avg_cmd = 0.0
@@ -544,6 +568,11 @@ class Controller:
             self.reg.reset()
             self._enter(now, "RAMP_UP", "ramping up after the polarity reversal")
         elif nxt == "DONE":
+            if self._stop_fault is not None:
+                code, text = self._stop_fault
+                self._stop_fault = None
+                self.enter_fault(now, code, text)
+                return Command()
             outcome = self._stop_outcome
             self._end_session(now, outcome)
             self._enter(now, "DONE", outcome)
