@@ -16,10 +16,15 @@ Definitions follow ../shared/SCENARIOS.md:
   while some contact exists (the shock measure). The current is taken in the direction of
   treatment, so a rise is more current pushed through the patient; a reversed pulse (the skin's
   capacitance discharging when the trays are shorted) is not a rise, and it is bounded by the
-  peak figures instead. A 10 ms period that holds such a reversed pulse is left out of the
-  measure: its forward mean is a fragment of the period, and the decaying forward current
-  after it would read as a rise from that fragment (found by the random campaign: a 0.52 mA
-  "step" in a current falling from 13.7 mA to zero);
+  peak figures instead. Every period's current is judged as a rise from the lowest level of
+  the last 100 ms, but two kinds of period are not taken as such a level (they are still
+  judged themselves): one that holds a reversed pulse, and the first 30 ms after the patient
+  changed the circuit (a lift, a dip, a short) while the skin capacitance settles. Their means
+  are transients of the circuit, not levels the patient held, and the settling current after
+  them read as a rise: the random campaign found a 0.52 mA "step" in a current falling from
+  13.7 mA to zero (trays shorted) and a 0.61 mA one in a current falling from 6 to 3.5 mA
+  (most of a hand lifted, the skin capacitance undershooting for a period). A rise above the
+  levels held before the change is still caught;
 - ``dose_ma_min``: the delivered charge, the integral of |current|, in mA*min;
 - ``treatment_s``: time with the true current at or above 90 % of a target (``target_ma()``);
 - ``density_over_s``: the longest stretch with the density (per 10 ms) above the bound.
@@ -35,6 +40,9 @@ from collections.abc import Callable
 
 #: a period whose reverse peak exceeds this holds a skin-capacitance discharge (see above)
 REVERSE_FRAGMENT_MA = 0.05
+#: after the patient changes the circuit, the skin capacitance settles for a few periods; these
+#: periods are judged as rises but are not taken as levels the patient held (see above)
+SETTLE_S = 0.03
 
 
 class TruthRecorder:
@@ -53,6 +61,8 @@ class TruthRecorder:
         self._avg_win: deque[tuple[float, float, float]] = deque()   # (t, ma*dt, dt)
         self._dens_win: deque[tuple[float, float, float]] = deque()  # (t, density*dt, dt)
         self._step_win: deque[tuple[float, float]] = deque()         # (t, 10 ms mean)
+        self._circuit = (rig.patient.contact, rig.patient.short_ohm)
+        self._changed_t = -1.0
         self.peak_ma = 0.0
         self.peak_reverse_ma = 0.0
         self.peak_avg_ma = 0.0
@@ -110,15 +120,20 @@ class TruthRecorder:
             self.max_density_ma_cm2 = md
         # Shock: rise of the 10 ms mean within 100 ms, while in contact.
         win = self._step_win
-        if rev <= REVERSE_FRAGMENT_MA:
-            win.append((t, fwd))
+        circuit = (rig.patient.contact, rig.patient.short_ohm)
+        if circuit != self._circuit:
+            self._circuit, self._changed_t = circuit, t - dt
+        fragment = rev > REVERSE_FRAGMENT_MA or t - self._changed_t <= SETTLE_S + 1e-9
         while win and win[0][0] < t - w - 1e-9:
             win.popleft()
-        if rig.patient.contact > 0.0 and win:
-            rise = fwd - min(v for _, v in win)
-            if rise > self.max_step_ma:
-                self.max_step_ma = rise
-                self.max_step_at = t
+        if rig.patient.contact > 0.0:
+            if win:
+                rise = fwd - min(v for _, v in win)
+                if rise > self.max_step_ma:
+                    self.max_step_ma = rise
+                    self.max_step_at = t
+            if not fragment:
+                win.append((t, fwd))
         else:
             win.clear()
         # Treatment time.
