@@ -190,9 +190,12 @@ def cmd_sim(args) -> int:
 def cmd_campaign(args) -> int:
     from .campaign import run_campaign
     report = run_campaign(args.runs, args.seed, Path(args.out), jobs=args.jobs,
-                          progress=not args.quiet and sys.stderr.isatty())
-    print(f"{report['runs']} runs in {report['wall_s']:.1f} s ({report['runs_per_min']} runs/min, "
-          f"{args.jobs} process(es)); outcomes {report['outcomes']}; worst {report['worst']}")
+                          progress=not args.quiet and sys.stderr.isatty(), profile=args.profile,
+                          first=args.first)
+    part = f", runs {args.first}..{args.first + args.runs - 1}" if args.first else ""
+    print(f"{report['runs']} {args.profile} runs (seed {args.seed}{part}) in "
+          f"{report['wall_s']:.1f} s ({report['runs_per_min']} runs/min, {args.jobs} process(es)); "
+          f"outcomes {report['outcomes']}; worst {report['worst']}")
     if report["violations"]:
         print(f"{len(report['violations'])} run(s) broke a safety property; replay them from "
               f"{args.out}/violations/")
@@ -202,11 +205,18 @@ def cmd_campaign(args) -> int:
 
 
 def build_campaign_parser() -> argparse.ArgumentParser:
+    from .campaign import PROFILES
     c = argparse.ArgumentParser(prog="ionto sim campaign",
                                 description="Random scenarios hunting for unsafe behaviour.")
     c.add_argument("--runs", type=int, required=True)
     c.add_argument("--seed", type=int, required=True)
     c.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
+    c.add_argument("--profile", choices=PROFILES, default="full",
+                   help="full: whole sessions (default); short: each run stops after 20-150 "
+                   "simulated s (self-test, contact, ramp, early treatment), the CI gate's profile")
+    c.add_argument("--first", type=int, default=0,
+                   help="index of the first run (default 0): a large campaign can be played in "
+                   "parts with the result of one run")
     c.add_argument("--out", default="sim-out/campaign", help="default: sim-out/campaign")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_campaign)

@@ -38,6 +38,15 @@ SIM_PIN = "123456"
 TRACE_COLUMNS = ("t_s", "state", "setpoint_ma", "measured_ma", "measured_b_ma", "patient_ma",
                  "electrode_v", "supply_v", "load_ohm", "contact", "polarity", "output_led")
 RX_FIELDS = {f.name for f in fields(Prescription)}
+#: summary.json's fault.active_after_ms: from the injection to the start of the control period
+#: in which the true current first reached this much (0 if it flowed at the injection). Until
+#: then an injected fault has nothing to act on (hands out of the water, no session, the 0.2 mA
+#: contact probe, below every current rule's floor), and a deadline counted from the injection
+#: would measure the patient, not the device. fault.rise_after_ms: the same for the first rise
+#: of the true current by this much over its level at the injection: when a fault that drives
+#: the current (a shorted sink, a stuck setpoint) first did so; at the compliance limit it can
+#: only do so when the load falls (docs/safety/hazard-analysis.md, residual risk (b)).
+ACTIVE_MA = 1.0
 
 
 def prescription_of(sc: Scenario) -> Prescription:
@@ -95,6 +104,11 @@ class ScenarioRun:
         self.plot = plot
         self.plot_rows: list[tuple] = []  # 20 rows a simulated second, kept only for --plot
         self.first_fault: dict | None = None
+        # when an injected fault could first act on the patient (see ACTIVE_MA)
+        self.active_t: float | None = None
+        self.rise_t: float | None = None
+        self._inj_ma: float | None = None   # the true current at the first injection
+        self._prev_t = 0.0
         self.ended_at: float | None = None
         self.idle_since: float | None = None
 
@@ -160,10 +174,23 @@ class ScenarioRun:
     def step(self) -> None:
         prog = self.program
         self.player.tick(self.clock.now())
+        if self.player.injected and self._inj_ma is None:
+            self._inj_ma = self.truth.last_ma
+            self._prev_t = self.player.injected[0][0]
+            if self._inj_ma >= ACTIVE_MA:
+                self.active_t = self._prev_t   # current flows as the fault comes
         prog.step()
         self.console.poll_jobs()
         self._flush_console()
         self.truth.sample()
+        if self._inj_ma is not None:
+            # the period in which the current crossed is the one that began at _prev_t
+            ma = self.truth.last_ma
+            if self.active_t is None and ma >= ACTIVE_MA:
+                self.active_t = self._prev_t
+            if self.rise_t is None and ma >= self._inj_ma + ACTIVE_MA:
+                self.rise_t = self._prev_t
+            self._prev_t = self.clock.now()
         ph = self.rig.physics
         s = prog.loop.last_sample
         cmd = prog.loop.last_cmd
@@ -231,8 +258,12 @@ class ScenarioRun:
                 fault["detected_after_ms"] = round((fault["at_s"] - t0) * 1000, 2)
                 fault["safe_after_ms"] = round(max(0.0, self.rig.physics.last_above_t - t0)
                                                * 1000, 2)
+                for key, t in (("active_after_ms", self.active_t),
+                               ("rise_after_ms", self.rise_t)):
+                    fault[key] = round((t - t0) * 1000, 2) if t is not None else None
             else:
                 fault["detected_after_ms"] = fault["safe_after_ms"] = None
+                fault["active_after_ms"] = fault["rise_after_ms"] = None
         sim_s = self.clock.now()
         t = self.truth
         return {

@@ -39,6 +39,9 @@ class ScenarioError(ValueError):
         self.path, self.key, self.problem = str(path), key, problem
         super().__init__(f"{path}: {key}: {problem}")
 
+    def __reduce__(self):  # picklable: campaign workers send it between processes
+        return (type(self), (self.path, self.key, self.problem))
+
 
 @dataclass
 class Event:

@@ -118,8 +118,41 @@ def test_campaign_properties_on_summaries():
     assert check_properties(doc, {**ok, "peak_ma": 20.5})[0].startswith("true current 20.50")
     assert "step" in check_properties(doc, {**ok, "max_step_ma": 0.6})[0]
     assert "density" in check_properties(doc, {**ok, "density_over_s": 0.25})[0]
-    late = {**ok, "fault": {"code": "R-OC-ABS", "safe_after_ms": 25.0}}
+    late = {**ok, "fault": {"code": "R-OC-ABS", "safe_after_ms": 25.0, "detected_after_ms": 10.0,
+                            "active_after_ms": 0.0}}
     assert "deadline 20 ms" in check_properties(doc, late)[0]
+    # injected with the hands out of the water: the deadline counts from the first current
+    dormant = {**ok, "fault": {**late["fault"], "active_after_ms": 8.0}}
+    assert check_properties(doc, dormant) == []
+    never = {**ok, "fault": {**late["fault"], "active_after_ms": None}}
+    assert check_properties(doc, never) == []
+    # a stuck setpoint at the compliance limit: from the rise of the current it caused
+    stuck = {**doc, "event": [{"do": "fault", "fault": "pwm_stuck"}]}
+    risen = {**ok, "fault": {"code": "R-OC-REL", "safe_after_ms": 12_535.0,
+                             "detected_after_ms": 12_534.0, "active_after_ms": 0.0,
+                             "rise_after_ms": 12_490.0}}
+    assert check_properties(stuck, risen) == []
+    assert check_properties(stuck, {**risen, "fault": {**risen["fault"],
+                                                       "rise_after_ms": 12_400.0}})
+    slow = {**ok, "fault": {"code": "R-OC-ABS", "safe_after_ms": 19.0, "detected_after_ms": -2.0,
+                            "active_after_ms": 0.0}}
+    assert "after its detection" in check_properties(doc, slow)[0]
+    # a sensor reading high: the slower of the two rules designed to catch it bounds it
+    gain = {**doc, "event": [{"do": "fault", "fault": "sense_a_gain"}]}
+    rel = {**ok, "fault": {"code": "R-OC-REL", "safe_after_ms": 65.5, "detected_after_ms": 65.5,
+                           "active_after_ms": 0.0}}
+    assert check_properties(gain, rel) == []
+    assert check_properties(doc, rel) != []
+    assert check_properties(gain, {**rel, "fault": {**rel["fault"], "safe_after_ms": 111.0,
+                                                    "detected_after_ms": 110.0}})
+    # a glitching bus: the deadline counts from the detection, not from the injection
+    glitchy = {**doc, "event": [{"do": "fault", "fault": "adc_glitch"}]}
+    glitch_late = {**ok, "fault": {"code": "R-ADC-FAIL", "safe_after_ms": 120.0,
+                                   "detected_after_ms": 119.0, "active_after_ms": 0.0}}
+    assert check_properties(glitchy, glitch_late) == []
+    assert check_properties(doc, glitch_late) != []
+    glitch_slow = {**glitch_late, "fault": {**glitch_late["fault"], "detected_after_ms": 90.0}}
+    assert "after its detection" in check_properties(glitchy, glitch_slow)[0]
     child = {"protocol": {"site": "hands", "child": True}, "event": []}
     assert check_properties(child, {**ok, "peak_ma": 16.0})
     shorted = {**doc, "event": [{"do": "fault", "fault": "sink_short"}]}
@@ -138,3 +171,41 @@ def test_campaign_saves_each_violation_as_a_replayable_scenario(tmp_path, monkey
     assert len(saved) == 1
     assert load_scenario(saved[0]).events == parse_scenario(
         campaign.random_scenario(3, 0), "x.toml").events
+
+
+def test_short_campaign_profile_stops_early_and_keeps_its_events_inside():
+    from firmware.campaign import random_scenario
+    for i in range(50):
+        doc = random_scenario(5, i, "short")
+        assert 20.0 <= doc["end_after_s"] <= 150.0
+        assert all(e["at_s"] < doc["end_after_s"] for e in doc["event"])
+        assert doc["event"][0] == {"at_s": 1.0, "do": "press"}
+        parse_scenario(doc, "short.toml")          # a valid scenario file
+    assert random_scenario(5, 3) != random_scenario(5, 3, "short")
+    with pytest.raises(ValueError, match="allowed: full, short"):
+        random_scenario(5, 3, "long")
+
+
+def test_a_crashing_run_is_a_reported_violation_not_the_end_of_the_campaign(tmp_path,
+                                                                           monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from firmware import campaign, simrun
+
+    def boom(*_a, **_k):
+        raise RuntimeError("simulated crash")
+    monkeypatch.setattr(simrun, "run_scenario", boom)
+    with ThreadPoolExecutor(1) as ex:
+        report = campaign.run_campaign(runs=2, seed=2**40, out=tmp_path, executor=ex,
+                                       profile="short")
+    assert report["outcomes"] == {"crashed": 2}
+    assert [v["violations"] for v in report["violations"]] == \
+        [["the run crashed: RuntimeError: simulated crash"]] * 2
+    saved = sorted(p.name for p in (tmp_path / "violations").iterdir())
+    assert saved == [f"campaign-short-{2**40}-0.json", f"campaign-short-{2**40}-1.json"]
+    with ThreadPoolExecutor(1) as ex:  # a campaign in parts: runs 5 and 6 of the same seed
+        part = campaign.run_campaign(runs=2, seed=2**40, out=tmp_path / "part", executor=ex,
+                                     profile="short", first=5)
+    assert [v["scenario"] for v in part["violations"]] == \
+        [f"campaign-short-{2**40}-5", f"campaign-short-{2**40}-6"]
+    assert part["first"] == 5
