@@ -1,0 +1,121 @@
+"""Every figure of the README's performance table, from one command.
+
+    python benchmarks/bench_all.py [--soak-hours 2] [--campaign-runs 40] [--readme]
+
+Gathers the hardware-loop figures (``bench_foundation.py``), the controller and full-stack
+figures (``bench_sim.py``), the reaction time of every safety rule (the treatment column of
+the fault-injection matrix: simulated milliseconds, identical on any machine), the campaign
+throughput (the CI gate's short profile and whole sessions, 1 and 2 processes) and resident
+memory over back-to-back sessions. Prints a Markdown table; ``--readme`` also writes it into
+README.md between the ``bench:begin``/``bench:end`` markers. Times are wall-clock figures of
+the machine it runs on: quote them with the machine, never assert them in a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(ROOT), str(HERE)]
+
+import bench_foundation as bf  # noqa: E402
+import bench_sim as bs  # noqa: E402
+
+from firmware.campaign import run_campaign  # noqa: E402
+from firmware.faultmatrix import DEADLINE_MS, run_matrix  # noqa: E402
+
+README = ROOT / "README.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def campaign_rate(runs: int, jobs: int, profile: str) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        rep = run_campaign(runs, seed=1, out=Path(d), jobs=jobs, profile=profile)
+        wall = time.perf_counter() - t0
+    if rep["violations"]:
+        print(f"note: {len(rep['violations'])} campaign run(s) broke a property",
+              file=sys.stderr)
+    return runs / wall * 60
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--soak-hours", type=float, default=2.0)
+    ap.add_argument("--campaign-runs", type=int, default=40,
+                    help="runs of the short profile per measurement (a fifth as many whole "
+                    "sessions)")
+    ap.add_argument("--readme", action="store_true", help="write the table into README.md")
+    args = ap.parse_args(argv)
+    rows: list[tuple[str, str]] = []
+
+    def row(what: str, value: str) -> None:
+        rows.append((what, value))
+        print(f"{what}: {value}", file=sys.stderr, flush=True)
+
+    sample_us = bf.best(lambda: bf.bench_sample(5000), 3)
+    row("four-channel sample, real adafruit driver on the emulator", f"{sample_us:.0f} µs")
+    setpoint_us = bf.best(lambda: bf.bench_setpoint(20000), 3)
+    row("setpoint write (gpiozero PWM device, simulated pin)", f"{setpoint_us:.1f} µs")
+    _wall, speed, period_us = max((bf.bench_loop(60.0) for _ in range(3)), key=lambda r: r[1])
+    row("bare 100 Hz hardware loop (sample, setpoint, WDI)",
+        f"{period_us:.0f} µs a period, {speed:.0f}x real time (target 200x: {speed / 200:.2f})")
+    row("control step, controller alone (recorded inputs)",
+        f"{bs.bench_controller_alone():.1f} µs")
+    speed, per = bs.bench_session(trace=False)
+    speed_t, _ = bs.bench_session(trace=True)
+    row("full stack, 20-minute hands session",
+        f"{per:.0f} µs a period: **{speed:.0f}x real time** ({speed_t:.0f}x writing "
+        f"trace.csv; target 300x: {speed / 300:.2f})")
+
+    cells = run_matrix(jobs=2, phases=["TREAT"])
+    parts = []
+    for c in sorted(cells, key=lambda c: (c.code or "~", c.fault)):
+        if c.code and c.code.startswith("R-"):
+            parts.append(f"{c.code} ({c.fault}) {c.detected_after_ms:g}/{c.safe_after_ms:g}"
+                         f" ≤ {DEADLINE_MS[c.code]}")
+    row("reaction per rule, fault injected while treating: detected/safe ms (simulated) ≤ "
+        "deadline", "; ".join(parts))
+
+    n = args.campaign_runs
+    s1, s2 = campaign_rate(n, 1, "short"), campaign_rate(n, 2, "short")
+    f1, f2 = campaign_rate(max(2, n // 5), 1, "full"), campaign_rate(max(2, n // 5), 2, "full")
+    row("campaign, short profile (the CI gate)",
+        f"{s1:.1f} runs/min with 1 process, {s2:.1f} with 2 ({s2 / s1:.2f}x)")
+    row("campaign, whole sessions", f"{f1:.1f} runs/min with 1 process, {f2:.1f} with 2 "
+        f"({f2 / f1:.2f}x)")
+    if args.soak_hours > 0:
+        first, end, sessions, sp = bs.bench_soak(args.soak_hours)
+        row(f"resident memory, back-to-back sessions ({args.soak_hours:g} h simulated, "
+            f"{sessions} sessions)", f"{first:.1f} MB after the first session, {end:.1f} MB "
+            f"at the end ({end - first:+.1f} MB; target within +10 MB)")
+
+    cpu = platform.processor() or platform.machine()
+    head = (f"Measured with `python benchmarks/bench_all.py --soak-hours {args.soak_hours:g} "
+            f"--campaign-runs {n}` on {os.cpu_count()} cores ({cpu}, Python "
+            f"{platform.python_version()}), {time.strftime('%Y-%m-%d')}.")
+    table = "\n".join([head, "", "| figure | value |", "| --- | --- |"] +
+                      [f"| {w} | {v} |" for w, v in rows])
+    print(table)
+    if args.readme:
+        text = README.read_text(encoding="utf-8")
+        if BEGIN not in text or END not in text:
+            print(f"README.md has no {BEGIN} ... {END} block", file=sys.stderr)
+            return 1
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END),
+                      lambda _m: f"{BEGIN}\n{table}\n{END}", text, flags=re.S)
+        README.write_text(text, encoding="utf-8")
+        print("wrote README.md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
