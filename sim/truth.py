@@ -13,7 +13,7 @@ Definitions follow ../shared/SCENARIOS.md:
 - ``max_density_ma_cm2``: the largest true current density at an electrode (current over the
   immersed area), averaged over 100 ms;
 - ``max_step_ma``: the largest rise of the 10 ms-averaged true current within any 100 ms window
-  while some contact exists (the shock measure). The current is taken in the direction of
+  ending while some contact exists (the shock measure). The current is taken in the direction of
   treatment, so a rise is more current pushed through the patient; a reversed pulse (the skin's
   capacitance discharging when the trays are shorted) is not a rise, and it is bounded by the
   peak figures instead. Every period's current is judged as a rise from the lowest level of
@@ -24,7 +24,8 @@ Definitions follow ../shared/SCENARIOS.md:
   them read as a rise: the random campaign found a 0.52 mA "step" in a current falling from
   13.7 mA to zero (trays shorted) and a 0.61 mA one in a current falling from 6 to 3.5 mA
   (most of a hand lifted, the skin capacitance undershooting for a period). A rise above the
-  levels held before the change is still caught;
+  levels held before the change is still caught. Out of the water the patient holds zero, so
+  hands dipped into a live output read as a step from zero;
 - ``dose_ma_min``: the delivered charge, the integral of |current|, in mA*min;
 - ``treatment_s``: time with the true current at or above 90 % of a target (``target_ma()``);
 - ``density_over_s``: the longest stretch with the density (per 10 ms) above the bound.
@@ -136,6 +137,8 @@ class TruthRecorder:
                 win.append((t, fwd))
         else:
             win.clear()
+            win.append((t, 0.0))  # out of the water the patient holds zero: a dip into a live
+            # output is a rise from it
         # Treatment time.
         if self.target_ma is not None:
             target = self.target_ma()

@@ -197,3 +197,35 @@ def test_density_stays_within_the_bound_at_deep_partial_immersion_in_pulsed_dc(
     assert s["reduced_target_ma"] is not None          # the guard acted
     assert s["max_density_ma_cm2"] <= 0.2
     assert s["density_over_s"] <= 0.2
+
+
+@pytest.mark.hazard("H-SHOCK-1")
+def test_the_shock_measure_sees_a_hand_dipped_into_a_live_output(board):
+    """The measure itself, on the hardware alone (no controller): with 10 mA commanded and the
+    hands out of the water, dipping them in is a 10 mA step from the zero they held; a slow
+    ramp from zero with the hands in the water is not."""
+    from conftest import energise, make_rig, run
+    from sim.truth import TruthRecorder
+
+    rig, hw = make_rig(board, contact=0.0)
+    truth = TruthRecorder(rig)
+    energise(rig, hw, 10.0)
+    for _ in range(20):
+        run(rig, hw, 0.01)
+        truth.sample()
+    rig.immerse()
+    for _ in range(20):
+        run(rig, hw, 0.01)
+        truth.sample()
+    assert truth.max_step_ma > 5.0
+    hw.close()
+
+    rig, hw = make_rig(board)
+    truth = TruthRecorder(rig)
+    energise(rig, hw, 0.0)
+    for k in range(200):   # 1 mA/s, the device's ramp
+        hw.output.set_setpoint_ma(k * 0.01)
+        run(rig, hw, 0.01)
+        truth.sample()
+    assert truth.last_ma > 1.5 and truth.max_step_ma < 0.2
+    hw.close()
