@@ -17,13 +17,15 @@ Definitions follow ../shared/SCENARIOS.md:
   treatment, so a rise is more current pushed through the patient; a reversed pulse (the skin's
   capacitance discharging when the trays are shorted) is not a rise, and it is bounded by the
   peak figures instead. Every period's current is judged as a rise from the lowest level of
-  the last 100 ms, but two kinds of period are not taken as such a level (they are still
-  judged themselves): one that holds a reversed pulse, and the first 30 ms after the patient
-  changed the circuit (a lift, a dip, a short) while the skin capacitance settles. Their means
-  are transients of the circuit, not levels the patient held, and the settling current after
-  them read as a rise: the random campaign found a 0.52 mA "step" in a current falling from
-  13.7 mA to zero (trays shorted) and a 0.61 mA one in a current falling from 6 to 3.5 mA
-  (most of a hand lifted, the skin capacitance undershooting for a period). A rise above the
+  the last 100 ms, but the periods of the first 30 ms after the patient changed the circuit (a
+  lift, a dip, a short), while the skin capacitance settles or discharges backwards, are not
+  taken as such a level (they are still judged themselves). Their means are transients of the
+  circuit, not levels the patient held, and the settling current after them read as a rise:
+  the random campaign found a 0.52 mA "step" in a current falling from 13.7 mA to zero (trays
+  shorted: the reverse pulse left a fragment of a period) and a 0.61 mA one in a current
+  falling from 6 to 3.5 mA (most of a hand lifted, the skin capacitance undershooting for a
+  period). Only the settling periods are left out: in pulsed DC through a short, every pulse
+  pause has a little reverse current, and those periods remain levels. A rise above the
   levels held before the change is still caught. Out of the water the patient holds zero, so
   hands dipped into a live output read as a step from zero;
 - ``dose_ma_min``: the delivered charge, the integral of |current|, in mA*min;
@@ -39,8 +41,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-#: a period whose reverse peak exceeds this holds a skin-capacitance discharge (see above)
-REVERSE_FRAGMENT_MA = 0.05
 #: after the patient changes the circuit, the skin capacitance settles for a few periods; these
 #: periods are judged as rises but are not taken as levels the patient held (see above)
 SETTLE_S = 0.03
@@ -124,7 +124,7 @@ class TruthRecorder:
         circuit = (rig.patient.contact, rig.patient.short_ohm)
         if circuit != self._circuit:
             self._circuit, self._changed_t = circuit, t - dt
-        fragment = rev > REVERSE_FRAGMENT_MA or t - self._changed_t <= SETTLE_S + 1e-9
+        fragment = t - self._changed_t <= SETTLE_S + 1e-9
         while win and win[0][0] < t - w - 1e-9:
             win.popleft()
         if rig.patient.contact > 0.0:

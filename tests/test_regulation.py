@@ -229,3 +229,28 @@ def test_the_shock_measure_sees_a_hand_dipped_into_a_live_output(board):
         truth.sample()
     assert truth.last_ma > 1.5 and truth.max_step_ma < 0.2
     hw.close()
+
+
+@pytest.mark.hazard("H-SHOCK-1")
+def test_the_shock_measure_still_sees_steps_in_pulsed_dc_through_a_short(board):
+    """In pulsed DC through a short every pulse pause carries a little reverse current; those
+    periods are levels like any other, so a step of the current is still seen (a review found
+    the measure blind there when such periods were left out of it)."""
+    from conftest import energise, make_rig, run
+    from sim.truth import TruthRecorder
+
+    rig, hw = make_rig(board, load_ohm=2000.0)
+    truth = TruthRecorder(rig)
+    energise(rig, hw, 4.0)
+    hw.output.gate_pulsed(1000.0, 0.5)
+    rig.short(3000.0)
+    for _ in range(100):
+        run(rig, hw, 0.01)
+        truth.sample()
+    assert truth.peak_reverse_ma > 0.0 and truth.max_step_ma < 0.5
+    hw.output.set_setpoint_ma(10.0)   # a 6 mA step of the pulse current
+    for _ in range(20):
+        run(rig, hw, 0.01)
+        truth.sample()
+    assert truth.max_step_ma > 1.0
+    hw.close()
