@@ -384,6 +384,7 @@ class Controller:
 
     def _on_stuck(self, now: float) -> None:
         if self.state == "FAULT":
+            self._stuck_fired = False  # still held: it latches as soon as the fault is cleared
             return
         text = (f"START held for {BUTTON_STUCK_S:g} s without a release: the button is stuck "
                 "and the patient cannot stop a session; have the button checked")
@@ -471,6 +472,7 @@ class Controller:
                    " cleared by the technician")
         self.fault = None
         self.rules.clear()
+        self._stuck_fired = False  # a button still jammed latches again at once
         self._enter(now, "IDLE", "ready")
         return True
 

@@ -69,6 +69,13 @@ INTERMITTENT_FAULTS = {"adc_glitch"}
 #: true current they cause (none while the rail already holds the current at the compliance
 #: limit: residual risk (b) of the hazard analysis)
 DRIVING_FAULTS = {"sink_short", "pwm_stuck"}
+#: faults that act only when the device switches the part (the polarity relay at the
+#: reversal, minutes after the injection, with the current at zero): judged from the detection
+#: (seed 2, run 128 of whole sessions: R-POLARITY 96 s after the injection, at the switch)
+SWITCH_FAULTS = {"polarity_relay_stuck"}
+#: faults whose deadline counts from the injection whatever flows: a stuck START is a hazard
+#: from the moment it sticks (the patient's stop is gone), current or not
+FROM_INJECTION_FAULTS = {"button_stuck"}
 #: ms from the detection of any fault to a safe true current
 REACT_MS = 20
 
@@ -152,8 +159,10 @@ def safe_after_acting_ms(doc: dict, fault: dict) -> float | None:
     """ms from the moment the injected fault could act to a safe true current (see the module
     docstring), or None when that is not defined (it never could, or it comes and goes)."""
     names = {e["fault"] for e in doc["event"] if e["do"] == "fault"}
-    if names & INTERMITTENT_FAULTS or fault.get("safe_after_ms") is None:
+    if names & (INTERMITTENT_FAULTS | SWITCH_FAULTS) or fault.get("safe_after_ms") is None:
         return None
+    if names & FROM_INJECTION_FAULTS:
+        return fault["safe_after_ms"]
     start = fault.get("rise_after_ms" if names & DRIVING_FAULTS else "active_after_ms")
     if start is None:
         return None

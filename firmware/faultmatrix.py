@@ -242,6 +242,8 @@ def run_cell(fault: str, phase: str) -> Cell:
         sessions0 = len(d.ctrl.sessions_done)
 
         def reacted() -> bool:
+            if fault == "button_stuck":  # a stop first, then the latch 10 s after it stuck
+                return d.state == "FAULT"
             return d.state == "FAULT" or (len(d.ctrl.sessions_done) > sessions0
                                           and d.state in ("DONE", "IDLE"))
         d.until(reacted, WATCH_S)
@@ -282,9 +284,6 @@ def _judge(d: _Driver, fault: str, phase: str, expected: str, t0: float) -> Cell
             if name == "STOP-BY-PATIENT":
                 code = "stopped"
             break
-    if code is None and fault == "button_stuck" and rows and rows[-1]["outcome"] == "stopped" \
-            and rows[-1]["end_s"] is not None and rows[-1]["end_s"] >= t0:
-        code, det = "stopped", ms(rows[-1]["end_s"])  # the press came while ramping down
     if code is None:
         if expected != "none":
             problems.append(f"no reaction within {WATCH_S:g} s (state {d.state})")
@@ -302,6 +301,15 @@ def _judge(d: _Driver, fault: str, phase: str, expected: str, t0: float) -> Cell
             (code.startswith("ST-") or code == "BUTTON-STUCK") and code in _event_codes(run)
     if not logged:
         problems.append("not in the treatment log")
+    if fault == "button_stuck":
+        latched = (d.ctrl.fault or {}).get("code")
+        if latched != "BUTTON-STUCK":
+            problems.append(f"latched {latched}, not BUTTON-STUCK")
+        elif (d.ctrl.fault["at_s"] - t0) * 1000 > DEADLINE_MS["BUTTON-STUCK"]:
+            problems.append("BUTTON-STUCK latched after its deadline")
+        if safe > DEADLINE_MS["BUTTON-STUCK"]:
+            problems.append(f"safe after {safe:g} ms (deadline "
+                            f"{DEADLINE_MS['BUTTON-STUCK']} ms)")
     if code in GENTLE:
         # a stop, not a trip: the current ramps down within 5 s of the stop's start
         if safe - det > GENTLE_MS:

@@ -31,10 +31,14 @@ def test_a_latent_fault_is_caught_by_the_next_self_test():
     assert c.detected_after_ms > 5000  # after the patient's stop and the next START
 
 
-def test_the_judge_fails_a_wrong_code_and_a_missing_reaction(monkeypatch):
+def test_the_judge_fails_a_wrong_code_a_late_reaction_and_a_false_one(monkeypatch):
     monkeypatch.setitem(faultmatrix.EXPECTED, "sink_short", {"R-HV"})
     c = run_cell("sink_short", "TREAT")
     assert not c.ok and "R-OC-ABS is not an expected code" in c.problems[0]
+    # safe 5.55 ms after the injection: a 1 ms deadline must fail it
+    monkeypatch.setitem(faultmatrix.DEADLINE_MS, "R-OC-ABS", 1)
+    c = run_cell("pwm_stuck", "TREAT")
+    assert any("deadline 1 ms" in p for p in c.problems), c.problems
     # a fault declared to have nothing to act on, which does act, fails too
     monkeypatch.setattr(faultmatrix, "NO_EFFECT", {("hv_sag", "TREAT")})
     c = run_cell("hv_sag", "TREAT")

@@ -145,6 +145,17 @@ def test_campaign_properties_on_summaries():
     assert check_properties(doc, rel) != []
     assert check_properties(gain, {**rel, "fault": {**rel["fault"], "safe_after_ms": 111.0,
                                                     "detected_after_ms": 110.0}})
+    # a stuck polarity relay acts at the reversal: judged from the detection
+    stuck_relay = {**doc, "event": [{"do": "fault", "fault": "polarity_relay_stuck"}]}
+    at_switch = {**ok, "fault": {"code": "R-POLARITY", "safe_after_ms": 96_425.6,
+                                 "detected_after_ms": 96_425.5, "active_after_ms": 10_000.0}}
+    assert check_properties(stuck_relay, at_switch) == []
+    assert check_properties(doc, at_switch) != []
+    # a stuck START counts from the injection, current or not
+    jam = {**doc, "event": [{"do": "fault", "fault": "button_stuck"}]}
+    late_stop = {**ok, "fault": {"code": "BUTTON-STUCK", "safe_after_ms": 16_000.0,
+                                 "detected_after_ms": 16_000.0, "active_after_ms": None}}
+    assert "deadline 15200 ms" in check_properties(jam, late_stop)[0]
     # a glitching bus: the deadline counts from the detection, not from the injection
     glitchy = {**doc, "event": [{"do": "fault", "fault": "adc_glitch"}]}
     glitch_late = {**ok, "fault": {"code": "R-ADC-FAIL", "safe_after_ms": 120.0,

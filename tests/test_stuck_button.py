@@ -30,7 +30,8 @@ def test_a_button_stuck_from_the_start_press_stops_the_session_gently_and_latche
     assert dev.run_until_state("RAMP_UP", 20.0)
     assert dev.run_until(lambda d: stuck_reported(d), 20.0)
     t_stuck = dev.clock.now()
-    assert BUTTON_STUCK_S <= t_stuck - t_press <= BUTTON_STUCK_S + 0.1
+    assert BUTTON_STUCK_S == 10.0                      # the documented figure
+    assert 10.0 <= t_stuck - t_press <= 10.1
     assert dev.truth.last_ma > 1.0    # it was treating: the stop must ramp, not trip
     assert dev.run_until_state("FAULT", 6.0)
     dev.run(0.5)
@@ -58,6 +59,10 @@ def test_a_button_stuck_while_idle_refuses_use_and_a_hold_does_not_clear_it():
     assert dev.controller.fault["code"] == "BUTTON-STUCK"
     assert dev.clock.now() - t0 >= BUTTON_STUCK_S - 0.1
     assert len(dev.controller.sessions_done) == 1  # no second session was started
+    # cleared by the technician while the button is still jammed: it latches again
+    assert dev.controller.clear_fault(dev.clock.now())
+    assert dev.run_until_state("FAULT", 0.1)
+    assert dev.controller.fault["code"] == "BUTTON-STUCK"
     dev.rig.repair("button_stuck")
     dev.run(0.2)
     dev.press(HOLD_ACK_S + 0.5)       # a hold acknowledges patient faults, not this one

@@ -52,12 +52,13 @@ def render(cells: list[Cell]) -> str:
            "A cell reads `CODE detected/safe`: the fault code the device latched, then the ms "
            "from the injection to the detection and to a true current below 0.1 mA. `safe` "
            "before `detected` means the current was already off (a hardware cut-off, a "
-           "self-test on the test load). `stopped` is a patient stop (START), which ramps down "
-           f"within {GENTLE_MS / 1000:g} s. *at the next self-test*: the fault cannot show "
-           "in a session (a dead comparator, a relay meant to be closed) and the self-test "
-           "before the next session refused it. *no effect*: the fault has nothing to act on "
-           "in that phase (a stuck polarity relay in a session without reversal); the session "
-           "went on and no false fault was raised.", "",
+           "self-test on the test load). `stopped` is a patient stop (START), which ramps "
+           f"down within {GENTLE_MS / 1000:g} s; every `button_stuck` cell also requires "
+           "BUTTON-STUCK latched 10 s after the button stuck. *at the next self-test*: the "
+           "fault cannot show in a session (a dead comparator, a relay meant to be closed) "
+           "and the self-test before the next session refused it. *no effect*: the fault has "
+           "nothing to act on in that phase (a stuck polarity relay in a session without "
+           "reversal); the session went on and no false fault was raised.", "",
            "Deadlines, from the injection, per fault code: " +
            ", ".join(f"{k} {v} ms" for k, v in DEADLINE_MS.items()) +
            f"; and {REACT_MS} ms from any detection to a safe current. Self-test codes: no "
