@@ -143,8 +143,11 @@ def test_campaign_properties_on_summaries():
                            "active_after_ms": 0.0}}
     assert check_properties(gain, rel) == []
     assert check_properties(doc, rel) != []
-    assert check_properties(gain, {**rel, "fault": {**rel["fault"], "safe_after_ms": 111.0,
-                                                    "detected_after_ms": 110.0}})
+    agree = {**ok, "fault": {"code": "R-CH-AGREE", "safe_after_ms": 115.6,
+                             "detected_after_ms": 115.5, "active_after_ms": 0.0}}
+    assert check_properties(gain, agree) == []
+    assert check_properties(gain, {**rel, "fault": {**rel["fault"], "safe_after_ms": 161.0,
+                                                    "detected_after_ms": 160.0}})
     # a stuck polarity relay acts at the reversal: judged from the detection
     stuck_relay = {**doc, "event": [{"do": "fault", "fault": "polarity_relay_stuck"}]}
     at_switch = {**ok, "fault": {"code": "R-POLARITY", "safe_after_ms": 96_425.6,
