@@ -131,34 +131,24 @@ def test_random_bytes_as_scenario_config_or_board_files_are_refused_cleanly(
             assert_finite(obj)
 
 
-@pytest.mark.hazard("H-AUTH-1")
-@FUZZ
-@given(data=st.data())
-def test_fuzzed_device_configuration_loads_or_says_what_is_wrong(tmp_path_factory, data):
-    seed = (ROOT / "firmware" / "config.default.toml").read_text(encoding="utf-8")
-    path = tmp_path_factory.mktemp("cfg") / "config.toml"
-    path.write_text(data.draw(mutated(seed)), encoding="utf-8")
-    try:
-        cfg = load_config(path)
-    except ConfigError as exc:
-        assert str(path) in str(exc)
-        return
-    assert_finite(cfg)
-
-
 @pytest.mark.hazard("H-CAL-1", "H-AUTH-1")
+@pytest.mark.parametrize("seed_file,load,error", [
+    ("firmware/config.default.toml", load_config, ConfigError),
+    ("hardware/board.toml", load_board, BoardConfigError),
+], ids=["device-configuration", "board-description"])
 @FUZZ
 @given(data=st.data())
-def test_fuzzed_board_description_loads_or_says_what_is_wrong(tmp_path_factory, data):
-    seed = (ROOT / "hardware" / "board.toml").read_text(encoding="utf-8")
-    path = tmp_path_factory.mktemp("board") / "board.toml"
+def test_fuzzed_configuration_files_load_or_say_what_is_wrong(tmp_path_factory, data,
+                                                             seed_file, load, error):
+    seed = (ROOT / seed_file).read_text(encoding="utf-8")
+    path = tmp_path_factory.mktemp("cfg") / Path(seed_file).name
     path.write_text(data.draw(mutated(seed)), encoding="utf-8")
     try:
-        board = load_board(path)
-    except BoardConfigError as exc:
+        obj = load(path)
+    except error as exc:
         assert str(path) in str(exc)
         return
-    assert_finite(board)
+    assert_finite(obj)
 
 
 ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
