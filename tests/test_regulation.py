@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from statistics import mean
+
 import pytest
 
 from conftest import device
@@ -169,6 +171,31 @@ def test_a_falling_current_with_a_circuit_transient_is_not_a_step(name):
     assert s["max_step_ma"] <= 0.5 < reported
     if name == "trays-shorted":
         assert s["peak_reverse_ma"] > 1.0      # the discharge happened, reported apart
+
+
+@pytest.mark.hazard("H-DENS-1")
+def test_density_guard_does_not_follow_a_slow_fall_of_the_load():
+    # Campaign finding 8 (seed 2, run 60 of whole sessions): with a hand partly out of the water
+    # the skin's resistance kept falling, the same immersion looked deeper minute by minute and
+    # the guard let the current creep up, over the bound in the end. Here the skin's resistance
+    # falls 4 % a minute with 30 % of the area in the water: the true density must stay within
+    # the bound and the current must not creep, on the ground truth.
+    rx = Prescription(target_ma=20.0, duration_min=10.0, ramp_ma_s=1.0)
+    dev = device(rx, load_ohm=1000, load_drift_per_min=-0.04)
+    assert dev.start_and_treat()
+    dev.run(2.0)
+    dev.rig.set_contact(0.3)
+    dev.run(5.0)
+    before = mean(measure_steady(dev))
+    dev.run(300.0)                                  # the load falls by another fifth
+    after = mean(measure_steady(dev))
+    assert dev.rig.patient.load_ohm_at(dev.clock.now()) < 0.85 * 1000 * (0.2 + 0.8 / 0.3)
+    assert after <= before * 1.01
+    assert dev.truth.max_density_ma_cm2 <= 0.2
+    # and a hand going back in is still followed: the current rises again
+    dev.rig.set_contact(0.6)
+    dev.run(15.0)
+    assert mean(measure_steady(dev)) >= 1.8 * after
 
 
 @pytest.mark.hazard("H-DENS-1")
