@@ -21,9 +21,9 @@ Anti-shock and current-density guard (limiters on the reference, every period):
 - density: the immersed fraction is estimated from the load against the lowest load seen in this
   session within the contact range (a conservative 30 % of the load is assumed not to scale with
   area), and the reference is cut at once to ``density limit x site area x fraction``.
-  The estimate may fall at any time but rise again only when the load falls suddenly (a hand
-  going back into the water), never on a slow fall: the skin's resistance falls during a
-  session, and with a hand partly out the same immersion would otherwise look deeper and deeper.
+  The area follows a rise of the load at once but a fall only when it is sudden (a hand going
+  back into the water), never a slow one (the skin's resistance falling during the session):
+  see :mod:`.immersion`.
   Limitation: a load can only tell a *change* of immersion. Hands that are only partly in the
   water from the very start look like full immersion; the patient instructions (hands flat on
   the bottom of the trays before pressing START) carry that part of the risk.
@@ -34,6 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .events import EventLog
+from .immersion import MIN_MA as IMMERSION_MIN_MA
+from .immersion import ImmersionEstimate, fraction_of
 from .io import Command, Inputs, hold
 from .limits import DEVICE_MAX_MA, Limits, Prescription
 from .regulator import Regulator, RegulatorConfig
@@ -57,7 +59,6 @@ DEBOUNCE_S = 0.04
 HV_SETTLE_S = 0.06
 RELAY_SETTLE_S = 0.03
 DONE_SHOW_S = 10.0
-BODY_FRACTION_ASSUMED = 0.3
 REDUCED_TARGET_MARGIN = 0.97
 #: the density guard allows this share of the density limit over the estimated area: the area
 #: is inferred from the load, and in pulsed DC near the compliance limit the load estimate (the
@@ -65,16 +66,6 @@ REDUCED_TARGET_MARGIN = 0.97
 #: campaign found the estimate up to 2 % optimistic at a tenth of a hand in the water (seed
 #: 20261125, runs 168 and 182 of the short profile), so 10 % is kept in hand.
 DENSITY_MARGIN = 0.9
-#: The density guard's immersion estimate rises only while the load is this share below its slow
-#: average (a sudden fall: a hand going back in). A slow fall (the skin's resistance drifting down
-#: over minutes) leaves the estimate where it was: the random campaign found the guard following
-#: such a drift at a third of the area immersed, the true density 1.6 % over the bound for 40 s
-#: (seed 2, run 60 of whole sessions). The two averages' time constants (s) are far apart
-#: enough that a 1-2 % a minute drift never opens the gate and short enough that a hand going in
-#: (a fall of 10 % or more within a second) does.
-IMMERSION_STEP = 0.08
-LOAD_FAST_TAU_S = 0.1
-LOAD_SLOW_TAU_S = 2.0
 
 
 def pulsed_load_bias(duty: float) -> float:
@@ -182,7 +173,7 @@ class Controller:
         self._state_t = 0.0
         self._contact_ok_since: float | None = None
         self._r_ref: float | None = None
-        self._immersion_reset()
+        self._immersion = ImmersionEstimate()
         self._polarity = 1
         self._reversed = False
         self._stop_outcome = "stopped"
@@ -524,7 +515,7 @@ class Controller:
         self._polarity = 1
         self._reversed = False
         self._r_ref = None
-        self._immersion_reset()
+        self._immersion = ImmersionEstimate(pulsed_load_bias(self.rx.duty))
         self._limited_since = None
         self._compliance_ma = None
         self.rules.clear()
@@ -700,9 +691,9 @@ class Controller:
                 self._r_ref = ctx.load_ohm
                 self._emit(now, "info", "CONTACT", f"contact: load {ctx.load_ohm:.0f} ohm")
             else:
-                # The load left the contact range and came back: the immersion changed by a
-                # whole step, so the estimate starts again from the load now.
-                self._immersion_reset()
+                # The load left the contact range and came back: the step from before the pause
+                # is taken whole, in either direction.
+                self._immersion.resume()
                 self._emit(now, "resume", "CONTACT", f"contact back: load "
                            f"{ctx.load_ohm:.0f} ohm; ramping up from zero")
             self._ref = PROBE_MA
@@ -710,34 +701,6 @@ class Controller:
             self._enter(now, "RAMP_UP", "ramping up" if first else "ramping up after a pause")
             return self._treat(inp, ctx)
         return self._cmd_base(PROBE_MA, probe=True)
-
-    def _immersion_reset(self) -> None:
-        self._load_fast: float | None = None
-        self._load_slow: float | None = None
-        self._fraction_held: float | None = None
-
-    def _fraction(self, load: float, duty: float) -> float:
-        """The immersed fraction that ``load`` means against the full-immersion reference."""
-        ratio = load / self._r_ref / pulsed_load_bias(duty)
-        b = BODY_FRACTION_ASSUMED
-        return min(1.0, (1.0 - b) / max(ratio - b, 1e-6))
-
-    def _immersed_fraction(self, load: float, period: float, duty: float) -> float:
-        """The immersed fraction the guard uses: at most what this period's load means (a hand
-        lifting cuts at once) and at most the held estimate, which follows the filtered load
-        down at any time but up only while the load falls suddenly (IMMERSION_STEP)."""
-        if self._load_fast is None:
-            self._load_fast = self._load_slow = load
-        else:
-            self._load_fast += (load - self._load_fast) * min(1.0, period / LOAD_FAST_TAU_S)
-            self._load_slow += (load - self._load_slow) * min(1.0, period / LOAD_SLOW_TAU_S)
-        smooth = self._fraction(self._load_fast, duty)
-        held = self._fraction_held
-        if held is None or smooth < held or \
-                self._load_fast < (1.0 - IMMERSION_STEP) * self._load_slow:
-            held = smooth
-        self._fraction_held = held
-        return min(held, self._fraction(load, duty))
 
     def _allowed_ma(self, ctx: RuleContext) -> float:
         """The highest average current the density guard allows now."""
@@ -753,7 +716,15 @@ class Controller:
         if self._r_ref is None:
             self.density_estimate = None
             return cap
-        fraction = self._immersed_fraction(load, ctx.period, rx.duty)
+        # This period's load against the lowest one cuts at once (no filter); the estimate of
+        # .immersion follows the load's rises and only its sudden falls (not the skin's drift).
+        fraction = fraction_of(load / self._r_ref / pulsed_load_bias(rx.duty))
+        est = self._immersion
+        if ctx.i_max is not None and ctx.i_max >= IMMERSION_MIN_MA and \
+                CONTACT_OHM[0] <= load <= CONTACT_OHM[1]:
+            est.update(ctx.now, load, ctx.period, self._r_ref)
+        if est.fraction is not None:
+            fraction = min(fraction, est.fraction)
         area = rx.area_cm2 * fraction
         allowed = self.limits.density_ma_cm2 * area * DENSITY_MARGIN
         if ctx.i_max is not None:
@@ -887,7 +858,9 @@ class Controller:
         self._enter(now, "RAMP_DOWN", f"ramping down ({outcome})")
 
     def _ramp_down(self, inp: Inputs, ctx: RuleContext) -> Command:
-        self._ref = max(0.0, self._ref - self._stop_rate * PERIOD)
+        # The density guard holds on the way down too: a patient often lifts the hands as the
+        # session ends, and the reversal's ramp down at the prescribed rate takes many seconds.
+        self._ref = max(0.0, min(self._ref - self._stop_rate * PERIOD, self._allowed_ma(ctx)))
         measured = ctx.i_max if ctx.i_max is not None else self._ref
         if self._ref <= 0.0:
             self.reg.reset()
