@@ -691,8 +691,8 @@ class Controller:
                 self._r_ref = ctx.load_ohm
                 self._emit(now, "info", "CONTACT", f"contact: load {ctx.load_ohm:.0f} ohm")
             else:
-                # The load left the contact range and came back: the step from before the pause
-                # is taken whole, in either direction.
+                # The load left the contact range and came back: the next load is a step from
+                # the last one before the pause (ImmersionEstimate.resume).
                 self._immersion.resume()
                 self._emit(now, "resume", "CONTACT", f"contact back: load "
                            f"{ctx.load_ohm:.0f} ohm; ramping up from zero")
