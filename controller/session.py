@@ -722,9 +722,11 @@ class Controller:
         est = self._immersion
         if ctx.i_max is not None and ctx.i_max >= IMMERSION_MIN_MA and \
                 CONTACT_OHM[0] <= load <= CONTACT_OHM[1]:
-            est.update(ctx.now, load, ctx.period, self._r_ref)
-        if est.fraction is not None:
-            fraction = min(fraction, est.fraction)
+            held = est.update(ctx.now, load, ctx.period, self._r_ref)
+        else:
+            held = est.fraction
+        if held is not None:
+            fraction = min(fraction, held)
         area = rx.area_cm2 * fraction
         allowed = self.limits.density_ma_cm2 * area * DENSITY_MARGIN
         if ctx.i_max is not None:
