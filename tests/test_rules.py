@@ -124,3 +124,22 @@ def test_every_rule_names_a_hazard_and_a_text():
     for rule in RuleEngine().rules:
         assert rule.hazard.startswith("H-") and len(rule.text) > 20
         assert dataclasses.is_dataclass(rule)
+
+
+@pytest.mark.hazard("H-OC-1", "H-OC-2")
+@pytest.mark.parametrize("current,rule_id", [(7.9, "R-OC-REL"), (0.7, "R-NOCMD")])
+def test_a_command_flickering_about_zero_does_not_restart_the_overcurrent_count(current,
+                                                                                rule_id):
+    """A shorted sink drives the current up; the regulator winds the setpoint down to zero and
+    then lets it flicker just above (seed 9754803, run 249 of the short profile). The count
+    must not start again at every flicker: the rule fires within its persistence of the
+    onset."""
+    engine = RuleEngine()
+    frames = [dict(raw_a=8000 + i % 3, raw_b=7984 + i % 2, command_ma=3.0, i_a=3.0, i_b=3.0,
+                   i_max=3.0) for i in range(5)]
+    frames += [dict(raw_a=8000 + i % 3, raw_b=7984 + i % 2, i_a=current, i_b=current,
+                    i_max=current, command_ma=(0.0, 0.015, 0.0, 0.03)[i % 4])
+               for i in range(20)]
+    fired = fire_times(engine, frames)
+    onset = 1.0 + 4 * P
+    assert rule_id in fired and fired[rule_id] - onset <= 0.050 + P + 1e-9

@@ -153,3 +153,31 @@ def test_welded_patient_relay_is_found_by_the_next_self_test():
     assert dev.controller.fault["code"] == "ST-RELAY"
     dev.run(0.2)
     assert abs(dev.rig.truth()["patient_ma"]) < 0.1
+
+
+@pytest.mark.hazard("H-OC-1", "H-OC-2")
+def test_a_sink_short_on_a_high_load_during_the_ramp_is_safe_within_the_deadline():
+    """DC, feet, 7.5 kOhm: the sink fails short at about 3 mA on the ramp, the rail drives
+    7.8 mA (25.7 mA at first, into the skin's capacitance) and the regulator's setpoint falls
+    to zero and flickers above it (the CI gate's fresh seed 9754803, run 249: R-OC-REL 76 ms
+    after the rise). Safe within R-OC-REL's 60 ms of the first rise of 1 mA, on the ground
+    truth."""
+    rx = Prescription(site="feet", target_ma=19.33, duration_min=6.0, ramp_ma_s=0.5,
+                      area_cm2=166.9)
+    dev = device(rx, load_ohm=7477.3, area_cm2=166.9)
+    assert dev.run_until_state("IDLE", 2.0)
+    dev.press()
+    assert dev.run_until_state("RAMP_UP", 15.0)
+    while abs(dev.rig.physics.patient_ma) < 2.9:
+        dev.run(0.01)
+    before = abs(dev.rig.physics.patient_ma)
+    dev.rig.inject("sink_short")
+    rise = []
+    dev.loop.observers.append(lambda *_: rise.append(dev.clock.now())
+                              if not rise and abs(dev.rig.physics.patient_ma) > before + 1.0
+                              else None)
+    assert dev.run_until_state("FAULT", 1.0)
+    dev.run(0.3)
+    assert dev.controller.fault["code"] in ("R-OC-REL", "R-NOCMD", "R-OC-ABS")
+    # the observer runs after each period: the rise began at most one period earlier
+    assert safe_after_ms(dev, rise[0] - 0.01) <= 60.0
