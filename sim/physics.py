@@ -13,6 +13,12 @@ and the patient (fixed part in series with skin R || C). The sink delivers its c
 the rail cannot: then the compliance limit sets the current. Pulsed DC is averaged: the peak is
 the sink current while the gate is on, the patient receives ``duty x peak`` on average, and the
 sense amplifiers' anti-alias filters (and the ADC's own averaging over 1.16 ms) see the average.
+The electrode voltage is averaged the same way: while the gate conducts, the output voltage;
+in the pauses, with the sink open and no current in the body's series part, the voltage the
+skin capacitance holds. (An earlier model took the trays to zero in the pauses; that made the
+averaged load estimate read low in pulsed DC, by a factor that grew as less of the hands was
+in the water, and the density guard was tuned to that artefact: ``docs/safety/campaigns.md``,
+finding 10.)
 
 The model is lazy: it integrates up to the present whenever someone looks (an ADC conversion, an
 input pin read) or changes something (a pin write, a world event), in steps of at most
@@ -397,7 +403,13 @@ class AnalogBoard:
             self.v_c = v_c * math.exp(-dt / 0.05)
         self.peak_a = peak if gate > 0.0 else 0.0
         self.sink_a = peak * gate
-        self.v_out = v_out * gate if g_all else v_out
+        if g_all and gate < 1.0:
+            # In the pulse pauses the sink is open and no current flows through the body's
+            # series resistance: the trays show what the skin capacitance holds (divided with
+            # any resistive branch across them), not zero.
+            self.v_out = v_out * gate + g_b * self.v_c / g_all * (1.0 - gate)
+        else:
+            self.v_out = v_out
         self.patient_a = i_body * self.k_polarity
         # Ground-truth accumulators for the recorder: charge (absolute, and in the direction of
         # treatment: a skin discharge flows backwards), and the largest instantaneous current.

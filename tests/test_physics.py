@@ -138,3 +138,25 @@ def test_skin_model_is_stable_at_a_tiny_contact_with_a_short(board):
     run(rig, hw, 1.0)
     truth = rig.truth()
     assert abs(truth["patient_ma"]) < 20.0 and abs(rig.physics.v_c) < 60.0
+
+
+@pytest.mark.hazard("H-DENS-1")
+@pytest.mark.parametrize("hz", [1000, 10000])
+@pytest.mark.parametrize("duty", [0.3, 0.8])
+@pytest.mark.parametrize("contact,ma", [(1.0, 6.0), (0.155, 4.0)])
+def test_in_pulsed_dc_the_averaged_voltage_over_the_averaged_current_is_the_load(
+        board, hz, duty, contact, ma):
+    """In the pulse pauses the sink is open and no current flows through the body's series
+    part, so the trays show what the skin capacitance holds: averaged over a conversion, the
+    electrode voltage over the current is the load, as in DC. (A model that took the trays to
+    zero in the pauses read the load 0.33 of the truth at duty 0.3 and 15.5 % immersed, and a
+    session ramped up against a DC reference: docs/safety/campaigns.md, finding 10.)"""
+    rig, hw = make_rig(board, load_ohm=543.6, area_cm2=181.1)
+    rig.set_contact(contact)
+    energise(rig, hw, ma / duty)
+    hw.output.gate_pulsed(hz, duty)
+    run(rig, hw, 3.0)   # the skin capacitance settles (tens of ms to a second)
+    s = hw.afe.sample()
+    assert s.electrode_v / s.current_ma * 1000.0 == pytest.approx(rig.truth()["load_ohm"],
+                                                                  rel=0.02)
+    hw.close()

@@ -361,3 +361,25 @@ def test_the_shock_measure_still_sees_steps_in_pulsed_dc_through_a_short(board):
         truth.sample()
     assert truth.max_step_ma > 1.0
     hw.close()
+
+
+@pytest.mark.hazard("H-DENS-1")
+def test_feet_in_pulsed_dc_partly_out_before_the_first_ramp_stay_within_the_bound():
+    """The random campaign's seed 1, run 1327 of the short profile: feet, pulsed at duty 0.3
+    and 5 kHz, 544 ohm; the feet went to 15.5 % immersed before the first ramp. On a model that
+    took the trays to zero in the pulse pauses, the pulsed load estimate read a third of the
+    truth, the session paused and ramped up against the contact check's DC reference, and the
+    true density stayed at 0.267 mA/cm2 for 36.6 s (docs/safety/campaigns.md, finding 10)."""
+    from firmware.simrun import run_scenario
+    from sim.scenario import parse_scenario
+    doc = {"name": "campaign-short-1-1327", "seed": 2327, "end_after_s": 55.2,
+           "protocol": {"site": "feet", "target_ma": 19.04, "duration_min": 5.0,
+                        "waveform": "pulsed", "pulse_hz": 5000, "pulse_duty": 0.3,
+                        "ramp_ma_s": 0.5, "area_cm2": 181.1},
+           "patient": {"load_ohm": 543.6, "load_drift_per_min": -0.0098, "area_cm2": 181.1},
+           "event": [{"at_s": 1.0, "do": "press"},
+                     {"at_s": 6.892, "do": "partial", "fraction": 0.155}]}
+    s = run_scenario(parse_scenario(doc, "campaign-short-1-1327.toml"), None, trace=False)
+    assert s["treatment_s"] > 20.0                     # it treated
+    assert s["max_density_ma_cm2"] <= 0.2
+    assert s["density_over_s"] <= 0.2
