@@ -152,6 +152,8 @@ class Protection:
     watchdog_timeout_ms: float
     device_max_ma: float
     limiter_ma: float
+    gate_off_trip_ma: float
+    gate_off_blanking_us: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +222,8 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "watchdog_timeout_ms": (float, 10.0, 5000.0, "ms"),
         "device_max_ma": (float, 1.0, 50.0, "mA"),
         "limiter_ma": (float, 1.0, 50.0, "mA"),
+        "gate_off_trip_ma": (float, 0.1, 5.0, "mA"),
+        "gate_off_blanking_us": (float, 0.0, 20.0, "us"),
     },
 }
 _GPIO_KEYS = {"bcm": (int, 0, 27, "a BCM line of the 40-pin header"),

@@ -86,6 +86,7 @@ class AnalogBoard:
         self._tau_hv = board.hv.rise_tau_ms / 1000.0
         self._r_s = board.sense.r_s1_ohm + board.sense.r_s2_ohm
         self._trip_a = board.protection.trip_ma / 1000.0
+        self._gate_off_trip_a = board.protection.gate_off_trip_ma / 1000.0
         self._limit_a = board.protection.limiter_ma / 1000.0
         self._wd_timeout = board.protection.watchdog_timeout_ms / 1000.0
         self._relay_s = board.output.relay_switch_ms / 1000.0
@@ -317,8 +318,15 @@ class AnalogBoard:
             i_cmd = max(0.0, self.v2) * self._ma_per_v * self.sink_gain / 1000.0
             gate, headroom = min(1.0, self.gate), self._headroom
         self._solve(t, dt, i_cmd, gate, headroom)
-        # Comparator latch on R_S1: the peak current trips it.
-        if not self.tripped and not self.f_trip_dead and self.peak_a >= self._trip_a:
+        # Comparator latch on R_S1: the peak current trips it; so does the gate-off comparator, a
+        # current through R_S1 in a pulse pause or with the gate off. Only a sink that conducts
+        # without its enable (shorted) can carry one: a working sink is open then, and R_S1 is in
+        # series with it. The blanking after each falling edge (gate_off_blanking_us) is far
+        # shorter than the shortest pause, so any pause is seen; the model needs no pulse timing.
+        gate_off_current = (self.f_sink_short and self.gate < 1.0
+                            and self.peak_a >= self._gate_off_trip_a)
+        if not self.tripped and not self.f_trip_dead and (self.peak_a >= self._trip_a
+                                                          or gate_off_current):
             self.tripped = True
             self.trip_at = t
             self.trip_events += 1

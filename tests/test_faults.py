@@ -89,9 +89,9 @@ def test_sink_short_ignores_the_setpoint(treating, board):
     rig, hw = treating
     rig.inject("sink_short")
     hw.output.set_setpoint_ma(0.0)
-    hw.output.gate_off()
     run(rig, hw, 0.2)
-    # Limited by rail and load only (2 kOhm): far above anything commanded.
+    # Limited by rail and load only (2 kOhm): far above anything commanded. (With the gate off,
+    # the gate-off comparator would trip the latch: tests/test_gate_off_trip.py.)
     expected = (board.hv.nominal_v - 0.2) / (2000 + 149.9) * 1000
     assert abs(rig.truth()["patient_ma"]) == pytest.approx(expected, rel=0.01)
     hw.output.hv_off()
