@@ -164,7 +164,10 @@ class AnalogBoard:
         elif role == "hv_enable":
             self._rearm_watchdog(now)
         elif role == "trip_reset":
-            if on and not prev and self.sink_a < self._trip_a and self.peak_a < self._trip_a:
+            # Set-dominant: the reset clears nothing while either comparator still sees its
+            # condition (a shorted sink conducting with the gate off, for the gate-off one).
+            if on and not prev and self.sink_a < self._trip_a and self.peak_a < self._trip_a \
+                    and not self._gate_off_current():
                 self.tripped = False
                 self._inputs_dirty = True
         elif role == "polarity_relay":
@@ -323,14 +326,17 @@ class AnalogBoard:
         # without its enable (shorted) can carry one: a working sink is open then, and R_S1 is in
         # series with it. The blanking after each falling edge (gate_off_blanking_us) is far
         # shorter than the shortest pause, so any pause is seen; the model needs no pulse timing.
-        gate_off_current = (self.f_sink_short and self.gate < 1.0
-                            and self.peak_a >= self._gate_off_trip_a)
         if not self.tripped and not self.f_trip_dead and (self.peak_a >= self._trip_a
-                                                          or gate_off_current):
+                                                          or self._gate_off_current()):
             self.tripped = True
             self.trip_at = t
             self.trip_events += 1
             self._inputs_dirty = True
+
+    def _gate_off_current(self) -> bool:
+        """The gate-off comparator's condition: current through R_S1 while the gate holds the
+        sink off. Only a sink that conducts without its enable (shorted) can carry it."""
+        return self.f_sink_short and self.gate < 1.0 and self.peak_a >= self._gate_off_trip_a
 
     def _solve(self, t: float, dt: float, i_cmd: float, gate: float, headroom: float) -> None:
         """Solve the output network for this step and update the skin capacitance.

@@ -72,6 +72,24 @@ def test_the_gate_off_comparator_is_armed_in_the_pauses_only(board):
     hw.close()
 
 
+@pytest.mark.hazard("H-OC-1")
+def test_the_latch_cannot_be_reset_while_a_shorted_sink_conducts_with_the_gate_off(board):
+    """Set-dominant, as the 35 mA comparator: TRIP_RESET clears nothing while the gate-off
+    comparator still sees its condition (the shorted sink still conducting, the gate off)."""
+    rig, hw = make_rig(board, load_ohm=9000.0)
+    energise(rig, hw, 5.0)
+    rig.inject("sink_short")
+    hw.output.gate_pulsed(1000, 0.8)
+    run(rig, hw, 0.0005)
+    ph = rig.physics
+    assert ph.tripped
+    ph.sync()
+    assert ph.sink_a * 1000.0 > 0.5        # the rail has not yet decayed: the sink conducts
+    assert hw.guard.reset_trip() is False
+    assert ph.tripped and ph.trip_events == 1
+    hw.close()
+
+
 def test_the_blanking_is_shorter_than_the_shortest_pulse_pause(board):
     """The comparator is armed gate_off_blanking_us after each falling edge; a pause shorter
     than that would never be watched."""
