@@ -111,3 +111,43 @@ def test_missing_file_and_bad_toml(tmp_path):
     bad.write_text("[adc\naddress = 0x48\n")
     with pytest.raises(BoardConfigError, match=r"bad\.toml: \(file\): is not valid TOML"):
         load_board(bad)
+
+
+@pytest.mark.hazard("H-OC-1")
+def test_the_software_copies_of_the_board_limits_agree_with_the_board_file(board):
+    """``board.toml`` is the single source of truth; the few places that type a limit again
+    (the prescription's ceiling, R-OC-ABS, the campaign's judge) must say the same."""
+    from controller import RuleContext, RuleEngine
+    from controller.limits import DEVICE_MAX_MA, HARDWARE_TRIP_MA
+    from firmware.campaign import LIMITER_MA
+
+    p = board.protection
+    assert p.device_max_ma == DEVICE_MAX_MA
+    assert p.trip_ma == HARDWARE_TRIP_MA
+    assert p.limiter_ma == LIMITER_MA
+
+    def r_oc_abs_fires(i_ma: float) -> bool:
+        # a site cap far above, so that only the device ceiling can make R-OC-ABS fire
+        c = RuleContext(now=1.0, period=0.01, nominal_period=0.01, state="TREAT", i_a=i_ma,
+                        i_b=i_ma, i_max=i_ma, v_e=20.0, hv=60.0, raw_a=8000, raw_b=7984,
+                        raw=(8000, 7984, 16400, 19200), adc_failures=0, sample_age=0.005,
+                        command_ma=i_ma, duty=1.0, peak_cap_ma=p.trip_ma + 10.0,
+                        hv_enabled_for=10.0, hv_disabled_for=-1.0, hv_nominal=60.0,
+                        hv_tolerance=0.15, hw_trip=False, polarity=1, self_test=False,
+                        in_contact_phase=True, load_ohm=2000.0, treat_s=100.0,
+                        duration_s=1200.0, dose_ma_min=20.0, rx_dose_ma_min=300.0)
+        return "R-OC-ABS" in {rule.id for rule in RuleEngine().evaluate(c)}
+
+    assert r_oc_abs_fires(p.device_max_ma + 0.05)
+    assert not r_oc_abs_fires(p.device_max_ma - 0.05)
+
+
+@pytest.mark.hazard("H-POL-1")
+def test_the_controller_switching_waits_are_at_least_the_boards(board):
+    """Relays switch dead: the controller's sequences wait for the rail to fall (five time
+    constants) before a relay moves, and for the contacts to settle before HV comes back."""
+    from controller.session import HV_SETTLE_S, RELAY_SETTLE_S, REVERSAL_DWELL_S
+
+    assert 5 * board.hv.rise_tau_ms <= REVERSAL_DWELL_S * 1000
+    assert board.output.relay_switch_ms <= RELAY_SETTLE_S * 1000
+    assert 5 * board.hv.rise_tau_ms <= HV_SETTLE_S * 1000
