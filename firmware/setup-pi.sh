@@ -13,6 +13,10 @@ raspi-config nonint do_i2c 0
 raspi-config nonint do_serial_hw 0      # UART hardware on
 raspi-config nonint do_serial_cons 1    # no login shell on the UART
 grep -q '^dtoverlay=pwm-2chan' "$CONFIG_TXT" || echo 'dtoverlay=pwm-2chan' >> "$CONFIG_TXT"
+# I2C at 400 kHz, not the kernel's default 100 kHz: the 10 ms control period's budget for the
+# four ADS1115 conversions counts their I2C transactions at 400 kHz (hardware/README.md, sim/ads1115.py).
+sed -i '/^dtparam=i2c_arm_baudrate=/d' "$CONFIG_TXT"
+echo 'dtparam=i2c_arm_baudrate=400000' >> "$CONFIG_TXT"
 # On the Pi 4 the analogue audio uses the same PWM block: switch it off.
 sed -i 's/^dtparam=audio=on/dtparam=audio=off/' "$CONFIG_TXT"
 grep -q '^dtparam=audio=off' "$CONFIG_TXT" || echo 'dtparam=audio=off' >> "$CONFIG_TXT"
