@@ -15,7 +15,9 @@ persistence of 50 ms fires at most 50 ms after its condition began, and one with
 first sample that shows it.
 
 The density and anti-shock guards are *limiters*, not rules: they act continuously on the current
-reference in :mod:`controller.session` (see ``DENSITY`` and ``Regulator``).
+reference in :mod:`controller.session` (``Controller._allowed_ma`` with ``DENSITY_MARGIN`` and
+:mod:`controller.immersion` for the density, :class:`controller.regulator.Regulator` for the slew
+limit and the headroom clamp).
 """
 
 from __future__ import annotations

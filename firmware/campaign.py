@@ -86,7 +86,7 @@ REACT_MS = 20
 #: campaign profiles: ``full`` plays whole sessions (5 to 10 min at target); ``short`` stops each
 #: run after 20 to 150 simulated seconds, which covers the self-test, the contact check, the
 #: ramp and the start of the treatment (where contact changes, shorts and faults meet the
-#: largest rates of change) at about a sixth of the cost, so that CI can afford 500 runs on
+#: largest rates of change) at about a sixth of the cost, so that CI can afford 600 runs on
 #: every change. The later phases (polarity switch, ramp down) are covered in every CI run by
 #: the fault-injection matrix (``tools/fault_matrix.py``) and by full campaigns.
 PROFILES = ("full", "short")

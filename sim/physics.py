@@ -22,7 +22,8 @@ finding 10.)
 
 The model is lazy: it integrates up to the present whenever someone looks (an ADC conversion, an
 input pin read) or changes something (a pin write, a world event), in steps of at most
-:data:`MAX_STEP` with exact solutions of the linear parts, so that the hardware protections (trip
+:data:`FINE_STEP` (0.25 ms) while anything changes fast and :data:`COARSE_STEP` (20 ms) while
+quiescent, with exact solutions of the linear parts, so that the hardware protections (trip
 comparator, watchdog) act within a step of their threshold.
 
 Ground truth that only the simulator knows is exposed as plain attributes (``patient_a``,
