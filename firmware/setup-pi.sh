@@ -38,7 +38,7 @@ UDEV
 
 echo "== program"
 [ -d /opt/ionto/venv ] || python3 -m venv --system-site-packages /opt/ionto/venv
-/opt/ionto/venv/bin/pip install --upgrade "$SRC[pi]"
+/opt/ionto/venv/bin/pip install --upgrade -c "$SRC/constraints.txt" "$SRC[pi]"
 
 echo "== service"
 install -m 0644 "$SRC/firmware/systemd/ionto.service" /etc/systemd/system/ionto.service
