@@ -17,6 +17,7 @@ import argparse
 import os
 import platform
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
     cpu = platform.processor() or platform.machine()
     head = (f"Measured with `python benchmarks/bench_all.py --soak-hours {args.soak_hours:g} "
             f"--campaign-runs {n}` on {os.cpu_count()} cores ({cpu}, Python "
-            f"{platform.python_version()}), {time.strftime('%Y-%m-%d')}.")
+            f"{platform.python_version()}), {time.strftime('%Y-%m-%d')}, code {_code()}.")
     table = "\n".join([head, "", "| figure | value |", "| --- | --- |"] +
                       [f"| {w} | {v} |" for w, v in rows])
     print(table)
@@ -115,6 +116,16 @@ def main(argv=None) -> int:
         README.write_text(text, encoding="utf-8")
         print("wrote README.md", file=sys.stderr)
     return 0
+
+
+def _code() -> str:
+    """The commit the figures belong to (``-dirty`` when the working tree has changes)."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"],
+                             cwd=README.parent, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "`unknown` (no git)"
+    return f"`{out.stdout.strip()}`" if out.returncode == 0 else "`unknown` (not a git checkout)"
 
 
 if __name__ == "__main__":
