@@ -10,9 +10,14 @@ error; the PI loop removes what is left. Three clamps keep it safe:
 - **headroom clamp**: near the compliance voltage, the command may exceed the measured current
   by at most ``headroom_ma``. If the compliance voltage holds the current below the command and
   the load then drops (a hand goes deeper into the water), the current can only jump by this
-  much, not up to the command. Away from compliance the sink delivers its command whatever the
-  load does, so the clamp is not needed there, and must not be: with a sink a few per cent weaker
-  than its calibration, "measured + headroom" would cap the current far below the target.
+  much, not up to the command. In pulsed DC the bound is on the pulse peak (average / duty),
+  the quantity the site limits judge: the command's average may exceed the measured one by
+  ``headroom_ma`` x duty. (Taken in average terms, it let a child's peak stand 1 mA over the
+  held current at duty 0.3, and when a hand went back in the true peak rose to 15.56 mA for a
+  limit of 15: ``docs/safety/campaigns.md``, finding 13.) Away from compliance the sink
+  delivers its command whatever the load does, so the clamp is not needed there, and must not
+  be: with a sink a few per cent weaker than its calibration, "measured + headroom" would cap
+  the current far below the target.
 
 It regulates on the *higher* of the two current channels, so a channel that drifts low can never
 raise the true current; the channel-disagreement rule then faults.
@@ -46,11 +51,12 @@ class Regulator:
         self.clamped = False
 
     def update(self, reference: float, measured: float, dt: float, ceiling: float,
-               near_compliance: bool = True) -> float:
+               near_compliance: bool = True, duty: float = 1.0) -> float:
         """One period: returns the current to command (mA, average).
 
         :param ceiling: the command never exceeds this (mA).
         :param near_compliance: the output voltage is close to what the rail can give.
+        :param duty: the pulse gate's duty (1 in DC): the headroom clamp bounds the peak.
         """
         c = self.cfg
         if reference <= 0.0:
@@ -60,7 +66,7 @@ class Regulator:
         u = reference + c.kp * error + self.integral
         limit = min(ceiling, self.output + c.slew_ma_s * dt)
         if near_compliance:
-            limit = min(limit, measured + c.headroom_ma)
+            limit = min(limit, measured + c.headroom_ma * min(1.0, max(duty, 0.0)))
         # A reference below the measured current must be able to pull the command down at once.
         clamped = u > limit
         if clamped:

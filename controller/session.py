@@ -761,7 +761,7 @@ class Controller:
         # The command may exceed the goal by the calibration's residual error (a sink a few per
         # cent weak); what the limits judge is the measured current.
         u = self.reg.update(self._ref, measured, PERIOD, goal * 1.1 + 0.1,
-                            self._near_compliance(ctx))
+                            self._near_compliance(ctx), rx.duty)
         reach = self._compliance(now, ctx)
         if sess is not None:
             reduced = goal if goal < rx.target_ma * 0.98 else None
@@ -893,7 +893,7 @@ class Controller:
                 return self._begin_sequence(self._reverse(), "RAMP_UP")
             return self._begin_sequence(self._disconnect(), "DONE")
         u = min(self.reg.update(self._ref, measured, PERIOD, self._ref,
-                                self._near_compliance(ctx)), self._ref)
+                                self._near_compliance(ctx), self.rx.duty), self._ref)
         self.reg.output = u
         return self._cmd_base(u)
 

@@ -401,3 +401,27 @@ def test_pulsed_dc_away_from_compliance_reaches_its_target_with_a_weak_sink(duty
     dev.run(10.0)
     assert mean(measure_steady(dev, 2.0)) >= 0.99 * target
     assert not any(e.code == "COMPLIANCE" for e in dev.controller.events.events)
+
+
+@pytest.mark.hazard("H-SITE-1", "H-OC-1")
+def test_a_childs_pulse_peak_stays_within_the_limit_when_a_hand_goes_back_in():
+    """The random campaign's seed 1, run 3960 of the short profile: a child's hands, pulsed at
+    duty 0.3, the average reduced to 4.5 mA so that the peak is the child's 15 mA. A hand 40 %
+    out of the water brought the compliance voltage in; the headroom clamp let the command
+    stand 0.3 mA of average (1 mA of peak) above the held current, and when the hand went back
+    in the true peak rose to 15.56 mA (docs/safety/campaigns.md, finding 13)."""
+    from firmware.simrun import run_scenario
+    from sim.scenario import parse_scenario
+    doc = {"name": "campaign-short-1-3960", "seed": 4960, "end_after_s": 40.0,
+           "protocol": {"site": "hands", "target_ma": 5.16, "duration_min": 10.0,
+                        "waveform": "pulsed", "child": True, "ramp_ma_s": 1.0,
+                        "area_cm2": 122.4, "reverse_polarity": True, "pulse_hz": 1000,
+                        "pulse_duty": 0.3},
+           "patient": {"load_ohm": 4824.2, "load_drift_per_min": -0.0037, "area_cm2": 122.4},
+           "event": [{"at_s": 1.0, "do": "press"},
+                     {"at_s": 11.913, "do": "partial", "fraction": 0.403},
+                     {"at_s": 16.817, "do": "immerse"}]}
+    s = run_scenario(parse_scenario(doc, "campaign-short-1-3960.toml"), None, trace=False)
+    assert s["treatment_s"] > 25.0                     # it treated through the lift
+    assert s["peak_ma"] <= 15.0 + 0.3                  # the campaign's bound for the site limit
+
