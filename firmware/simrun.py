@@ -45,7 +45,8 @@ RX_FIELDS = {f.name for f in fields(Prescription)}
 #: would measure the patient, not the device. fault.rise_after_ms: the same for the first rise
 #: of the true current by this much over its level at the injection: when a fault that drives
 #: the current (a shorted sink, a stuck setpoint) first did so; at the compliance limit it can
-#: only do so when the load falls (docs/safety/hazard-analysis.md, residual risk (b)).
+#: only do so when the load falls (docs/safety/hazard-analysis.md, residual risk (b)). A rise
+#: that falls back below this before any fault is detected was a transient and does not count.
 ACTIVE_MA = 1.0
 
 
@@ -188,8 +189,15 @@ class ScenarioRun:
             ma = self.truth.last_ma
             if self.active_t is None and ma >= ACTIVE_MA:
                 self.active_t = self._prev_t
-            if self.rise_t is None and ma >= self._inj_ma + ACTIVE_MA:
-                self.rise_t = self._prev_t
+            if ma >= self._inj_ma + ACTIVE_MA:
+                if self.rise_t is None:
+                    self.rise_t = self._prev_t
+            elif self.rise_t is not None and self.first_fault is None:
+                # The rise ended by itself before anything was detected: a transient (the
+                # skin's capacitance charging as a stuck setpoint lifts the electrode voltage
+                # at the compliance limit), not the fault driving the current. A later rise
+                # counts afresh (docs/safety/campaigns.md, finding 14).
+                self.rise_t = None
             self._prev_t = self.clock.now()
         ph = self.rig.physics
         s = prog.loop.last_sample

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,27 @@ def test_campaign_properties_on_summaries():
     shorted = {**doc, "event": [{"do": "fault", "fault": "sink_short"}]}
     assert check_properties(shorted, {**ok, "peak_ma": 30.9, "max_step_ma": 20.0}) == []
 
+
+
+def test_a_rise_that_ends_by_itself_before_any_detection_is_not_the_fault_acting():
+    """Finding 14: a setpoint stuck at full scale at the compliance limit lifted the current by
+    1.18 mA for one period (the skin's capacitance charging) and then by 0.59 mA, inside
+    R-OC-REL's tolerance; the deadline was counted from that one period. A shorted sink that a
+    rule catches during its rise must still be judged from the rise (finding 12's run)."""
+    from firmware.campaign import check_properties
+    findings = Path(__file__).resolve().parents[1] / "docs/safety/findings"
+    for name, rises in (("campaign-short-1-4115.toml", False),
+                        ("campaign-short-9754803-249.toml", True)):
+        sc = load_scenario(findings / name)
+        s = run_scenario(sc, None, trace=False)
+        f = s["fault"]
+        assert f is not None and f["code"] == "R-OC-REL", name
+        if rises:
+            assert f["rise_after_ms"] is not None and f["rise_after_ms"] <= f["safe_after_ms"]
+        else:
+            assert f["rise_after_ms"] is None, name
+        doc = tomllib.loads((findings / name).read_text())
+        assert check_properties(doc, s) == [], name
 
 def test_campaign_saves_each_violation_as_a_replayable_scenario(tmp_path, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
