@@ -117,7 +117,9 @@ def test_missing_file_and_bad_toml(tmp_path):
 def test_the_software_copies_of_the_board_limits_agree_with_the_board_file(board):
     """``board.toml`` is the single source of truth; the few places that type a limit again
     (the prescription's ceiling, R-OC-ABS, the campaign's judge) must say the same."""
-    from controller import RuleContext, RuleEngine
+    from test_rules import ctx
+
+    from controller import RuleEngine
     from controller.limits import DEVICE_MAX_MA, HARDWARE_TRIP_MA
     from firmware.campaign import LIMITER_MA
 
@@ -128,14 +130,7 @@ def test_the_software_copies_of_the_board_limits_agree_with_the_board_file(board
 
     def r_oc_abs_fires(i_ma: float) -> bool:
         # a site cap far above, so that only the device ceiling can make R-OC-ABS fire
-        c = RuleContext(now=1.0, period=0.01, nominal_period=0.01, state="TREAT", i_a=i_ma,
-                        i_b=i_ma, i_max=i_ma, v_e=20.0, hv=60.0, raw_a=8000, raw_b=7984,
-                        raw=(8000, 7984, 16400, 19200), adc_failures=0, sample_age=0.005,
-                        command_ma=i_ma, duty=1.0, peak_cap_ma=p.trip_ma + 10.0,
-                        hv_enabled_for=10.0, hv_disabled_for=-1.0, hv_nominal=60.0,
-                        hv_tolerance=0.15, hw_trip=False, polarity=1, self_test=False,
-                        in_contact_phase=True, load_ohm=2000.0, treat_s=100.0,
-                        duration_s=1200.0, dose_ma_min=20.0, rx_dose_ma_min=300.0)
+        c = ctx(i_a=i_ma, i_b=i_ma, i_max=i_ma, command_ma=i_ma, peak_cap_ma=p.trip_ma + 10.0)
         return "R-OC-ABS" in {rule.id for rule in RuleEngine().evaluate(c)}
 
     assert r_oc_abs_fires(p.device_max_ma + 0.05)
