@@ -94,10 +94,11 @@ def main(argv=None) -> int:
     row("campaign, whole sessions", f"{f1:.1f} runs/min with 1 process, {f2:.1f} with 2 "
         f"({f2 / f1:.2f}x)")
     if args.soak_hours > 0:
-        first, end, sessions, sp = bs.bench_soak(args.soak_hours)
+        first, end, outcomes, sp = bs.bench_soak(args.soak_hours)
         row(f"resident memory, back-to-back sessions ({args.soak_hours:g} h simulated, "
-            f"{sessions} sessions)", f"{first:.1f} MB after the first session, {end:.1f} MB "
-            f"at the end ({end - first:+.1f} MB; target within +10 MB)")
+            f"{sum(outcomes.values())} sessions)",
+            f"{first:.1f} MB after the first session, {end:.1f} MB at the end "
+            f"({end - first:+.1f} MB; target within +10 MB)")
 
     cpu = platform.processor() or platform.machine()
     head = (f"Measured with `python benchmarks/bench_all.py --soak-hours {args.soak_hours:g} "

@@ -77,29 +77,32 @@ def bench_campaign(runs: int, jobs: int) -> float:
     return rep["runs_per_min"]
 
 
-def bench_soak(hours: float) -> tuple[float, float, int, float]:
-    """Back-to-back 20-minute sessions on one device for `hours` of simulated time."""
+def bench_soak(hours: float) -> tuple[float, float, dict[str, int], float]:
+    """Back-to-back 20-minute sessions on one device for `hours` of simulated time.
+
+    Sessions are counted by a session listener, not by `sessions_done`, which keeps only the
+    last 50."""
     doc = hands_20min()
     session_s = 20 * 60 + 80
     n = max(2, int(hours * 3600 // session_s))
     doc["event"] = [{"at_s": 1.0 + i * session_s, "do": "press"} for i in range(n)]
     doc["end_after_s"] = n * session_s
     run = ScenarioRun(parse_scenario(doc, "soak.toml"), None, trace=False)
+    outcomes: dict[str, int] = {}
+    run.program.controller.session_listeners.append(
+        lambda sess: outcomes.__setitem__(sess.outcome, outcomes.get(sess.outcome, 0) + 1))
     first = None
     t0 = time.perf_counter()
-    done = 0
     while not run.finished():
         run.step()
-        if len(run.program.controller.sessions_done) > done:
-            done = len(run.program.controller.sessions_done)
-            if done == 1:
-                gc.collect()
-                first = rss_mb()
+        if first is None and outcomes:
+            gc.collect()
+            first = rss_mb()
     gc.collect()
     end = rss_mb()
     sim = run.clock.now()
     run.close()
-    return first, end, done, sim / (time.perf_counter() - t0)
+    return first, end, outcomes, sim / (time.perf_counter() - t0)
 
 
 def main():
@@ -129,8 +132,10 @@ def main():
 
 
 def soak(hours: float) -> None:
-    first, end, n, sp = bench_soak(hours)
-    print(f"soak {hours:g} h simulated ({n} sessions, {sp:.0f}x): RSS "
+    first, end, outcomes, sp = bench_soak(hours)
+    ended = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+    print(f"soak {hours:g} h simulated ({sum(outcomes.values())} sessions: {ended}; "
+          f"{sp:.0f}x): RSS "
           f"{first:.1f} MB after the first session, {end:.1f} MB at the end "
           f"({end - first:+.1f} MB; target within +10 MB)")
 
