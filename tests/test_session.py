@@ -3,6 +3,8 @@ ground truth where it matters."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from conftest import device
@@ -156,6 +158,36 @@ def test_polarity_reversal_at_half_time_switches_at_zero_current():
     sess = dev.controller.sessions_done[-1]
     assert sess.reversals == 1 and sess.outcome == "completed"
     assert sess.treat_s == pytest.approx(600.0, abs=0.1)
+
+
+@pytest.mark.hazard("H-SHOCK-1")
+def test_the_patient_relay_opens_dead_at_the_end_of_a_session():
+    """The end of a session opens the patient relay only once the current is zero and the rail
+    has fallen for the board's 5 time constants (`hardware/README.md`, switching rules):
+    `Controller._disconnect`'s 0.1 s wait, judged on the simulator's ground truth at the moment
+    the contacts move."""
+    rx = Prescription(target_ma=5.0, duration_min=5.0, ramp_ma_s=1.0)
+    dev = device(rx)
+    assert dev.start_and_treat()
+    rail_working = dev.rig.physics.v_rail
+    opened = []
+    before = [rail_working, 0.0]
+
+    def watch(*_):
+        # The contacts moved somewhere in the period just played; the rail only falls after HV
+        # is off, so its value at the end of the period before bounds it at that moment.
+        ph = dev.rig.physics
+        if not ph.k_patient and not opened:
+            opened.append(tuple(before))
+        before[:] = [ph.v_rail, abs(ph.patient_ma)]
+
+    dev.loop.observers.append(watch)
+    assert dev.run_until_state("DONE", 400.0)
+    assert len(opened) == 1
+    rail, current = opened[0]
+    assert rail_working > 20.0
+    assert current < 0.01
+    assert rail <= rail_working * math.exp(-5)
 
 
 @pytest.mark.hazard("H-AUTH-1")
