@@ -406,10 +406,10 @@ def test_pulsed_dc_away_from_compliance_reaches_its_target_with_a_weak_sink(duty
 @pytest.mark.hazard("H-SITE-1", "H-OC-1")
 def test_a_childs_pulse_peak_stays_within_the_limit_when_a_hand_goes_back_in():
     """The random campaign's seed 1, run 3960 of the short profile: a child's hands, pulsed at
-    duty 0.3, the average reduced to 4.5 mA so that the peak is the child's 15 mA. A hand 40 %
-    out of the water brought the compliance voltage in; the headroom clamp let the command
-    stand 0.3 mA of average (1 mA of peak) above the held current, and when the hand went back
-    in the true peak rose to 15.56 mA (docs/safety/campaigns.md, finding 13)."""
+    duty 0.3, the average reduced to 4.5 mA so that the peak is the child's 15 mA. With only
+    40 % of the hands' area in the water the compliance voltage came in; the headroom clamp let
+    the command stand 0.3 mA of average (1 mA of peak) above the held current, and when the
+    hand went back in the true peak rose to 15.56 mA (docs/safety/campaigns.md, finding 13)."""
     from firmware.simrun import run_scenario
     from sim.scenario import parse_scenario
     doc = {"name": "campaign-short-1-3960", "seed": 4960, "end_after_s": 40.0,
