@@ -13,7 +13,9 @@ properties on the ground truth of every run:
   fault could act: the injection, or the first true current of 1 mA after it when nothing
   flowed (hands out of the water, no session yet, the 0.2 mA contact probe); for a fault that
   drives the current (a shorted sink, a stuck setpoint), the first rise of the true current by
-  1 mA that it caused; and within 20 ms of its detection. A fault that comes and goes (a
+  1 mA that it caused; and within 20 ms of its detection. For the others, time in which a
+  pause left the fault no current to act on (the 0.2 mA probe after a short, before any
+  detection) does not count (``fault.exposed_ms``, finding 15). A fault that comes and goes (a
   glitching bus) is judged from the detection only: it is hazardous from the lost
   measurement, not from the injection.
 
@@ -169,7 +171,12 @@ def safe_after_acting_ms(doc: dict, fault: dict) -> float | None:
     start = fault.get("rise_after_ms" if names & DRIVING_FAULTS else "active_after_ms")
     if start is None:
         return None
-    return round(fault["safe_after_ms"] - max(0.0, start), 2)
+    acting = round(fault["safe_after_ms"] - max(0.0, start), 2)
+    if not names & DRIVING_FAULTS and fault.get("exposed_ms") is not None:
+        # only the time the current flowed, when a pause took it away before any detection
+        # (finding 15); never more than the count from the first current
+        acting = min(acting, fault["exposed_ms"])
+    return acting
 
 
 def check_properties(doc: dict, summary: dict) -> list[str]:

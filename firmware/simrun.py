@@ -47,6 +47,13 @@ RX_FIELDS = {f.name for f in fields(Prescription)}
 #: the current (a shorted sink, a stuck setpoint) first did so; at the compliance limit it can
 #: only do so when the load falls (docs/safety/hazard-analysis.md, residual risk (b)). A rise
 #: that falls back below this before any fault is detected was a transient and does not count.
+#: fault.exposed_ms: how long the fault could act: from the injection to the first detection,
+#: only the control periods that began or ended with the true current at this much, then all
+#: of the time from the detection to a safe current; never more than safe_after_ms -
+#: active_after_ms. A treatment that pauses (a short, hands out of the water) before a rule's
+#: persistence has run out leaves the fault nothing to act on until the current comes back,
+#: and a rule blind below its floor (the channels' 0.3 mA) then finds the fault only as the
+#: current returns (docs/safety/campaigns.md, finding 15).
 ACTIVE_MA = 1.0
 
 
@@ -110,6 +117,8 @@ class ScenarioRun:
         self.rise_t: float | None = None
         self._inj_ma: float | None = None   # the true current at the first injection
         self._prev_t = 0.0
+        self._prev_ma = 0.0                  # the true current at _prev_t
+        self.exposed_s = 0.0                 # see ACTIVE_MA: until the first detection
         self.ended_at: float | None = None
         self.idle_since: float | None = None
 
@@ -176,7 +185,7 @@ class ScenarioRun:
         prog = self.program
         self.player.tick(self.clock.now())
         if self.player.injected and self._inj_ma is None:
-            self._inj_ma = self.truth.last_ma
+            self._inj_ma = self._prev_ma = self.truth.last_ma
             self._prev_t = self.player.injected[0][0]
             if self._inj_ma >= ACTIVE_MA:
                 self.active_t = self._prev_t   # current flows as the fault comes
@@ -189,6 +198,11 @@ class ScenarioRun:
             ma = self.truth.last_ma
             if self.active_t is None and ma >= ACTIVE_MA:
                 self.active_t = self._prev_t
+            if max(ma, self._prev_ma) >= ACTIVE_MA:
+                end = self.clock.now()
+                if self.first_fault is not None:
+                    end = min(end, self.first_fault["at_s"])
+                self.exposed_s += max(0.0, end - self._prev_t)
             if ma >= self._inj_ma + ACTIVE_MA:
                 if self.rise_t is None:
                     self.rise_t = self._prev_t
@@ -199,6 +213,7 @@ class ScenarioRun:
                 # counts afresh (docs/safety/campaigns.md, finding 14).
                 self.rise_t = None
             self._prev_t = self.clock.now()
+            self._prev_ma = ma
         ph = self.rig.physics
         s = prog.loop.last_sample
         cmd = prog.loop.last_cmd
@@ -269,9 +284,15 @@ class ScenarioRun:
                 for key, t in (("active_after_ms", self.active_t),
                                ("rise_after_ms", self.rise_t)):
                     fault[key] = round((t - t0) * 1000, 2) if t is not None else None
+                fault["exposed_ms"] = None
+                if fault["active_after_ms"] is not None:
+                    after = max(0.0, fault["safe_after_ms"] - fault["detected_after_ms"])
+                    fault["exposed_ms"] = round(min(
+                        self.exposed_s * 1000 + after,
+                        fault["safe_after_ms"] - max(0.0, fault["active_after_ms"])), 2)
             else:
                 fault["detected_after_ms"] = fault["safe_after_ms"] = None
-                fault["active_after_ms"] = fault["rise_after_ms"] = None
+                fault["active_after_ms"] = fault["rise_after_ms"] = fault["exposed_ms"] = None
         sim_s = self.clock.now()
         t = self.truth
         return {

@@ -195,6 +195,33 @@ def test_a_rise_that_ends_by_itself_before_any_detection_is_not_the_fault_acting
         doc = tomllib.loads((findings / name).read_text())
         assert check_properties(doc, s) == [], name
 
+
+def test_a_pause_before_any_detection_leaves_the_fault_nothing_to_act_on(tmp_path):
+    """Finding 15: channel B opened at 3.3 mA on a ramp; 30 ms later a short made the device
+    pause at the 0.2 mA contact probe, where R-CH-AGREE's 0.3 mA floor cannot see an open
+    channel, and the rule fired on the resume's ramp, 6.6 s after the injection. Judged on the
+    ground truth: after the pause there was no current for the fault to act on. A fault that
+    keeps its current is still judged on all of its time (the catalogue's sense_b_open)."""
+    import csv
+
+    from firmware.campaign import check_properties
+    findings = Path(__file__).resolve().parents[1] / "docs/safety/findings"
+    name = "campaign-short-1-7359.toml"
+    s = run_scenario(load_scenario(findings / name), tmp_path, trace=True)
+    f = s["fault"]
+    assert f["code"] == "R-CH-AGREE" and f["detected_after_ms"] > 6000
+    t_inj = 8.708
+    with open(tmp_path / "trace.csv", newline="") as fh:
+        gap = [abs(float(r["patient_ma"])) for r in csv.DictReader(fh)
+               if t_inj + 0.1 <= float(r["t_s"]) <= t_inj + f["detected_after_ms"] / 1000]
+    assert len(gap) > 600 and max(gap) < 1.0          # the true current had nowhere to go
+    assert f["exposed_ms"] <= 100 < f["safe_after_ms"] - f["active_after_ms"]
+    assert check_properties(tomllib.loads((findings / name).read_text()), s) == []
+    sc = Path(__file__).resolve().parents[1] / "scenarios/fault-sense-b-open.toml"
+    f = run_scenario(load_scenario(sc), None, trace=False)["fault"]
+    assert f["exposed_ms"] == pytest.approx(f["safe_after_ms"] - f["active_after_ms"], abs=0.01)
+
+
 def test_campaign_saves_each_violation_as_a_replayable_scenario(tmp_path, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
