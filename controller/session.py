@@ -95,6 +95,14 @@ def pulsed_load_bias(duty: float) -> float:
     return 1.0 - 0.45 * (1.0 - min(1.0, max(0.0, duty)))
 
 SESSION_STATES = ("WAIT_CONTACT", "RAMP_UP", "TREAT", "REVERSING", "RAMP_DOWN", "PAUSED")
+#: The states in which the contact rules (R-SHORT, R-OPEN) watch the load: every state in which
+#: current can flow to the trays. The ramps down (a stop, the end of the treatment, the one before
+#: the polarity switch) are among them: a short that appears on the way down takes the ramp's
+#: current away from the patient, and when it goes, the whole of that current steps back into the
+#: patient; a hand lifted on the way down and dipped again gets the ramp's current at once. There,
+#: either rule ends the ramp at once (see ``_react``): the current goes to zero, which never
+#: shocks, and the session ends (or the polarity switch goes on) as it would have.
+CONTACT_RULE_STATES = ("WAIT_CONTACT", "RAMP_UP", "TREAT", "PAUSED", "REVERSING", "RAMP_DOWN")
 #: Faults a patient may acknowledge with a 3 s hold of START; the rest need the technician.
 PATIENT_CLEARABLE = {"CONTACT-TIMEOUT", "SHORT-AT-START"}
 
@@ -322,7 +330,7 @@ class Controller:
         self.load_estimate = load
         age = now - self._last_sample_t if self._last_sample_t is not None else 0.0
         cmd = self._cmd
-        in_contact = (self.state in ("RAMP_UP", "TREAT", "PAUSED", "WAIT_CONTACT")
+        in_contact = (self.state in CONTACT_RULE_STATES
                       and cmd.patient_relay and cmd.hv and cmd.setpoint_ma > 0.0
                       and self._hv_since is not None and now - self._hv_since >= HV_SETTLE_S)
         sess = self.session
@@ -390,9 +398,28 @@ class Controller:
             self._on_stuck(now)
 
     def _on_press(self, now: float) -> None:
+        """START: begins a session when idle, and stops it in every other state of a session.
+
+        - during the session's self-test (the patient is not connected yet): the self-test runs
+          to its end, so that it leaves the board as it found it (trip latch reset, test load
+          out), and the session ends there, stopped, without connecting the patient;
+        - while current flows or may flow: a ramp down that ends within ``STOP_RAMP_MAX_S``;
+        - on a ramp down already under way (the end of the treatment at a slow prescribed rate,
+          the ramp before the polarity switch): the ramp is made fast enough to end within
+          ``STOP_RAMP_MAX_S`` from the press. A completed treatment stays completed.
+        """
         if self.state == "IDLE":
             self._start_session(now)
-        elif self.state in SESSION_STATES and self.state != "RAMP_DOWN":
+        elif self.state == "SELF_TEST" and self.session is not None:
+            if self._seq_next != "STOPPED":
+                self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: the session will not "
+                           "start")
+                self._seq_next = "STOPPED"
+        elif self.state == "RAMP_DOWN":
+            self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: ramping down faster")
+            if self._seq is None and self._ref > 0:
+                self._stop_rate = max(self._stop_rate, self._ref / STOP_RAMP_MAX_S)
+        elif self.state in SESSION_STATES:
             self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: the patient stops the "
                        "session")
             self._begin_stop(now, "stopped", STOP_RAMP_MAX_S)
@@ -450,6 +477,12 @@ class Controller:
             if self.state in ("RAMP_UP", "TREAT"):
                 self._emit(now, "rule", rule.id, rule.text)
                 self._pause(now, rule)
+            elif self.state in ("RAMP_DOWN", "REVERSING") and self._ref > 0.0:
+                # On the way down a pause would only delay the end: the current goes to zero now
+                # and the ramp's sequence (the disconnect, or the polarity switch and a fresh ramp
+                # up that the contact rules watch again) follows as it would have.
+                self._emit(now, "rule", rule.id, rule.text)
+                self._cut_ramp_down(now, rule)
             elif self.state == "WAIT_CONTACT" and rule.id == "R-SHORT":
                 self._emit(now, "rule", rule.id, rule.text)
                 self.enter_fault(now, "SHORT-AT-START", "load below 300 ohm at the contact "
@@ -598,6 +631,10 @@ class Controller:
         self._avg_cmd = 0.0
         if nxt == "IDLE":
             self._enter(now, "IDLE", "ready")
+        elif nxt == "STOPPED":
+            # START was pressed during the session's self-test: the patient was never connected.
+            self._end_session(now, "stopped")
+            self._enter(now, "DONE", "stopped")
         elif nxt == "WAIT_CONTACT":
             self._enter(now, "WAIT_CONTACT", "put both hands in the water")
             self._contact_ok_since = None
@@ -862,6 +899,16 @@ class Controller:
                "short: both electrodes in one tray; put one hand in each tray")
         self._emit(now, "pause", rule.id, why)
         self._enter(now, "PAUSED", why)
+
+    def _cut_ramp_down(self, now: float, rule: Rule) -> None:
+        """A contact rule fired on a ramp down: the current goes to zero at once."""
+        self._ref = 0.0
+        self.reg.reset()
+        why = ("contact lost on the way down: the current is switched off"
+               if rule.id == "R-OPEN" else
+               "short on the way down (the trays touch, or water between them): the current is "
+               "switched off")
+        self._emit(now, "warning", rule.id, why)
 
     def _paused(self, inp: Inputs, ctx: RuleContext) -> Command:
         now = inp.now
