@@ -14,6 +14,29 @@ before it (the condition may have begun at any moment since the last sample): a 
 persistence of 50 ms fires at most 50 ms after its condition began, and one with none fires on the
 first sample that shows it.
 
+Episodes add up. A fault that comes and goes within a rule's persistence (a setpoint output that
+sticks high for 30 ms in every 200 ms, a sink that shorts for 30 ms every 2 s) would restart a
+plain persistence timer at every recovery and never be latched, while the patient feels a step in
+every episode. So each rule with a persistence keeps a *leaky integrator* of the time its condition
+held (the counter-based debouncing of automotive diagnostics): every period with the condition
+adds the period, every period without it drains ``LEAK`` of the period, never below zero; the rule
+fires when the integrator reaches the persistence. A condition that holds without a break fires at
+exactly the time it did before; one that flickers fires once the time it held, less the drain,
+adds up to the persistence. Why a drain proportional to time (and not an episode count in a
+window, or an exponential decay): it weighs episodes by their length (a one-period blip of noise
+counts a fifth of a 50 ms excursion, an episode counter counts both as one), and a condition true
+in fewer than ``LEAK / (1 + LEAK)`` of the periods (1 %), as isolated noise is, never accumulates,
+however long the session, whereas an exponential decay integrates rare noise over its whole time
+constant. With ``LEAK = 0.01`` a 50 ms rule fires on the 2nd episode of 30 ms every 200 ms and on
+the 3rd of 30 ms every 2 s. The integrator is capped at the persistence, so a full one drains in
+``persistence / LEAK`` (2 s for R-SHORT, 5 s for R-OC-REL, 10 s for R-CH-AGREE). What the patient
+feels in each episode stays bounded as before: by R-OC-ABS (the site limit + 1 mA, at once), the
+35 mA trip and the 31 mA series limiter; the integrator bounds the number of episodes.
+
+Rules whose condition is itself a run (R-ADC-STUCK: identical counts in successive samples, which
+noise produces by chance now and then, and a stuck converter produces without a break) keep the
+plain timer: ``leaky=False``.
+
 The density and anti-shock guards are *limiters*, not rules: they act continuously on the current
 reference in :mod:`controller.session` (``Controller._allowed_ma`` with ``DENSITY_MARGIN`` and
 :mod:`controller.immersion` for the density, :class:`controller.regulator.Regulator` for the slew
@@ -78,6 +101,13 @@ class Rule:
     reaction: Reaction
     condition: Callable[[RuleContext], bool]
     patient_clearable: bool = False
+    #: episodes add up in a leaky integrator (see the module's docstring); False: the
+    #: persistence restarts whenever the condition clears
+    leaky: bool = True
+
+
+#: the share of the elapsed time a rule's integrator drains while its condition is absent
+LEAK = 0.01
 
 
 def _absolute_overcurrent(c: RuleContext) -> bool:
@@ -185,7 +215,7 @@ def make_rules() -> tuple[Rule, ...]:
         Rule("R-ADC-FROZEN", "H-SENSE-2", "all four channels read the same count: the "
              "conversion register is frozen", 0.0, F, _adc_frozen),
         Rule("R-ADC-STUCK", "H-SENSE-2", "identical raw counts on a current channel for 2 s "
-             "while current flows", 2.0, F, _StuckWatch()),
+             "while current flows", 2.0, F, _StuckWatch(), leaky=False),
         Rule("R-OC-ABS", "H-OC-1", "measured current (pulse peak) above the site limit + 1 mA "
              "or the 30 mA device limit", 0.0, F, _absolute_overcurrent),
         # R-NOCMD before R-OC-REL: with a command below 0.3 mA both may fire in the same period,
@@ -215,26 +245,48 @@ def make_rules() -> tuple[Rule, ...]:
 
 @dataclass
 class RuleEngine:
+    """Evaluates the table each period. ``fill`` is each rule's integrator (s of condition,
+    less the drain); ``active`` the rules whose condition held in the previous period; ``high``
+    the highest fill each rule has reached since construction, as a share of its persistence
+    (how near a rule came to firing: the benchmarks and tests read it, the device does not)."""
+
     rules: tuple[Rule, ...] = field(default_factory=make_rules)
-    since: dict[str, float] = field(default_factory=dict)
+    fill: dict[str, float] = field(default_factory=dict)
+    active: set[str] = field(default_factory=set)
+    high: dict[str, float] = field(default_factory=dict)
 
     def evaluate(self, ctx: RuleContext) -> list[Rule]:
         """The rules whose condition has held for their persistence, this period."""
         fired = []
+        fill, active = self.fill, self.active
         for rule in self.rules:
+            rid = rule.id
             if rule.condition(ctx):
-                first = self.since.get(rule.id)
-                if first is None:
-                    first = ctx.now - min(ctx.period, ctx.nominal_period)
-                    self.since[rule.id] = first
-                if ctx.now - first >= rule.persistence_s - 1e-9:
+                # a condition first seen now may have begun at any moment since the last sample
+                add = ctx.period if rid in active else min(ctx.period, ctx.nominal_period)
+                active.add(rid)
+                # capped at the persistence: a condition that held for minutes (a short in a
+                # pause) is forgotten in persistence / LEAK once it clears, not in minutes / LEAK
+                f = min(fill.get(rid, 0.0) + add, max(rule.persistence_s, add))
+                fill[rid] = f
+                if rule.persistence_s > 0.0:
+                    share = f / rule.persistence_s
+                    if share > self.high.get(rid, 0.0):
+                        self.high[rid] = share
+                if f >= rule.persistence_s - 1e-9:
                     fired.append(rule)
-            elif rule.id in self.since:
-                del self.since[rule.id]
+            elif rid in fill:
+                active.discard(rid)
+                f = fill[rid] - LEAK * ctx.period if rule.leaky else 0.0
+                if f > 0.0:
+                    fill[rid] = f
+                else:
+                    del fill[rid]
         return fired
 
     def clear(self) -> None:
-        self.since.clear()
+        self.fill.clear()
+        self.active.clear()
 
     def by_id(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)

@@ -6,6 +6,7 @@ The full-stack tests in test_safety.py show the same rules catching real faults 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -143,3 +144,58 @@ def test_a_command_flickering_about_zero_does_not_restart_the_overcurrent_count(
     fired = fire_times(engine, frames)
     onset = 1.0 + 4 * P
     assert rule_id in fired and fired[rule_id] - onset <= 0.050 + P + 1e-9
+
+
+def _flicker(engine, frame, on_periods, off_periods, cycles):
+    """Feed ``cycles`` episodes of ``on_periods`` with the condition and ``off_periods``
+    without; return the index of the episode in which the rule first fired (None: never)."""
+    i = 0
+    for k in range(cycles):
+        for j in range(on_periods + off_periods):
+            kw = dict(frame) if j < on_periods else {}
+            kw.setdefault("raw_a", 8000 + i % 3)
+            kw.setdefault("raw_b", 7984 + i % 2)
+            if engine.evaluate(ctx(now=1.0 + i * P, **kw)):
+                return k
+            i += 1
+    return None
+
+
+@pytest.mark.hazard("H-OC-1", "H-OC-2")
+@pytest.mark.parametrize("rule_id,frame,persistence", [
+    (rid, frame, pers) for rid, _, frame, pers in CASES if pers > 0.0 and rid != "R-ADC-STUCK"])
+def test_episodes_shorter_than_the_persistence_add_up(rule_id, frame, persistence):
+    # episodes of 30 ms, or of one period less than the persistence where that is shorter
+    on = min(3, round(persistence / P) - 1)
+    # in every 200 ms: fired by the episode in which the condition's time first adds up to
+    # the persistence, or the one after it (the drain); (episodes of 30 ms) in every 2 s: within
+    # three episodes for the 50 ms current rules, within ten for the 100 ms ones
+    cycles = (20, 200) if on == 3 else (20,)
+    for cycle in cycles:
+        engine = RuleEngine()
+        fired = _flicker(engine, frame, on, cycle - on, 12)
+        if cycle == 20:
+            bound = math.ceil(persistence / (on * P) - 1e-9)
+        else:
+            bound = 2 if persistence <= 0.05 else 9
+        assert fired is not None and fired <= bound, (rule_id, cycle, fired)
+        assert engine.by_id(rule_id).leaky
+
+
+@pytest.mark.parametrize("rule_id,frame,persistence", [
+    (rid, frame, pers) for rid, _, frame, pers in CASES if pers > 0.0 and rid != "R-ADC-STUCK"])
+def test_isolated_blips_never_add_up(rule_id, frame, persistence):
+    # one period of the condition in every 2 s (0.5 % of the time): each blip drains away
+    # before the next, so none ever adds to another, however long the session
+    engine = RuleEngine()
+    assert _flicker(engine, frame, 1, 199, 30) is None
+    assert rule_id not in engine.fill
+
+
+def test_a_steady_condition_fires_at_its_persistence_after_a_drained_episode():
+    engine = RuleEngine()
+    frame = dict(i_a=11.5, i_b=11.5, i_max=11.5)  # R-OC-REL, 50 ms
+    assert _flicker(engine, frame, 3, 500, 1) is None  # 30 ms, then 5 s: drained
+    assert "R-OC-REL" not in engine.fill
+    fired = fire_times(engine, [frame] * 10)
+    assert fired["R-OC-REL"] == pytest.approx(1.0 + 4 * P)  # the 5th period: 50 ms credited
