@@ -28,7 +28,11 @@ The columns are the phases; a cell shows ``code detected/safe`` in ms from the i
 Where a phase is entered from: SELF_TEST at the press of START (injected as it begins),
 WAIT_CONTACT 0.5 s into the contact check, RAMP_UP at half the target current, TREAT 5 s into
 the treatment, REVERSING as the ramp down to the polarity switch begins (a 10-min reversal
-session: the switch comes after 5 min at target), RAMP_DOWN halfway down a patient stop.
+session: the switch comes after 5 min at target), RAMP_DOWN halfway down a patient stop,
+PAUSED in the contact check of a pause (both hands lifted out 5 s into the treatment and put
+back 1 s later: 0.5 s into the 2 s the contact must be stable, at the 0.2 mA probe), RESUME on
+the ramp up after that pause at half the target, END_RAMP halfway down the ramp at the end of
+the treatment.
 
 ``python tools/fault_matrix.py`` writes ``docs/safety/fault-matrix.md``; ``--check`` (in CI)
 fails on a failed cell or a stale document.
@@ -50,7 +54,8 @@ from .campaign import (
     REACT_MS,
 )
 
-PHASES = ("SELF_TEST", "WAIT_CONTACT", "RAMP_UP", "TREAT", "REVERSING", "RAMP_DOWN")
+PHASES = ("SELF_TEST", "WAIT_CONTACT", "RAMP_UP", "TREAT", "REVERSING", "RAMP_DOWN", "PAUSED",
+          "RESUME", "END_RAMP")
 TARGET_MA = 12.0
 SITE_LIMIT_MA = 20.0
 #: parameters for faults whose catalogue defaults would make a weak cell
@@ -73,6 +78,8 @@ DEFERRED_MA = 1.5
 DEFERRED: dict[tuple[str, str], float | None] = {
     ("sense_a_gain", "WAIT_CONTACT"): DEFERRED_MA,
     ("sense_b_open", "WAIT_CONTACT"): DEFERRED_MA,
+    ("sense_a_gain", "PAUSED"): DEFERRED_MA,
+    ("sense_b_open", "PAUSED"): DEFERRED_MA,
     ("polarity_relay_stuck", "REVERSING"): None,
 }
 #: simulated seconds after the injection within which the reaction must come
@@ -155,6 +162,10 @@ class _Driver:
         self.ctrl = self.run.program.controller
         self.entered: dict[str, float] = {}
         self.ctrl.events.listeners.append(self._on_event)
+        #: the largest true current (pulse peaks) since the injection: the bound of a dormant
+        #: fault counts from there, not from the treatment current before a pause
+        self.watching = False
+        self.peak_after = 0.0
 
     def _on_event(self, ev) -> None:
         if ev.kind == "state":
@@ -173,6 +184,8 @@ class _Driver:
 
     def step(self) -> None:
         self.run.step()
+        if self.watching:
+            self.peak_after = max(self.peak_after, self.run.truth.last_peak_ma)
 
     def until(self, pred, timeout: float) -> bool:
         end = self.now + timeout
@@ -216,6 +229,22 @@ class _Driver:
                     self.press()
                     ok = self.until(lambda: self.state == "RAMP_DOWN"
                                     and self.true_ma() <= TARGET_MA / 2, 10.0)
+            elif phase in ("PAUSED", "RESUME"):
+                ok = self.until(lambda: self.in_state_for("TREAT", 5.0), 60.0)
+                if ok:
+                    self.run.rig.lift()
+                    ok = self.until(lambda: self.state == "PAUSED", 1.0)
+                    self.until(lambda: False, 1.0)
+                    self.run.rig.immerse()
+                    if phase == "PAUSED":
+                        self.until(lambda: False, 0.5)
+                        ok = ok and self.state == "PAUSED"
+                    else:
+                        ok = ok and self.until(lambda: self.state == "RAMP_UP"
+                                               and self.true_ma() >= TARGET_MA / 2, 60.0)
+            elif phase == "END_RAMP":
+                ok = self.until(lambda: self.state == "RAMP_DOWN"
+                                and self.true_ma() <= TARGET_MA / 2, 400.0)
             else:
                 raise ValueError(f"unknown phase {phase!r}; allowed: {', '.join(PHASES)}")
         if not ok:
@@ -237,6 +266,7 @@ def run_cell(fault: str, phase: str) -> Cell:
         t0 = d.now
         d.run.rig.inject(fault, **PARAMS.get(fault, {}))
         d.run.player.injected.append((t0, fault))
+        d.watching = True
         expected = ("latent" if (fault, phase) in LATENT
                     else "none" if (fault, phase) in NO_EFFECT else "codes")
         sessions0 = len(d.ctrl.sessions_done)
@@ -295,7 +325,9 @@ def _judge(d: _Driver, fault: str, phase: str, expected: str, t0: float) -> Cell
     if expected == "none":
         problems.append(f"{code} where the fault has nothing to act on")
     if code == "stopped":
-        logged = bool(rows) and rows[-1]["outcome"] == "stopped"
+        # a press on the ramp at the end of the treatment ends it sooner; it stays completed
+        ended = ("completed", "stopped") if phase == "END_RAMP" else ("stopped",)
+        logged = bool(rows) and rows[-1]["outcome"] in ended
     else:
         logged = any(r["fault_code"] == code and r["outcome"] == "fault" for r in rows) or \
             (code.startswith("ST-") or code == "BUTTON-STUCK") and code in _event_codes(run)
@@ -320,8 +352,8 @@ def _judge(d: _Driver, fault: str, phase: str, expected: str, t0: float) -> Cell
             pass  # a normal session until the next self-test: the bound above is the check
         elif (fault, phase) in DEFERRED:
             before = DEFERRED[(fault, phase)]
-            if before is not None and peak > before:
-                problems.append(f"caught only at {peak:.2f} mA (bound {before} mA)")
+            if before is not None and d.peak_after > before:
+                problems.append(f"caught only at {d.peak_after:.2f} mA (bound {before} mA)")
         else:
             deadline = max(DEADLINE_MS.get(code, SELF_TEST_DEADLINE_MS),
                            FAULT_DEADLINE_MS.get(fault, 0.0) if code.startswith("R-") else 0.0)

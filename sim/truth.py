@@ -72,6 +72,7 @@ class TruthRecorder:
         self.max_step_at: float | None = None
         self.treatment_s = 0.0
         self.last_ma = 0.0
+        self.last_peak_ma = 0.0  # the largest pulse peak of the last period
         self.density_limit = density_limit
         self.density_over_s = 0.0      # longest stretch with the density above the limit
         self._over_since: float | None = None
@@ -94,6 +95,7 @@ class TruthRecorder:
         self.last_ma = ma
         pk = ph.peak_seen_a * 1000.0
         ph.peak_seen_a = 0.0
+        self.last_peak_ma = pk
         if pk > self.peak_ma:
             self.peak_ma = pk
         rev = ph.peak_rev_seen_a * 1000.0
