@@ -22,9 +22,11 @@ from dataclasses import fields
 from pathlib import Path
 
 from controller import Limits, Prescription, PrescriptionError
+from controller.limits import AREA_CM2, DURATION_MIN, PULSE_DUTY, PULSE_HZ, RAMP_RATE, SITE_MAX_MA
 from hardware import Board, load_board
+from sim.numbers import show
 from sim.patient import Patient
-from sim.scenario import Player, Scenario, ScenarioError
+from sim.scenario import Player, Scenario, ScenarioError, read_number
 from sim.truth import TruthRecorder
 
 from . import calibration as calmod
@@ -57,14 +59,46 @@ RX_FIELDS = {f.name for f in fields(Prescription)}
 ACTIVE_MA = 1.0
 
 
+#: [protocol]'s numbers and their ranges (controller.limits); target_ma's upper bound is the
+#: site's limit (see _protocol_numbers)
+PROTOCOL_NUMBERS = {"target_ma": (0.0, None, "mA"), "duration_min": (*DURATION_MIN, "min"),
+                    "pulse_hz": (*PULSE_HZ, "Hz"), "pulse_duty": (*PULSE_DUTY, ""),
+                    "ramp_ma_s": (*RAMP_RATE, "mA/s"), "area_cm2": (*AREA_CM2, "cm2")}
+
+
+def _protocol_numbers(sc: Scenario) -> dict:
+    """Every number of [protocol] through the scenario loader's one numeric check, whatever
+    the waveform: the prescription checks ``pulse_hz`` and ``pulse_duty`` only in pulsed DC,
+    but a file that holds a pulse rate of ``"fast"`` or 10**400 is wrong either way, and it
+    must be refused before anything is simulated (exit 2), not found later."""
+    p = sc.protocol
+    site, child = p.get("site"), p.get("child", False)
+    if isinstance(site, str) and site in SITE_MAX_MA and isinstance(child, bool):
+        site_limit = Limits().site_limit(site, child)
+        note = f" ({'child ' if child else ''}{site} limit)"
+    else:
+        site_limit, note = max(v[0] for v in SITE_MAX_MA.values()), " (the highest site limit)"
+    out = {}
+    for key, (lo, hi, unit) in PROTOCOL_NUMBERS.items():
+        if key in p:
+            if key == "target_ma":
+                out[key] = read_number(sc.path, "protocol.target_ma", p[key], lo, site_limit,
+                                low_open=True, unit=unit, note=note)
+            else:
+                out[key] = read_number(sc.path, f"protocol.{key}", p[key], lo, hi, unit=unit)
+    return out
+
+
 def prescription_of(sc: Scenario) -> Prescription:
     """The scenario's [protocol] as a validated prescription, or a ScenarioError."""
+    numbers = _protocol_numbers(sc)
     try:
-        rx = Prescription(**{k: v for k, v in sc.protocol.items() if k in RX_FIELDS})
+        rx = Prescription(**{k: numbers.get(k, v) for k, v in sc.protocol.items()
+                             if k in RX_FIELDS})
         return rx.validated(Limits())
     except PrescriptionError as exc:
         raise ScenarioError(sc.path, f"protocol.{exc.field}",
-                            f"{exc.value!r} is not allowed; {exc.allowed}") from None
+                            f"{show(exc.value)} is not allowed; {exc.allowed}") from None
     except TypeError as exc:
         raise ScenarioError(sc.path, "protocol", str(exc)) from None
 
