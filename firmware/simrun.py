@@ -49,6 +49,8 @@ RX_FIELDS = {f.name for f in fields(Prescription)}
 #: the current (a shorted sink, a stuck setpoint) first did so; at the compliance limit it can
 #: only do so when the load falls (docs/safety/hazard-analysis.md, residual risk (b)). A rise
 #: that falls back below this before any fault is detected was a transient and does not count.
+#: fault.safe_after_ms: from the injection to a safe true current for the rest of the fault's
+#: episode, which a new session begun after the detection ends (TruthRecorder.safe_after_s).
 #: fault.exposed_ms: how long the fault could act: from the injection to the first detection,
 #: only the control periods that began or ended with the true current at this much, then all
 #: of the time from the detection to a safe current; never more than safe_after_ms -
@@ -162,6 +164,8 @@ class ScenarioRun:
         self.events.append({"t_s": round(ev.t, 4), "kind": ev.kind, "detail": detail})
         if ev.kind == "fault" and self.first_fault is None:
             self.first_fault = {"code": ev.code, "message": ev.message, "at_s": round(ev.t, 4)}
+        elif ev.code == "SESSION-START" and hasattr(self, "truth"):
+            self.truth.session_started(ev.t)   # the end of an earlier fault's episode
 
     def _type(self, line: str) -> None:
         self._console_out.clear()
@@ -227,7 +231,7 @@ class ScenarioRun:
         self.console.poll_jobs()
         self._flush_console()
         self.truth.sample()
-        if self._inj_ma is not None:
+        if self._inj_ma is not None and not self._episode_over():
             # the period in which the current crossed is the one that began at _prev_t
             ma = self.truth.last_ma
             if self.active_t is None and ma >= ACTIVE_MA:
@@ -261,6 +265,13 @@ class ScenarioRun:
             self._trace.writerow(row)
         if self.plot and (not self.plot_rows or row[0] - self.plot_rows[-1][0] >= 0.05):
             self.plot_rows.append(row)
+
+    def _episode_over(self) -> bool:
+        """The first fault's episode has ended (a new session began after its detection with
+        no current flowing; sim.truth): what flows from then on is not the fault's, so the
+        moments it could first act (active_t, rise_t) are only looked for before."""
+        return self.first_fault is not None and \
+            self.truth.episode_end(self.first_fault["at_s"]) is not None
 
     def run(self, progress: bool = False, speed: float | None = None) -> dict:
         """Play to the end; ``speed`` N paces the simulation at N times real time (None: as
@@ -313,8 +324,10 @@ class ScenarioRun:
             if injected:
                 t0 = injected[0]
                 fault["detected_after_ms"] = round((fault["at_s"] - t0) * 1000, 2)
-                fault["safe_after_ms"] = round(max(0.0, self.rig.physics.last_above_t - t0)
-                                               * 1000, 2)
+                # to a safe current for the rest of the fault's episode: a new session begun
+                # after the fault was cleared is not the fault's (sim.truth, safe_after_s)
+                fault["safe_after_ms"] = round(self.truth.safe_after_s(t0, fault["at_s"]) * 1000,
+                                               2)
                 for key, t in (("active_after_ms", self.active_t),
                                ("rise_after_ms", self.rise_t)):
                     fault[key] = round((t - t0) * 1000, 2) if t is not None else None
