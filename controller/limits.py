@@ -20,6 +20,7 @@ RAMP_RATE = (0.1, 1.0)   # mA/s
 REVERSAL_MIN_DURATION = 10.0  # min
 PULSE_HZ = (1000.0, 10000.0)
 PULSE_DUTY = (0.1, 0.9)
+AREA_CM2 = (5.0, 1000.0)      # electrode area the technician may enter, per electrode
 DENSITY_LIMIT = (0.05, 0.5)   # mA/cm^2, technician-settable bound
 
 
@@ -115,7 +116,7 @@ class Prescription:
                 f"polarity reversal needs a duration of at least {REVERSAL_MIN_DURATION:g} min "
                 f"(each half at least 5 min); the duration is {self.duration_min:g} min")
         area = SITE_AREA_CM2[self.site] if self.area_cm2 is None else self.area_cm2
-        _range("area_cm2", area, 5.0, 1000.0, "cm2")
+        _range("area_cm2", area, *AREA_CM2, "cm2")
         return replace(self, ramp_ma_s=float(ramp), area_cm2=float(area),
                        target_ma=float(self.target_ma), duration_min=float(self.duration_min))
 

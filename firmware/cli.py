@@ -159,6 +159,10 @@ def cmd_sim(args) -> int:
     except ScenarioError as exc:
         print(f"ionto sim: invalid scenario: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - a loader bug: exit 1 in one line, nothing simulated
+        print(f"ionto sim: internal error while reading {args.scenario}: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     speed = None
     if args.speed != "max":
         try:

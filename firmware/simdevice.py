@@ -40,6 +40,14 @@ class SimDevice:
         self.loop = DeviceLoop(self.hw, self.controller, self.clock)
         self.truth = TruthRecorder(self.rig, target_ma=self.target_ma)
         self.loop.observers.append(lambda *_: self.truth.sample())
+        self.fault_times: list[float] = []   # every fault the device latched, in order
+        self.controller.events.listeners.append(self._on_event)
+
+    def _on_event(self, ev) -> None:
+        if ev.kind == "fault":
+            self.fault_times.append(ev.t)
+        elif ev.code == "SESSION-START":
+            self.truth.session_started(ev.t)   # ends an earlier fault's episode (sim.truth)
 
     def target_ma(self) -> float | None:
         """The target the device is working to (the reduced one if it reported one)."""

@@ -22,9 +22,11 @@ from dataclasses import fields
 from pathlib import Path
 
 from controller import Limits, Prescription, PrescriptionError
+from controller.limits import AREA_CM2, DURATION_MIN, PULSE_DUTY, PULSE_HZ, RAMP_RATE, SITE_MAX_MA
 from hardware import Board, load_board
+from sim.numbers import show
 from sim.patient import Patient
-from sim.scenario import Player, Scenario, ScenarioError
+from sim.scenario import Player, Scenario, ScenarioError, read_number
 from sim.truth import TruthRecorder
 
 from . import calibration as calmod
@@ -47,6 +49,8 @@ RX_FIELDS = {f.name for f in fields(Prescription)}
 #: the current (a shorted sink, a stuck setpoint) first did so; at the compliance limit it can
 #: only do so when the load falls (docs/safety/hazard-analysis.md, residual risk (b)). A rise
 #: that falls back below this before any fault is detected was a transient and does not count.
+#: fault.safe_after_ms: from the injection to a safe true current for the rest of the fault's
+#: episode, which a new session begun after the detection ends (TruthRecorder.safe_after_s).
 #: fault.exposed_ms: how long the fault could act: from the injection to the first detection,
 #: only the control periods that began or ended with the true current at this much, then all
 #: of the time from the detection to a safe current; never more than safe_after_ms -
@@ -57,14 +61,46 @@ RX_FIELDS = {f.name for f in fields(Prescription)}
 ACTIVE_MA = 1.0
 
 
+#: [protocol]'s numbers and their ranges (controller.limits); target_ma's upper bound is the
+#: site's limit (see _protocol_numbers)
+PROTOCOL_NUMBERS = {"target_ma": (0.0, None, "mA"), "duration_min": (*DURATION_MIN, "min"),
+                    "pulse_hz": (*PULSE_HZ, "Hz"), "pulse_duty": (*PULSE_DUTY, ""),
+                    "ramp_ma_s": (*RAMP_RATE, "mA/s"), "area_cm2": (*AREA_CM2, "cm2")}
+
+
+def _protocol_numbers(sc: Scenario) -> dict:
+    """Every number of [protocol] through the scenario loader's one numeric check, whatever
+    the waveform: the prescription checks ``pulse_hz`` and ``pulse_duty`` only in pulsed DC,
+    but a file that holds a pulse rate of ``"fast"`` or 10**400 is wrong either way, and it
+    must be refused before anything is simulated (exit 2), not found later."""
+    p = sc.protocol
+    site, child = p.get("site"), p.get("child", False)
+    if isinstance(site, str) and site in SITE_MAX_MA and isinstance(child, bool):
+        site_limit = Limits().site_limit(site, child)
+        note = f" ({'child ' if child else ''}{site} limit)"
+    else:
+        site_limit, note = max(v[0] for v in SITE_MAX_MA.values()), " (the highest site limit)"
+    out = {}
+    for key, (lo, hi, unit) in PROTOCOL_NUMBERS.items():
+        if key in p:
+            if key == "target_ma":
+                out[key] = read_number(sc.path, "protocol.target_ma", p[key], lo, site_limit,
+                                low_open=True, unit=unit, note=note)
+            else:
+                out[key] = read_number(sc.path, f"protocol.{key}", p[key], lo, hi, unit=unit)
+    return out
+
+
 def prescription_of(sc: Scenario) -> Prescription:
     """The scenario's [protocol] as a validated prescription, or a ScenarioError."""
+    numbers = _protocol_numbers(sc)
     try:
-        rx = Prescription(**{k: v for k, v in sc.protocol.items() if k in RX_FIELDS})
+        rx = Prescription(**{k: numbers.get(k, v) for k, v in sc.protocol.items()
+                             if k in RX_FIELDS})
         return rx.validated(Limits())
     except PrescriptionError as exc:
         raise ScenarioError(sc.path, f"protocol.{exc.field}",
-                            f"{exc.value!r} is not allowed; {exc.allowed}") from None
+                            f"{show(exc.value)} is not allowed; {exc.allowed}") from None
     except TypeError as exc:
         raise ScenarioError(sc.path, "protocol", str(exc)) from None
 
@@ -128,6 +164,8 @@ class ScenarioRun:
         self.events.append({"t_s": round(ev.t, 4), "kind": ev.kind, "detail": detail})
         if ev.kind == "fault" and self.first_fault is None:
             self.first_fault = {"code": ev.code, "message": ev.message, "at_s": round(ev.t, 4)}
+        elif ev.code == "SESSION-START" and hasattr(self, "truth"):
+            self.truth.session_started(ev.t)   # the end of an earlier fault's episode
 
     def _type(self, line: str) -> None:
         self._console_out.clear()
@@ -193,7 +231,7 @@ class ScenarioRun:
         self.console.poll_jobs()
         self._flush_console()
         self.truth.sample()
-        if self._inj_ma is not None:
+        if self._inj_ma is not None and not self._episode_over():
             # the period in which the current crossed is the one that began at _prev_t
             ma = self.truth.last_ma
             if self.active_t is None and ma >= ACTIVE_MA:
@@ -227,6 +265,13 @@ class ScenarioRun:
             self._trace.writerow(row)
         if self.plot and (not self.plot_rows or row[0] - self.plot_rows[-1][0] >= 0.05):
             self.plot_rows.append(row)
+
+    def _episode_over(self) -> bool:
+        """The first fault's episode has ended (a new session began after its detection with
+        no current flowing; sim.truth): what flows from then on is not the fault's, so the
+        moments it could first act (active_t, rise_t) are only looked for before."""
+        return self.first_fault is not None and \
+            self.truth.episode_end(self.first_fault["at_s"]) is not None
 
     def run(self, progress: bool = False, speed: float | None = None) -> dict:
         """Play to the end; ``speed`` N paces the simulation at N times real time (None: as
@@ -279,8 +324,10 @@ class ScenarioRun:
             if injected:
                 t0 = injected[0]
                 fault["detected_after_ms"] = round((fault["at_s"] - t0) * 1000, 2)
-                fault["safe_after_ms"] = round(max(0.0, self.rig.physics.last_above_t - t0)
-                                               * 1000, 2)
+                # to a safe current for the rest of the fault's episode: a new session begun
+                # after the fault was cleared is not the fault's (sim.truth, safe_after_s)
+                fault["safe_after_ms"] = round(self.truth.safe_after_s(t0, fault["at_s"]) * 1000,
+                                               2)
                 for key, t in (("active_after_ms", self.active_t),
                                ("rise_after_ms", self.rise_t)):
                     fault[key] = round((t - t0) * 1000, 2) if t is not None else None

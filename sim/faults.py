@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .numbers import BadNumber, number, show
+
 
 @dataclass(frozen=True)
 class FaultSpec:
@@ -43,7 +45,12 @@ CATALOGUE: dict[str, FaultSpec] = {f.name: f for f in (
 
 
 class UnknownFault(KeyError):
-    """A fault name or parameter that the catalogue does not know."""
+    """A fault name or parameter that the catalogue does not know, or a parameter's bad value;
+    ``param`` names the parameter when there is one."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -58,12 +65,12 @@ def resolve(name: str, params: dict | None = None) -> dict[str, float]:
     out = {}
     for key, (default, lo, hi) in spec.params.items():
         value = params.pop(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-            raise UnknownFault(f"fault {name}: {key} = {value!r}; allowed: a number from "
-                               f"{lo} to {hi}")
-        out[key] = float(value)
+        try:
+            out[key] = number(value, lo, hi)
+        except BadNumber as exc:
+            raise UnknownFault(f"fault {name}: {key} = {exc}", key) from None
     if params:
         allowed = ", ".join(spec.params) or "none"
-        raise UnknownFault(f"fault {name}: unknown parameter {next(iter(params))!r}; "
-                           f"allowed: {allowed}")
+        raise UnknownFault(f"fault {name}: unknown parameter {show(next(iter(params)))}; "
+                           f"allowed: {allowed}", str(next(iter(params))))
     return out

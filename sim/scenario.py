@@ -12,12 +12,12 @@ allowed; nothing is simulated from an invalid file.
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .faults import CATALOGUE, UnknownFault, resolve
+from .numbers import BadNumber, number, show
 
 EVENT_KEYS = {
     "press": set(), "hold": {"hold_s"}, "lift": set(), "immerse": set(),
@@ -31,6 +31,12 @@ PATIENT_KEYS = {"load_ohm", "load_drift_per_min", "area_cm2", "in_water", "body_
 EXPECT_KEYS = {"outcome", "fault_code", "peak_ma_max", "max_step_ma_max",
                "max_density_ma_cm2_max", "safe_after_ms_max", "treatment_s_min",
                "dose_ma_min_min", "pauses_min", "polarity_reversals"}
+#: [patient]'s numbers: key, lowest, highest, unit
+PATIENT_NUMBERS = (("load_ohm", 50.0, 1e6, "ohm"), ("load_drift_per_min", -0.5, 0.5, "per min"),
+                   ("area_cm2", 1.0, 2000.0, "cm2"), ("body_fraction", 0.0, 0.9, ""))
+#: the largest figure an [expect] bound may give: above every figure a run of at most the
+#: longest scenario (7 days) can produce (6.05e8 ms); a bound beyond it is a typing error
+EXPECT_MAX = 1e9
 OUTCOMES = ("completed", "stopped", "fault", "not_started", "incomplete")
 
 
@@ -84,23 +90,19 @@ class Scenario:
         return "\n".join(out) + "\n"
 
 
-def _num(path, key, value, lo=None, hi=None, *, integer=False, low_open=False):
-    ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
-    if ok and math.isfinite(value):
-        bad_lo = lo is not None and (value <= lo if low_open else value < lo)
-        if not bad_lo and (hi is None or value <= hi):
-            return value
-    kind = "a whole number" if integer else "a number"
-    rng = ""
-    if lo is not None or hi is not None:
-        rng = f" {'above' if low_open else 'from'} {lo} to {hi}" if hi is not None else \
-            f" {'above' if low_open else 'at least'} {lo}"
-    raise ScenarioError(path, key, f"{value!r} is not allowed; allowed: {kind}{rng}")
+def read_number(path, key, value, lo=None, hi=None, *, integer=False, low_open=False,
+                unit="", note=""):
+    """Every numeric key of a scenario file is read through here (:func:`sim.numbers.number`):
+    a finite number of the right type within its range, or a ScenarioError naming the key."""
+    try:
+        return number(value, lo, hi, integer=integer, low_open=low_open, unit=unit, note=note)
+    except BadNumber as exc:
+        raise ScenarioError(path, key, str(exc)) from None
 
 
 def _keys(path, where, table, allowed):
     if not isinstance(table, dict):
-        raise ScenarioError(path, where, f"must be a table, got {table!r}")
+        raise ScenarioError(path, where, f"must be a table, got {show(table)}")
     for k in table:
         if k not in allowed:
             raise ScenarioError(path, f"{where}.{k}" if where else k,
@@ -117,6 +119,10 @@ def load_scenario(path: Path | str) -> Scenario:
         raise ScenarioError(path, "(file)", f"cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(path, "(file)", f"is not valid TOML: {exc}") from None
+    except ValueError:
+        # Python refuses to read an integer literal of more than 4300 digits
+        raise ScenarioError(path, "(file)", "holds an integer of more than 4300 digits; "
+                            "allowed: numbers within each key's range") from None
     return parse_scenario(raw, path)
 
 
@@ -125,11 +131,12 @@ def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
     _keys(path, "", raw, TOP_KEYS)
     name = raw.get("name", path.stem)
     if not isinstance(name, str) or not name:
-        raise ScenarioError(path, "name", f"{name!r} is not allowed; allowed: a non-empty string")
-    seed = _num(path, "seed", raw.get("seed", 0), 0, 2 ** 31, integer=True)
+        raise ScenarioError(path, "name",
+                            f"{show(name)} is not allowed; allowed: a non-empty string")
+    seed = read_number(path, "seed", raw.get("seed", 0), 0, 2 ** 31, integer=True)
     end = raw.get("end_after_s")
     if end is not None:
-        end = float(_num(path, "end_after_s", end, 0.0, 7 * 86400.0, low_open=True))
+        end = read_number(path, "end_after_s", end, 0.0, 7 * 86400.0, low_open=True, unit="s")
     protocol = raw.get("protocol")
     if protocol is None:
         raise ScenarioError(path, "protocol", "missing; the prescription is required")
@@ -141,13 +148,11 @@ def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
     _keys(path, "patient", patient, PATIENT_KEYS)
     pat = {"load_ohm": 2000.0, "load_drift_per_min": 0.0, "area_cm2": 150.0, "in_water": True}
     pat.update(patient)
-    _num(path, "patient.load_ohm", pat["load_ohm"], 50.0, 1e6)
-    _num(path, "patient.load_drift_per_min", pat["load_drift_per_min"], -0.5, 0.5)
-    _num(path, "patient.area_cm2", pat["area_cm2"], 1.0, 2000.0)
-    if "body_fraction" in pat:
-        _num(path, "patient.body_fraction", pat["body_fraction"], 0.0, 0.9)
+    for key, lo, hi, unit in PATIENT_NUMBERS:
+        if key in pat:
+            pat[key] = read_number(path, f"patient.{key}", pat[key], lo, hi, unit=unit)
     if not isinstance(pat["in_water"], bool):
-        raise ScenarioError(path, "patient.in_water", f"{pat['in_water']!r} is not allowed; "
+        raise ScenarioError(path, "patient.in_water", f"{show(pat['in_water'])} is not allowed; "
                             "allowed: true or false")
     events = []
     raw_events = raw.get("event", [])
@@ -159,27 +164,27 @@ def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
             raise ScenarioError(path, where, "must be a table")
         do = ev.get("do")
         if not isinstance(do, str) or do not in EVENT_KEYS:
-            raise ScenarioError(path, f"{where}.do", f"{do!r} is not allowed; allowed: "
+            raise ScenarioError(path, f"{where}.do", f"{show(do)} is not allowed; allowed: "
                                 f"{', '.join(EVENT_KEYS)}")
         _keys(path, where, ev, {"at_s", "do"} | EVENT_KEYS[do])
         if "at_s" not in ev:
             raise ScenarioError(path, f"{where}.at_s", "missing; when the event happens (s)")
-        at = float(_num(path, f"{where}.at_s", ev["at_s"], 0.0, 7 * 86400.0))
+        at = read_number(path, f"{where}.at_s", ev["at_s"], 0.0, 7 * 86400.0, unit="s")
         args = {k: v for k, v in ev.items() if k not in ("at_s", "do")}
         if do == "hold":
-            args["hold_s"] = float(_num(path, f"{where}.hold_s", args.get("hold_s", 3.0),
-                                        0.0, 600.0, low_open=True))
+            args["hold_s"] = read_number(path, f"{where}.hold_s", args.get("hold_s", 3.0),
+                                         0.0, 600.0, low_open=True, unit="s")
         elif do == "partial":
             if "fraction" not in args:
                 raise ScenarioError(path, f"{where}.fraction", "missing; allowed: 0..1")
-            args["fraction"] = float(_num(path, f"{where}.fraction", args["fraction"], 0, 1))
+            args["fraction"] = read_number(path, f"{where}.fraction", args["fraction"], 0, 1)
         elif do == "short":
-            args["ohm"] = float(_num(path, f"{where}.ohm", args.get("ohm", 20.0), 0.0, 1e6,
-                                     low_open=True))
+            args["ohm"] = read_number(path, f"{where}.ohm", args.get("ohm", 20.0), 0.0, 1e6,
+                                      low_open=True, unit="ohm")
         elif do in ("fault", "repair"):
             fault = args.get("fault")
             if not isinstance(fault, str) or fault not in CATALOGUE:
-                raise ScenarioError(path, f"{where}.fault", f"{fault!r} is not allowed; "
+                raise ScenarioError(path, f"{where}.fault", f"{show(fault)} is not allowed; "
                                     f"allowed: {', '.join(CATALOGUE)}")
             if do == "fault":
                 params = args.get("params", {})
@@ -188,26 +193,29 @@ def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
                 try:
                     args["params"] = resolve(fault, params)
                 except UnknownFault as exc:
-                    raise ScenarioError(path, f"{where}.params", str(exc)) from None
+                    key = f"{where}.params" + (f".{exc.param}" if exc.param else "")
+                    raise ScenarioError(path, key, str(exc)) from None
         elif do == "console":
             line = args.get("line")
             if not isinstance(line, str):
-                raise ScenarioError(path, f"{where}.line", f"{line!r} is not allowed; "
+                raise ScenarioError(path, f"{where}.line", f"{show(line)} is not allowed; "
                                     "allowed: a string")
         events.append(Event(at, do, args))
     events.sort(key=lambda e: e.at_s)
     expect = raw.get("expect", {})
     _keys(path, "expect", expect, EXPECT_KEYS)
     if "outcome" in expect and expect["outcome"] not in OUTCOMES:
-        raise ScenarioError(path, "expect.outcome", f"{expect['outcome']!r} is not allowed; "
+        raise ScenarioError(path, "expect.outcome", f"{show(expect['outcome'])} is not allowed; "
                             f"allowed: {', '.join(OUTCOMES)}")
     if "fault_code" in expect and not isinstance(expect["fault_code"], str):
-        raise ScenarioError(path, "expect.fault_code", f"{expect['fault_code']!r} is not "
+        raise ScenarioError(path, "expect.fault_code", f"{show(expect['fault_code'])} is not "
                             "allowed; allowed: a fault code such as \"R-OC-ABS\"")
-    for key in EXPECT_KEYS - {"outcome", "fault_code"}:
+    expect = dict(expect)
+    for key in sorted(EXPECT_KEYS - {"outcome", "fault_code"}):
         if key in expect:
-            _num(path, f"expect.{key}", expect[key], 0, integer=key == "polarity_reversals")
-    return Scenario(str(path), name, seed, end, dict(protocol), pat, events, dict(expect))
+            expect[key] = read_number(path, f"expect.{key}", expect[key], 0, EXPECT_MAX,
+                                      integer=key in ("polarity_reversals", "pauses_min"))
+    return Scenario(str(path), name, seed, end, dict(protocol), pat, events, expect)
 
 
 class Player:

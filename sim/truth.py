@@ -30,7 +30,18 @@ Definitions follow ../shared/SCENARIOS.md:
   hands dipped into a live output read as a step from zero;
 - ``dose_ma_min``: the delivered charge, the integral of |current|, in mA*min;
 - ``treatment_s``: time with the true current at or above 90 % of a target (``target_ma()``);
-- ``density_over_s``: the longest stretch with the density (per 10 ms) above the bound.
+- ``density_over_s``: the longest stretch with the density (per 10 ms) above the bound;
+- ``safe_after_s(t_inject, t_detect)``: the time from a fault's injection to the first moment
+  after it from which the true current (pulse peaks and reverse currents included) stays below
+  0.1 mA for the rest of that fault's episode. The episode ends when the device is next started
+  again from outside after the fault was detected: the first new session begun (a START press
+  once the technician has cleared the fault; the composition root reports it with
+  :meth:`TruthRecorder.session_started`) with the true current already below 0.1 mA, or else
+  the end of the run. A deliberate new session's current is not the fault's; a device that
+  went safe and then drives current again by itself, without a new session (in FAULT, in
+  IDLE after a clear, in a technician's self-test), is still in the episode and counts to its
+  last current. A new session begun while current still flows does not end the episode either:
+  the count never stops short of the episode's true time to a safe current.
 
 The recorder is sampled once per control period; the physics integrates charge and the largest
 pulse peak between samples, so nothing between two samples is missed.
@@ -76,6 +87,35 @@ class TruthRecorder:
         self.density_limit = density_limit
         self.density_over_s = 0.0      # longest stretch with the density above the limit
         self._over_since: float | None = None
+        #: new sessions begun from outside: (time, physics.last_above_t at the end of the
+        #: control period in which it began); see safe_after_s
+        self.session_starts: list[tuple[float, float]] = []
+        self._started_at: float | None = None
+
+    def session_started(self, t: float) -> None:
+        """The device began a new session at ``t`` (a START press, by the patient or after a
+        technician's clear): the end of any earlier fault's episode (see safe_after_s). The
+        true current at that moment is read at the next :meth:`sample`, once the physics has
+        caught up: any current of the period in which the session began counts against the
+        earlier episode (the safe side)."""
+        self._started_at = t
+
+    def safe_after_s(self, t_inject: float, t_detect: float) -> float:
+        """Seconds from a fault's injection at ``t_inject`` (detected at ``t_detect``) to the
+        first moment from which the true current stays below 0.1 mA until the episode ends:
+        the first new session begun after the detection with no true current of 0.1 mA since
+        before it began, or the end of the run (module docstring)."""
+        end = self.episode_end(t_detect)
+        last = self.rig.physics.last_above_t if end is None else end[1]
+        return max(0.0, last - t_inject)
+
+    def episode_end(self, t_detect: float) -> tuple[float, float] | None:
+        """(time, last time of a true current of 0.1 mA before it) of the new session that
+        ended the episode of a fault detected at ``t_detect``; None while it goes on."""
+        for t, above in self.session_starts:
+            if t >= t_detect and above < t:
+                return t, above
+        return None
 
     @property
     def dose_ma_min(self) -> float:
@@ -85,6 +125,9 @@ class TruthRecorder:
         rig = self.rig
         ph = rig.physics
         ph.sync()
+        if self._started_at is not None:
+            self.session_starts.append((self._started_at, ph.last_above_t))
+            self._started_at = None
         t = rig.clock.t
         dt = t - self._t
         if dt <= 0.0:

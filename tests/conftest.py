@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from hal import build_hardware
@@ -66,6 +68,8 @@ def device(rx=None, *, load_ohm=2000.0, seed=0, sink_gain=1.0, limits=None, **pa
 
 def safe_after_ms(dev, t_inject):
     """SCENARIOS.md's safe_after_ms: from the injection to the first moment from which the true
-    patient current stays below 0.1 mA (judged after the caller has run on)."""
-    last = dev.rig.physics.last_above_t
-    return max(0.0, last - t_inject) * 1000.0
+    patient current stays below 0.1 mA for the rest of the fault's episode, which ends at the
+    first new session begun after the detection (sim.truth.TruthRecorder.safe_after_s), or
+    when the caller stopped running; with no fault latched, at the end of what was run."""
+    t_detect = next((t for t in dev.fault_times if t >= t_inject - 1e-9), math.inf)
+    return dev.truth.safe_after_s(t_inject, t_detect) * 1000.0

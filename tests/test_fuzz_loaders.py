@@ -39,7 +39,8 @@ FUZZ = settings(max_examples=int(os.environ.get("IONTO_HYPOTHESIS_EXAMPLES", "30
 
 ODD_LITERALS = ['""', '"x"', "-1", "0", "1e999", "-1e999", "nan", "inf", "-inf", "true",
                 "[1, 2]", "{a = 1}", "99999999999999999999", "1.5", "0x10", '"\\u0000"',
-                "2026-11-25", "[]", "-0.0", "1e-320", '"hands"', '"dc"']
+                "2026-11-25", "[]", "-0.0", "1e-320", '"hands"', '"dc"', "2" + "0" * 308,
+                "-" + "9" * 400]
 GARBAGE = ["[", "]]", "= 1", "a = ", "[[event]]", "x = 1\nx = 2", "\x00", "é = 1", "[protocol]",
            'do = "fault"', "[patient]"]
 
@@ -199,3 +200,129 @@ def test_settings_files_with_valid_checksums_but_odd_contents_fall_back_safely(
     assert loaded_rx.target_ma <= loaded_limits.site_limit(loaded_rx.site, loaded_rx.child)
     if problem:
         assert problem.startswith(("limits:", "prescription:"))
+
+
+# --- every numeric key of a scenario file, one at a time ------------------------------------
+#: (table, key, a valid literal, the ScenarioError key): every number a scenario file can hold.
+#: A table of "event[i]" puts the key into that event of the base file below.
+NUMERIC_SLOTS = [
+    (None, "seed", "1", "seed"),
+    (None, "end_after_s", "30.0", "end_after_s"),
+    ("protocol", "target_ma", "5.0", "protocol.target_ma"),
+    ("protocol", "duration_min", "5.0", "protocol.duration_min"),
+    ("protocol", "pulse_hz", "5000", "protocol.pulse_hz"),     # a DC prescription: still read
+    ("protocol", "pulse_duty", "0.5", "protocol.pulse_duty"),
+    ("protocol", "ramp_ma_s", "0.5", "protocol.ramp_ma_s"),
+    ("protocol", "area_cm2", "150.0", "protocol.area_cm2"),
+    ("patient", "load_ohm", "2000", "patient.load_ohm"),
+    ("patient", "load_drift_per_min", "-0.01", "patient.load_drift_per_min"),
+    ("patient", "area_cm2", "150", "patient.area_cm2"),
+    ("patient", "body_fraction", "0.2", "patient.body_fraction"),
+    ("event[0]", "at_s", "1.0", "event[0].at_s"),
+    ("event[1]", "hold_s", "3", "event[1].hold_s"),
+    ("event[2]", "fraction", "0.5", "event[2].fraction"),
+    ("event[3]", "ohm", "20", "event[3].ohm"),
+    ("event[4]", "params.volts", "20", "event[4].params.volts"),
+    ("event[5]", "params.p", "0.2", "event[5].params.p"),
+    ("event[6]", "params.ms", "300", "event[6].params.ms"),
+] + [("expect", k, "1", f"expect.{k}") for k in (
+    "peak_ma_max", "max_step_ma_max", "max_density_ma_cm2_max", "safe_after_ms_max",
+    "treatment_s_min", "dose_ma_min_min", "pauses_min", "polarity_reversals")]
+BASE_EVENTS = ['do = "press"', 'do = "hold"', 'do = "partial"', 'do = "short"',
+               'do = "fault"\nfault = "hv_sag"', 'do = "fault"\nfault = "adc_glitch"',
+               'do = "fault"\nfault = "loop_stall"']
+#: what no numeric key may accept: integers beyond a float (309 digits and more), NaN and the
+#: infinities, booleans, and values of other types
+NEVER_NUMBERS = ["1" + "0" * 308, "2" + "0" * 308, "-" + "9" * 309, "1" + "0" * 400, "nan",
+                 "-nan", "inf", "-inf", "true", "false", '"5"', '""', "[1]", "[]", "{a = 1}",
+                 "2026-11-25", "07:30:00"]
+#: out of range for every numeric key (every one has bounds within these)
+OUTSIDE_EVERY_RANGE = ["-1e12", "-1000000000000", "1e12", "1000000000000"]
+
+
+def scenario_text(slot=None, literal=None) -> str:
+    """A valid DC scenario holding every numeric key; ``slot``'s value replaced by ``literal``."""
+    values = {(t, k): v for t, k, v, _ in NUMERIC_SLOTS}
+    if slot is not None:
+        values[slot] = literal
+
+    def lines(table):
+        out = []
+        params = []
+        for (t, k), v in values.items():
+            if t != table:
+                continue
+            if k.startswith("params."):
+                params.append(f"{k.split('.', 1)[1]} = {v}")
+            else:
+                out.append(f"{k} = {v}")
+        if params:
+            out.append("params = { " + ", ".join(params) + " }")
+        return out
+
+    text = lines(None) + ["", "[protocol]", 'site = "hands"', 'waveform = "dc"']
+    text += lines("protocol") + ["", "[patient]"] + lines("patient")
+    for i, body in enumerate(BASE_EVENTS):
+        text += ["", "[[event]]", body] + lines(f"event[{i}]")
+        if i:
+            text.append(f"at_s = {i + 1}.0")
+    text += ["", "[expect]"] + lines("expect")
+    return "\n".join(text) + "\n"
+
+
+def _loaded_value(sc, rx, table, key):
+    if table is None:
+        return {"seed": sc.seed, "end_after_s": sc.end_after_s}[key]
+    if table == "protocol":
+        return getattr(rx, key)
+    if table == "patient":
+        return sc.patient[key]
+    if table == "expect":
+        return sc.expect[key]
+    i = int(table[len("event["):-1])
+    ev = next(e for e in sc.events if e.do == BASE_EVENTS[i].split('"')[1]
+              and (not key.startswith("params.") or key.split(".", 1)[1] in e.args["params"]))
+    return ev.at_s if key == "at_s" else (
+        ev.args["params"][key.split(".", 1)[1]] if key.startswith("params.") else ev.args[key])
+
+
+def test_the_base_file_of_the_numeric_fuzz_is_valid(tmp_path):
+    path = tmp_path / "base.toml"
+    path.write_text(scenario_text(), encoding="utf-8")
+    sc = load_scenario(path)
+    rx = prescription_of(sc)
+    for table, key, literal, _ in NUMERIC_SLOTS:
+        assert _loaded_value(sc, rx, table, key) == float(literal), (table, key)
+
+
+LITERALS = st.one_of(
+    st.sampled_from(NEVER_NUMBERS + OUTSIDE_EVERY_RANGE),
+    st.integers(min_value=-10 ** 400, max_value=10 ** 400).map(str),
+    st.integers(min_value=-10 ** 7, max_value=10 ** 7).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.floats(min_value=-2.0, max_value=20_000.0).map(repr))
+
+
+@pytest.mark.hazard("H-AUTH-1")
+@FUZZ
+@given(slot=st.sampled_from(NUMERIC_SLOTS), literal=LITERALS)
+def test_every_numeric_key_refuses_what_is_not_an_allowed_number(tmp_path_factory, slot,
+                                                                 literal):
+    """Each numeric key of a scenario file, whatever the waveform or the event it belongs to,
+    goes through one check: a finite number of the right type within its range, or a
+    ScenarioError naming that key and showing the bad value shortened."""
+    table, key, _, error_key = slot
+    path = tmp_path_factory.mktemp("num") / "numbers.toml"
+    path.write_text(scenario_text((table, key), literal), encoding="utf-8")
+    try:
+        sc = load_scenario(path)
+        rx = prescription_of(sc)
+    except ScenarioError as exc:
+        assert exc.key == error_key, (literal, str(exc))
+        assert str(path) in str(exc) and "allowed" in exc.problem
+        assert len(exc.problem) < 200, exc.problem   # a 400-digit value is not printed whole
+        return
+    assert literal not in NEVER_NUMBERS + OUTSIDE_EVERY_RANGE, f"{error_key} = {literal} accepted"
+    value = _loaded_value(sc, rx, table, key)
+    assert isinstance(value, (int, float)) and not isinstance(value, bool)
+    assert math.isfinite(value) and value == float(literal)

@@ -160,3 +160,39 @@ def test_in_pulsed_dc_the_averaged_voltage_over_the_averaged_current_is_the_load
     assert s.electrode_v / s.current_ma * 1000.0 == pytest.approx(rig.truth()["load_ohm"],
                                                                   rel=0.02)
     hw.close()
+
+
+@pytest.mark.hazard("H-OC-2")
+def test_a_fault_episode_ends_only_at_a_new_session_begun_with_no_current(board):
+    """TruthRecorder.safe_after_s on the physics' ground truth: a new session begun while the
+    true current still flows does not end the episode (the count runs on to the last current);
+    one begun after the current stopped does, and later current is not counted."""
+    from sim.truth import TruthRecorder
+    rig, hw = make_rig(board)
+    truth = TruthRecorder(rig)
+    energise(rig, hw, 5.0)
+    t_inject = rig.clock.now()
+    run(rig, hw, 0.2)
+    t_detect = rig.clock.now()
+    run(rig, hw, 0.1)
+    truth.session_started(rig.clock.now())    # current still flowing: not the end
+    run(rig, hw, 0.01)
+    truth.sample()
+    run(rig, hw, 0.3)
+    hw.output.set_setpoint_ma(0.0)
+    hw.output.hv_off()
+    hw.output.set_patient_relay(False)
+    run(rig, hw, 0.5)
+    t_safe = rig.physics.last_above_t
+    assert t_safe > t_detect + 0.4 and rig.physics.patient_ma < 0.1
+    truth.session_started(rig.clock.now())    # no current: the end of the episode
+    run(rig, hw, 0.01)
+    truth.sample()
+    energise(rig, hw, 5.0)                     # the new session's current
+    run(rig, hw, 0.5)
+    assert rig.physics.last_above_t > t_safe + 0.5
+    assert truth.safe_after_s(t_inject, t_detect) == pytest.approx(t_safe - t_inject)
+    # with no fault detected before the sessions, the whole run counts
+    assert truth.safe_after_s(t_inject, rig.clock.now() + 1) == pytest.approx(
+        rig.physics.last_above_t - t_inject)
+    hw.close()

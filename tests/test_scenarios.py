@@ -273,3 +273,75 @@ def test_a_crashing_run_is_a_reported_violation_not_the_end_of_the_campaign(tmp_
     assert [v["scenario"] for v in part["violations"]] == \
         [f"campaign-short-{2**40}-5", f"campaign-short-{2**40}-6"]
     assert part["first"] == 5
+
+
+def _trace(path):
+    import csv
+    with open(path, newline="") as fh:
+        return [(float(r["t_s"]), abs(float(r["patient_ma"]))) for r in csv.DictReader(fh)]
+
+
+def _session_starts(summary):
+    return [e["t_s"] for e in summary["events"] if e["detail"].startswith("SESSION-START")]
+
+
+@pytest.mark.hazard("H-SENSE-1")
+def test_a_new_session_after_a_cleared_fault_does_not_count_as_the_faults_current(tmp_path):
+    """safe_after_ms ends with the fault's episode: the channel B fault is safe within its
+    deadline; the session the patient starts after the technician's clear treats at 5 mA to
+    the end of the run, and that current is not the fault's (summary.json once counted it:
+    90 s for a fault that was safe in 0.1 s)."""
+    from firmware.campaign import check_properties
+    path = Path(__file__).resolve().parents[1] / "scenarios/fault-cleared-new-session.toml"
+    doc = tomllib.loads(path.read_text())
+    s = run_scenario(load_scenario(path), tmp_path, trace=True)
+    f = s["fault"]
+    t_inj = next(e["at_s"] for e in doc["event"] if e["do"] == "fault")
+    restart = [t for t in _session_starts(s) if t > f["at_s"]]
+    assert f["code"] == "R-CH-AGREE" and restart, s["events"]
+    rows = _trace(tmp_path / "trace.csv")
+    # the ground truth: the fault's current ended soon after its detection ...
+    fault_rows = [t for t, ma in rows if t_inj <= t < restart[0] and ma >= 0.1]
+    assert fault_rows and fault_rows[-1] < f["at_s"] + 0.05
+    # ... and the new session treated until the end of the run
+    late = [t for t, ma in rows if t > restart[0] and ma >= 0.9 * 5.0]
+    assert late and late[-1] > s["sim_s"] - 1.0
+    period = rows[1][0] - rows[0][0]
+    assert (fault_rows[-1] - period - t_inj) * 1000 <= f["safe_after_ms"]
+    assert f["safe_after_ms"] < (restart[0] - t_inj) * 1000 < (late[-1] - t_inj) * 1000
+    assert f["safe_after_ms"] - f["detected_after_ms"] <= 20.0
+    assert check_properties(doc, s) == []
+
+
+WELDED_THEN_CLEARED = {
+    "name": "welded-current-after-the-safe-state", "seed": 3, "end_after_s": 100.0,
+    "protocol": {"site": "hands", "target_ma": 5.0, "duration_min": 5.0, "ramp_ma_s": 1.0},
+    "patient": {"load_ohm": 2000},
+    "event": [{"at_s": 1.0, "do": "press"},
+              {"at_s": 30.0, "do": "fault", "fault": "patient_relay_welded"},
+              {"at_s": 40.0, "do": "fault", "fault": "sense_b_open"},
+              {"at_s": 55.0, "do": "console", "line": "login 123456"},
+              {"at_s": 56.0, "do": "console", "line": "fault clear"},
+              {"at_s": 70.0, "do": "press"}]}
+
+
+@pytest.mark.hazard("H-RELAY-1")
+def test_current_that_flows_again_without_a_new_session_still_counts(tmp_path):
+    """The patient relay welds (latent), then channel B opens: R-CH-AGREE, safe state. The
+    technician's clear runs the self-test, whose probe current reaches the patient through the
+    welded relay (the self-test finds it: ST-RELAY, the fault stays), and START is then refused.
+    No new session began, so that current is still the fault's episode: safe_after_ms runs to
+    it, and the campaign's judges see it."""
+    from firmware.campaign import check_properties
+    doc = WELDED_THEN_CLEARED
+    s = run_scenario(parse_scenario(doc, "welded.toml"), tmp_path, trace=True)
+    f = s["fault"]
+    t0 = doc["event"][1]["at_s"]                      # the first injection
+    assert f["code"] == "R-CH-AGREE"
+    assert not [t for t in _session_starts(s) if t > f["at_s"]]
+    rows = _trace(tmp_path / "trace.csv")
+    again = [t for t, ma in rows if t > f["at_s"] + 1.0 and ma >= 0.1]
+    assert again and again[0] > doc["event"][4]["at_s"]   # during the clear's self-test
+    period = rows[1][0] - rows[0][0]
+    assert f["safe_after_ms"] >= (again[-1] - period - t0) * 1000
+    assert any("safe" in v and "after its detection" in v for v in check_properties(doc, s))
