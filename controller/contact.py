@@ -78,21 +78,30 @@ Pure logic, as the rest of :mod:`controller`: no clock, no I/O.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 from .immersion import DRIFT_MAX_PER_S
 
 #: a load this share below the drift-allowed envelope of the lowest load seen is a new path in
 #: parallel; the load estimate's noise at 1 mA and above is under 0.5 % a sample
 SHUNT_FALL = 0.04
+#: the two current channels agree within this share (and 0.05 mA) for a fall to be the load's
+AGREE = 0.02
 #: the guard judges loads measured at currents from this on (mA); below, the estimate is noisy
 SHUNT_MIN_MA = 1.0
 #: the fall must be seen in this many consecutive samples
 SHUNT_SAMPLES = 2
+#: the fall must happen within this time (s): a fall this fast is no skin's drift
+FALL_WINDOW_S = 1.0
+#: the load's filter for the guard, per sample (a time constant of about 40 ms)
+X_GAIN = 0.2
 #: the largest step of the patient's current that removing the estimated shunt may cause (mA);
 #: under the 0.5 mA bound of the anti-shock guard, with the regulator's headroom in hand
 STEP_MAX_MA = 0.4
 #: the shunt is taken as gone when the load reaches this share of the patient-alone load
 CLEAR_TOL = 0.1
+#: the load must stay at the patient's alone for this many samples for the shunt to be gone
+CLEAR_SAMPLES = 20
 #: a load outside that band for this many samples is the new level while a shunt is known
 AWAY_SAMPLES = 50
 #: the loads of the contact range (ohm): as controller.session.CONTACT_OHM
@@ -158,6 +167,12 @@ class SkinTest:
         """The coming sample is the off step's: no probe current flows, on purpose."""
         return self._phase == "off"
 
+    @property
+    def step_sample(self) -> bool:
+        """The coming sample is one of the pattern's steps (off, or on again): its load is not
+        the steady one."""
+        return self._phase == "off" or self._pending_on
+
     def observe(self, ok: bool, v: float | None, load: float | None, probe_ma: float) -> float:
         """One period at the probe. ``ok``: the contact check sees a load in the contact range
         (or this is the off step's sample, which shows none); ``v``: the electrode voltage (V,
@@ -222,6 +237,11 @@ class ShuntGuard:
         self._level: float | None = None    # the load while shunted
         self._up = 0                        # consecutive samples at the patient-alone load
         self._away = 0                      # consecutive samples outside the level's band
+        self._y: float | None = None        # the load, filtered for the clearing
+        self._open = 0                      # consecutive samples of an open circuit
+        self._hist: deque[tuple[float, float, float | None]] = deque()  # (t, x, envelope)
+        self._x: float | None = None        # the load, filtered (X_GAIN a sample)
+        self._before = math.inf             # the load before the fall
         self._excluded = False
 
     @property
@@ -252,16 +272,19 @@ class ShuntGuard:
 
     def set_bridge(self, load: float) -> None:
         """The skin test found a resistive path of ``load`` (ohm) with no patient on it."""
+        self._before = math.inf          # no patient before it: the path is the whole load
         self.r_shunt = load if self.r_shunt is None else min(self.r_shunt, load)
         self._level = self.r_shunt
         self._up = 0
 
     def observe(self, now: float, load: float | None, i_ma: float | None,
-                is_open: bool = False) -> None:
+                is_open: bool = False, trusted: bool = True) -> None:
         """One period's load (ohm) at the measured current ``i_ma`` (mA), in any session state
         with the output connected and current intended; ``is_open``: the contact check sees an
-        open circuit (R-OPEN's condition). Sets :attr:`detected` in the period a shunt appears
-        and :attr:`cleared` in the one it goes."""
+        open circuit (R-OPEN's condition); ``trusted``: the two current channels agree (within
+        ``AGREE``), so a fall of the load is one of the load, not of a sensor. Sets
+        :attr:`detected` in the period a shunt appears and :attr:`cleared` in the one it
+        goes."""
         self.detected = self.cleared = False
         self._excluded = False
         dt = 0.0 if self._t is None else max(0.0, now - self._t)
@@ -269,9 +292,15 @@ class ShuntGuard:
         if self._env is not None:
             self._env *= 1.0 - DRIFT_MAX_PER_S * dt
         if is_open:
+            # Nothing conducts between the trays: no shunt either. For CLEAR_SAMPLES in a row:
+            # after the current falls, the skin capacitance's voltage over the small current
+            # reads as an open circuit for a few periods.
             self._below = 0
-            self._clear(None)            # nothing conducts between the trays: no shunt either
+            self._open += 1
+            if self._open >= CLEAR_SAMPLES:
+                self._clear(None)
             return
+        self._open = 0
         if load is None:
             self._below = 0
             return
@@ -281,33 +310,68 @@ class ShuntGuard:
         if self.r_shunt is not None:
             self._follow(load)
             return
-        if i_ma is None or i_ma < SHUNT_MIN_MA:
+        if not trusted:
+            # A channel reading high makes the load look low: that is R-CH-AGREE's and
+            # R-OC-REL's (a sensing fault faults; a pause here would hide it).
             self._below = 0
             return
-        env = self._env
-        if env is not None and load < (1.0 - SHUNT_FALL) * env:
-            self._excluded = True
-            self._below += 1
-            if self._below >= SHUNT_SAMPLES:
-                # The load before the fall is at least the envelope: taking the envelope for
-                # it makes the shunt come out lower, the cap smaller (the safe side).
-                self.r_shunt = 1.0 / max(1.0 / load - 1.0 / env, 1e-9)
-                self._level = load
-                self._below = 0
-                self._up = 0
-                self.detected = True
+        if i_ma is None or i_ma < SHUNT_MIN_MA:
+            self._below = 0
+            self._hist.clear()
+            self._x = None
             return
+        x = load if self._x is None else self._x + (load - self._x) * X_GAIN
+        self._x = x
+        hist = self._hist
+        while hist and hist[0][0] < now - FALL_WINDOW_S:
+            hist.popleft()
+        env = self._env
+        if hist:
+            top = max(h[1] for h in hist)
+            env_old = hist[0][2]
+            fast = min(x, load) < (1.0 - SHUNT_FALL) * top
+            low = env_old is None or min(x, load) < (1.0 - SHUNT_FALL / 2) * env_old
+            if fast and low:
+                self._excluded = True       # suspect already: no reference for the area
+                if x < (1.0 - SHUNT_FALL) * top:
+                    self._below += 1
+                if self._below >= SHUNT_SAMPLES:
+                    # The load before the fall is taken as the highest of the window: the
+                    # higher it is taken, the lower the shunt comes out, and the smaller the
+                    # cap (the safe side). It is refined from the settled level later.
+                    self._before = top
+                    self.r_shunt = self._shunt_from(min(x, load))
+                    self._level = min(x, load)
+                    self._below = 0
+                    self._up = 0
+                    self.detected = True
+                    self._y = None
+                    hist.clear()
+                return
         self._below = 0
-        self._env = load if env is None else min(env, load)
+        self._env = x if env is None else min(env, x)
+        hist.append((now, x, self._env))
+
+    def _shunt_from(self, load: float) -> float:
+        return 1.0 / max(1.0 / load - 1.0 / self._before, 1e-9)
 
     def _follow(self, load: float) -> None:
         """While a shunt is known: its level, and whether it has gone (the load back up to the
         patient's alone, for three samples in a row)."""
         lv = self._level
         alone = self.alone_ohm()
-        if alone != math.inf and load >= lv + 0.7 * (alone - lv):
+        # Filtered from the level on, each sample bounded: after the current falls (the pause)
+        # the skin capacitance holds its voltage for a few periods and the load reads many
+        # times too high.
+        y0 = lv if self._y is None else self._y
+        yin = load if alone == math.inf else min(load, 1.5 * alone)
+        y = self._y = y0 + (yin - y0) * 0.1
+        if alone != math.inf and y >= lv + 0.7 * (alone - lv):
+            # The load (filtered: 0.1 s) back up to the patient's alone for CLEAR_SAMPLES: not
+            # the skin capacitance's discharge after the current fell (the load reads high for
+            # some tens of milliseconds then), nor the noise at the probe.
             self._up += 1
-            if self._up >= 3:
+            if self._up >= CLEAR_SAMPLES:
                 self._clear(load)
             return
         self._up = 0
@@ -319,7 +383,9 @@ class ShuntGuard:
         # removal missed. The cap uses the present load, not the level.
         if lv is None:
             self._level = load
-        elif abs(load / lv - 1.0) <= CLEAR_TOL:
+        elif abs(load / lv - 1.0) <= (CLEAR_TOL if alone == math.inf else
+                                      min(CLEAR_TOL, 0.3 * (alone / lv - 1.0))):
+            # (within a band narrower than the rise the shunt's removal would make)
             self._away = 0
             self._level = lv + (load - lv) * 0.05
         else:
@@ -327,10 +393,16 @@ class ShuntGuard:
             if self._away >= AWAY_SAMPLES:
                 self._away = 0
                 self._level = load
+        if self._before != math.inf:
+            # The estimate from the settled level: the first samples after the fall may still
+            # carry the skin capacitance's settling to the new split. The lowest estimate
+            # stands (the safe side).
+            self.r_shunt = min(self.r_shunt, self._shunt_from(self._level))
 
     def _clear(self, load: float | None) -> None:
         if self.r_shunt is not None:
             self.cleared = True
+        self._y = None
         self.r_shunt = None
         self._level = None
         self._up = 0
@@ -384,7 +456,7 @@ class ContactWatch:
         off = skin.off_sample
         if off:
             c = "ok" if self._last_c == "ok" else c  # no current on purpose: not a change
-        elif ctx.in_contact_phase:
+        elif ctx.in_contact_phase and not skin.step_sample:
             guard.observe(ctx.now, ctx.load_ohm, ctx.i_max, c == "open")
             self._told(ctl, ctx.now)
         v = abs(ctx.v_e) if ctx.v_e is not None else None
@@ -410,7 +482,9 @@ class ContactWatch:
         if not ctx.in_contact_phase:
             return cap if self._last_cap is None else min(cap, self._last_cap)
         is_open = ctx.load_ohm is not None and ctx.load_ohm > CONTACT_RANGE[1]
-        guard.observe(ctx.now, ctx.load_ohm, ctx.i_max, is_open)
+        trusted = ctx.i_a is not None and ctx.i_b is not None and \
+            abs(ctx.i_a - ctx.i_b) <= AGREE * max(abs(ctx.i_a), abs(ctx.i_b)) + 0.05
+        guard.observe(ctx.now, ctx.load_ohm, ctx.i_max, is_open, trusted)
         if guard.detected:
             self.pause_now = ctl.state in ("RAMP_UP", "TREAT")
             ctl._emit(ctx.now, "warning", "SHUNT-FOUND",
