@@ -16,27 +16,35 @@ H-SHUNT-1 and H-BRIDGE-1):
   across the trays; the load is in the contact range, and a device that trusts the load ramps to
   the target into the water and then steps the current into the hands as they go in.
 
-:class:`ShuntGuard` watches the load during treatment. A fall of the load below the lowest load
-seen this session, beyond what the skin's drift could explain since (``DRIFT_MAX_PER_S``, the
-fastest fall :mod:`.immersion` credits to the skin) and beyond the noise (``SHUNT_FALL``), is
-what a new path in parallel does. A hand going deeper cannot explain it either, as long as the
-hands were fully in the water at the contact check (the patient instructions: hands flat on the
-bottom of the trays before START); from then on the lowest load seen is the load at full
-immersion (the density guard takes it so, :mod:`.immersion`), and no immersion is deeper than
+:class:`ShuntGuard` watches the load during treatment (at currents from ``SHUNT_MIN_MA``,
+where the estimate is quiet). A fall of the load (filtered: ``X_GAIN``) by more than
+``SHUNT_FALL`` within ``FALL_WINDOW_S`` (no skin drifts that fast: :mod:`.immersion` credits the
+skin with 5 % a minute at most) to below the lowest load seen this session (less that drift
+since) is what a new path in parallel does. A hand going deeper cannot explain it either, as
+long as the hands were fully in the water at the contact check (the patient instructions: hands
+flat on the bottom of the trays before START); from then on the lowest load seen is the load at
+full immersion (the density guard takes it so, :mod:`.immersion`), and no immersion is deeper than
 full. (A hand going back in after a lift returns the load to where it was, not below: that is
 not a shunt.) The guard then:
 
 - pauses (the output drops to the 0.2 mA probe; a fall of the current never shocks) and tells
   the patient: ``SHUNT``, "water between the trays? dry the unit and the outside of the trays";
-- estimates the shunt from the two loads, ``R_sh = 1 / (1/L_after - 1/L_before)``, so that the
-  share of the current that passes through it is ``L / R_sh`` at any later load ``L``;
+- estimates the shunt from the two loads, ``R_sh = 1 / (1/L_after - 1/L_before)`` (``L_before``
+  the highest load of the window, ``L_after`` refined from the settled level, the lowest
+  estimate kept: the lower, the smaller the cap), so that the share of the current that passes
+  through it is ``L / R_sh`` at any later load ``L``;
 - when contact is checked again and the ramp resumes, caps the total so that removing the shunt
   cannot step the patient's current by more than ``STEP_MAX_MA``:
   ``cap = STEP_MAX_MA * R_sh / L`` (the share of the shunt, times the cap, is the step);
-- takes the shunt as gone when the load rises to what the patient alone gives,
-  ``1 / (1/L - 1/R_sh)`` (within ``CLEAR_TOL``), or contact is lost altogether (nothing
-  conducts between the trays, so no shunt either); then the cap is lifted and the current ramps
-  to the target at the prescribed rate (a bounded rise, like every ramp).
+- takes the shunt as gone when the load (filtered) has risen most of the way (70 %) to what
+  the patient alone gives, ``1 / (1/L - 1/R_sh)``, for ``CLEAR_SAMPLES``, or the circuit has
+  been open as long (nothing conducts between the trays, so no shunt either); then the cap is
+  lifted and the current ramps to the target at the prescribed rate (a bounded rise, like every
+  ramp).
+
+A fall while the two current channels disagree (beyond ``AGREE``) is not judged: a channel
+reading high makes the load look low, and that is a sensing fault for R-OC-REL and R-CH-AGREE to
+latch; a pause here would hide it.
 
 The loads the guard counts as shunted never become the density guard's reference for full
 immersion (:meth:`ShuntGuard.excluded`): taken as such, the load's return when the shunt goes
