@@ -199,11 +199,12 @@ def test_the_cap_bounds_the_removal_step_for_any_patient_and_shunt():
             continue                                  # too small a fall to be seen, or R-SHORT's
         g = ShuntGuard()
         t, _ = run_guard(g, [rp] * 200)
-        t, found = run_guard(g, [both] * 5, t)
+        t, found = run_guard(g, [both] * 20, t)       # 0.2 s: the load's filter settles
         assert found
         cap = g.cap_ma(both)
         before = cap * rs / (rp + rs)                 # the patient's share of the total
         assert cap - before <= STEP_MAX_MA + 1e-9
-        # Taken away: the load goes back to the patient alone, and the shunt is cleared.
-        t, _ = run_guard(g, [rp] * 5, t)
+        # Taken away: the load goes back to the patient alone (for 0.6 s: the clearing waits
+        # for CLEAR_SAMPLES of the filtered load there), and the shunt is cleared.
+        t, _ = run_guard(g, [rp] * 60, t)
         assert g.r_shunt is None and g.cap_ma(rp) is None
