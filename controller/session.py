@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .contact import SHUNT_CODE, SHUNT_TEXT, ContactWatch
 from .events import EventLog
 from .immersion import BODY_FRACTION_ASSUMED, ImmersionEstimate, fraction_of
 from .immersion import MIN_MA as IMMERSION_MIN_MA
@@ -192,6 +193,7 @@ class Controller:
         self._contact_ok_since: float | None = None
         self._r_ref: float | None = None
         self._immersion = ImmersionEstimate()
+        self._contact = ContactWatch(150.0)
         self._polarity = 1
         self._reversed = False
         self._stop_outcome = "stopped"
@@ -559,6 +561,7 @@ class Controller:
         self._reversed = False
         self._r_ref = None
         self._immersion = ImmersionEstimate(pulsed_load_bias(self.rx.duty))
+        self._contact = ContactWatch(self.rx.area_cm2)
         self._limited_since = None
         self._compliance_ma = None
         self.rules.clear()
@@ -729,11 +732,13 @@ class Controller:
         CONTACT_STABLE_S, then ramp up from the probe level (WAIT_CONTACT and PAUSED)."""
         now = inp.now
         c = self._contact_state(ctx) if ctx.in_contact_phase else "unknown"
+        # The skin test's probe pattern and the shunt estimate (controller/contact.py).
+        c, probe_ma = self._contact.at_probe(self, ctx, c)
         if c != "ok":
             self._contact_ok_since = None
         elif self._contact_ok_since is None:
             self._contact_ok_since = now
-        elif now - self._contact_ok_since >= CONTACT_STABLE_S:
+        elif now - self._contact_ok_since >= CONTACT_STABLE_S and self._contact.may_start():
             if first:
                 self._r_ref = ctx.load_ohm
                 self._emit(now, "info", "CONTACT", f"contact: load {ctx.load_ohm:.0f} ohm")
@@ -747,17 +752,20 @@ class Controller:
             self.reg.reset(PROBE_MA)
             self._enter(now, "RAMP_UP", "ramping up" if first else "ramping up after a pause")
             return self._treat(inp, ctx)
-        return self._cmd_base(PROBE_MA, probe=True)
+        return self._cmd_base(probe_ma, probe=True)
 
     def _allowed_ma(self, ctx: RuleContext) -> float:
         """The highest average current the density guard allows now."""
         rx = self.rx
         cap = rx.max_average_ma(self.limits)
         load = ctx.load_ohm
+        # A path beside the patient: its removal must not step the patient's current, and its
+        # loads are no reference for full immersion (controller/contact.py).
+        cap = self._contact.in_treatment(self, ctx, cap)
         if load is None:
             self.density_estimate = None
             return cap
-        if (self._r_ref is None or load < self._r_ref) and \
+        if (self._r_ref is None or load < self._r_ref) and not self._contact.excluded and \
                 CONTACT_OHM[0] <= load <= CONTACT_OHM[1]:
             self._r_ref = load  # a short (< 300 ohm) is no reference for full immersion
         if self._r_ref is None:
@@ -768,7 +776,7 @@ class Controller:
         fraction = fraction_of(load / self._r_ref / pulsed_load_bias(rx.duty))
         est = self._immersion
         if ctx.i_max is not None and ctx.i_max >= IMMERSION_MIN_MA and \
-                CONTACT_OHM[0] <= load <= CONTACT_OHM[1]:
+                CONTACT_OHM[0] <= load <= CONTACT_OHM[1] and not self._contact.excluded:
             held = est.update(ctx.now, load, ctx.period, self._r_ref)
         else:
             held = est.fraction
@@ -785,8 +793,12 @@ class Controller:
         rx = self.rx
         sess = self.session
         goal = self._allowed_ma(ctx)
+        if self._contact.pause_now:
+            self._pause(now, None)
+            return self._cmd_base(PROBE_MA, probe=True)
         if goal < self._ref:
-            if goal < rx.target_ma * 0.98 and now - self._limit_note_t > 5.0:
+            if goal < rx.target_ma * 0.98 and now - self._limit_note_t > 5.0 and \
+                    not self._contact.capped:
                 self._limit_note_t = now
                 self._emit(now, "warning", "DENSITY-LIMIT",
                            f"current reduced to {goal:.2f} mA: the immersed area looks smaller "
@@ -888,16 +900,21 @@ class Controller:
                                     or reduced < sess.lowest_target_ma):
             sess.lowest_target_ma = reduced
 
-    def _pause(self, now: float, rule: Rule) -> None:
+    def _pause(self, now: float, rule: Rule | None) -> None:
+        """Pause for ``rule``, or (``None``) for a shunt that controller/contact.py found."""
         sess = self.session
         if sess is not None:
             sess.pauses += 1
         self._ref = 0.0
         self.reg.reset()
         self._contact_ok_since = None
-        why = ("contact lost: put both hands back in the water" if rule.id == "R-OPEN" else
-               "short: both electrodes in one tray; put one hand in each tray")
-        self._emit(now, "pause", rule.id, why)
+        if rule is None:
+            code, why = SHUNT_CODE, SHUNT_TEXT
+        else:
+            code = rule.id
+            why = ("contact lost: put both hands back in the water" if rule.id == "R-OPEN" else
+                   "short: both electrodes in one tray; put one hand in each tray")
+        self._emit(now, "pause", code, why)
         self._enter(now, "PAUSED", why)
 
     def _cut_ramp_down(self, now: float, rule: Rule) -> None:
