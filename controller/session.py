@@ -40,7 +40,7 @@ from .io import Command, Inputs, hold
 from .limits import DEVICE_MAX_MA, Limits, Prescription
 from .regulator import Regulator, RegulatorConfig
 from .rules import Reaction, Rule, RuleContext, RuleEngine
-from .selftest import SelfTestFailure, SelfTestSpec, self_test
+from .selftest import SERVICE_IR_TOL, SelfTestFailure, SelfTestSpec, guarded, is_guarded, self_test
 
 PERIOD = 0.010                # s, nominal control period
 PROBE_MA = 0.2                # contact-check test current (at most 0.3 mA)
@@ -224,10 +224,18 @@ class Controller:
     def start_service(self, now: float, sequence, done) -> None:
         """Run a technician procedure: ``sequence`` is a generator like the self-test (receives
         Inputs, yields Commands, returns a result); ``done(result, error)`` is called when it
-        ends. Allowed only when idle or faulted; the previous state is restored afterwards."""
+        ends. Allowed only when idle or faulted; the previous state is restored afterwards.
+
+        Every procedure runs inside :func:`~controller.selftest.guarded`: the open-output probe
+        before it (a welded patient relay with someone in the water refuses it with ST-RELAY
+        before any test current flows), I x R against the test load while it drives current,
+        and the probe again after it."""
         if self.state not in ("IDLE", "FAULT", "DONE") or self._service is not None:
             raise RuntimeError("a treatment or procedure is running; wait until the device "
                                "is idle")
+        if not is_guarded(sequence):
+            sequence = guarded(sequence, self.cfg.test_load_ohm, tol=SERVICE_IR_TOL,
+                               what="the technician's procedure")
         self._service = [sequence, done, self.state, False]
         self.rules.clear()  # a fresh start for every persistence timer
         self._emit(now, "state", "SERVICE", "technician procedure")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from controller import Command, Limits, PrescriptionError
 from controller.io import hold
+from controller.selftest import PRESTEP_MA, PRESTEP_S
 
 from . import calibration as calmod
 from . import settings, store
@@ -63,8 +64,15 @@ def check_pin(data_dir: Path, pin: str) -> bool:
 
 # --- calibration procedure ------------------------------------------------------------------------
 def measure(setpoint_ma: float, settle_s: float = 0.2, samples: int = 20):
-    """A procedure: the test load in, ``setpoint_ma`` commanded, the mean readings returned."""
+    """A procedure: the test load in, ``setpoint_ma`` commanded, the mean readings returned
+    (current A, current B, electrode voltage). The controller runs it inside the open-output
+    watch (:func:`controller.selftest.guarded`); a current starts at the watch's small
+    pre-step, so a path that appeared since the probe gets a share of that, not of the full
+    current, before I x R stops it."""
     inp = yield from hold(Command(test_load=True), 0.03)
+    if setpoint_ma > PRESTEP_MA:
+        inp = yield from hold(Command(test_load=True, hv=True, gate="dc", setpoint_ma=PRESTEP_MA,
+                                      output_led=True), PRESTEP_S)
     cmd = Command(test_load=True, hv=True, gate="dc", setpoint_ma=setpoint_ma, output_led=True)
     start = inp.now
     while inp.now - start < settle_s:
