@@ -19,6 +19,17 @@ from . import store
 KIND = "calibration"
 MAX_GAIN_ERROR = 0.10     # a result beyond +-10 % of nominal gain is rejected
 MAX_OFFSET_MA = 0.5
+#: ``cal ref``: the reference meter's reading must agree with the test load's I x R (electrode
+#: voltage over the 1 kOhm 0.1 % test resistor, a channel the meter does not calibrate) within
+#: this. Both current channels and the setpoint are scaled by the meter's reading, so a meter
+#: that reads low would otherwise make the device deliver that much more than it believes,
+#: at the site's limit too. The error budget (docs/safety/hazard-analysis.md, "Calibration
+#: error budget"): what the current channels may still be off after an accepted calibration,
+#: CROSS_CHECK_TOL + the test resistor (0.1 %) + the electrode amplifier's gain (0.2 %) + the
+#: ADC's gain (0.15 %) and offset and noise (0.05 %) = 1.5 %; the regulation adds 0.1 %;
+#: the controller keeps the current at a site's limit CAL_BUDGET under it
+#: (controller.session.CAL_BUDGET, 1.8 %).
+CROSS_CHECK_TOL = 0.01
 WARN_AFTER_DAYS = 365
 
 

@@ -228,6 +228,7 @@ class ScenarioRun:
             if self._inj_ma >= ACTIVE_MA:
                 self.active_t = self._prev_t   # current flows as the fault comes
         prog.step()
+        self.rig.read_meter()
         self.console.poll_jobs()
         self._flush_console()
         self.truth.sample()

@@ -13,7 +13,9 @@ Built on :class:`firmware.ptyconsole.Console` (line handling, ``help``, ``status
 While a treatment runs, anything that changes the calibration, the limits or the prescription
 answers ``ERR BUSY``. Procedures that drive the output (``selftest``, ``cal zero``, ``cal ref``)
 run inside the control loop as technician procedures of the controller; their reply is sent when
-they end.
+they end. The controller runs each inside its open-output watch (the probe before and after,
+I x R while the test load carries current): with a welded patient relay and someone in the
+water they are refused with ST-RELAY before any test current flows.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from controller import Command, Limits, PrescriptionError
 from controller.io import hold
+from controller.selftest import PRESTEP_MA, PRESTEP_S
 
 from . import calibration as calmod
 from . import settings, store
@@ -63,13 +66,20 @@ def check_pin(data_dir: Path, pin: str) -> bool:
 
 # --- calibration procedure ------------------------------------------------------------------------
 def measure(setpoint_ma: float, settle_s: float = 0.2, samples: int = 20):
-    """A procedure: the test load in, ``setpoint_ma`` commanded, the mean readings returned."""
+    """A procedure: the test load in, ``setpoint_ma`` commanded, the mean readings returned
+    (current A, current B, electrode voltage). The controller runs it inside the open-output
+    watch (:func:`controller.selftest.guarded`); a current starts at the watch's small
+    pre-step, so a path that appeared since the probe gets a share of that, not of the full
+    current, before I x R stops it."""
     inp = yield from hold(Command(test_load=True), 0.03)
+    if setpoint_ma > PRESTEP_MA:
+        inp = yield from hold(Command(test_load=True, hv=True, gate="dc", setpoint_ma=PRESTEP_MA,
+                                      output_led=True), PRESTEP_S)
     cmd = Command(test_load=True, hv=True, gate="dc", setpoint_ma=setpoint_ma, output_led=True)
     start = inp.now
     while inp.now - start < settle_s:
         inp = yield cmd
-    acc = [0.0, 0.0]
+    acc = [0.0, 0.0, 0.0]
     n = 0
     while n < samples:
         inp = yield cmd
@@ -77,13 +87,14 @@ def measure(setpoint_ma: float, settle_s: float = 0.2, samples: int = 20):
             raise RuntimeError(f"ADC failure during the measurement: {inp.adc_error}")
         acc[0] += inp.sample.current_a_ma
         acc[1] += inp.sample.current_b_ma
+        acc[2] += inp.sample.electrode_v
         n += 1
     off = Command(test_load=True)
     start = inp.now
     while inp.now - start < 0.05:
         inp = yield off
     yield Command()
-    return acc[0] / n, acc[1] / n
+    return acc[0] / n, acc[1] / n, acc[2] / n
 
 
 class _Inline:
@@ -382,7 +393,8 @@ class TechConsole(Console):
     def cmd_cal(self, args):
         """cal show | cal zero | cal ref <measured_mA> | cal save | cal discard: two-point
         calibration of both current channels and the setpoint against the test load and an
-        external reference meter; nothing takes effect before 'cal save'"""
+        external reference meter (a reading more than 1 % from the test load's I x R is
+        refused); nothing takes effect before 'cal save'"""
         p = self.program
         if not args or args[0] not in ("show", "zero", "ref", "save", "discard"):
             return [], "ERR ARGS: usage: cal show | cal zero | cal ref <measured_mA> | cal save " \
@@ -431,7 +443,7 @@ class TechConsole(Console):
             def fin(result, error):
                 if error is not None:
                     return [], f"ERR PROCEDURE: {error}"
-                self.cal_zero = self._nominal(*result)
+                self.cal_zero = self._nominal(*result[:2])
                 return [f"zero: A {result[0]:+.4f} mA, B {result[1]:+.4f} mA"], "OK"
             return self._procedure(measure(0.0), fin)
         # ref
@@ -450,7 +462,7 @@ class TechConsole(Console):
         def fin(result, error):
             if error is not None:
                 return [], f"ERR PROCEDURE: {error}"
-            a, b = self._nominal(*result)
+            a, b = self._nominal(*result[:2])
             za, zb = self.cal_zero
             cur = p.calibration or calmod.Calibration.nominal(p.board)
             try:
@@ -462,6 +474,19 @@ class TechConsole(Console):
                 new.check(p.board)
             except (ValueError, ZeroDivisionError) as exc:
                 return [], f"ERR REJECTED: {exc}; the calibration was not changed"
+            # The meter against the test load's I x R: the electrode-voltage channel does not
+            # depend on the meter, so a meter that reads off shows here before it can shift
+            # the current channels and the setpoint (the error budget: calibration.py).
+            r_test = p.board.output.test_load_ohm
+            i_v = abs(result[2]) / r_test * 1000.0
+            off = ref / i_v - 1.0 if i_v > 0 else float("inf")
+            if not abs(off) <= calmod.CROSS_CHECK_TOL:
+                return [], (f"ERR REJECTED: the meter reads {ref:.3f} mA, the test load's "
+                            f"I x R says {i_v:.3f} mA ({result[2]:.3f} V / {r_test:.0f} ohm): "
+                            f"{off * 100:+.1f} %, beyond +-{calmod.CROSS_CHECK_TOL * 100:.0f} %; "
+                            "check the reference meter (its range, leads, battery and "
+                            "calibration date) and the reading typed, then 'cal zero' and "
+                            "'cal ref' again; the calibration was not changed")
             self.cal_new = new
             return [f"channel A gain {ga:.4f} offset {-ga * za:+.4f} mA",
                     f"channel B gain {gb:.4f} offset {-gb * zb:+.4f} mA",

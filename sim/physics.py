@@ -129,6 +129,7 @@ class AnalogBoard:
         self.sink_a = 0.0        # average sink current (through R_S1, R_S2)
         self.peak_a = 0.0        # sink current while the gate is on
         self.patient_a = 0.0     # average current through the patient's body, signed by polarity
+        self.test_a = 0.0        # average current through the test load
         self.v_out = 0.0         # voltage across the output node (before the patient relay)
         self.trip_events = 0
         self.wd_events = 0
@@ -426,6 +427,8 @@ class AnalogBoard:
         else:
             self.v_out = v_out
         self.patient_a = i_body * self.k_polarity
+        # the current through the test load (what a reference meter in series with it reads)
+        self.test_a = self.v_out / self._r_test if self.k_test else 0.0
         # Ground-truth accumulators for the recorder: charge (absolute, and in the direction of
         # treatment: a skin discharge flows backwards), and the largest instantaneous current.
         a = i_body if i_body >= 0.0 else -i_body

@@ -18,6 +18,30 @@ from .physics import AnalogBoard
 from .pins import SimPinFactory
 
 
+class ReferenceMeter:
+    """The technician's reference ammeter, in series with the test load for calibration.
+
+    It reads the true current through the test load times ``factor`` (1.0: an exact meter;
+    0.971: one that reads 2.9 % low), and its display holds the last steady reading (at least
+    1 mA, within 0.2 % of the period before): what the technician reads off it and types
+    after ``cal ref`` (a scenario's console line ``cal ref {meter}``). ``reading`` is None
+    until a steady current has flowed through the test load.
+    """
+
+    STEADY = 0.002
+    MIN_MA = 1.0
+
+    def __init__(self, factor: float = 1.0):
+        self.factor = factor
+        self.reading: float | None = None
+        self._last = 0.0
+
+    def sample(self, true_ma: float) -> None:
+        if true_ma >= self.MIN_MA and abs(true_ma - self._last) <= self.STEADY * true_ma:
+            self.reading = true_ma * self.factor
+        self._last = true_ma
+
+
 class SimRig:
     """Simulated hardware for one device.
 
@@ -41,6 +65,7 @@ class SimRig:
         self.adc = Ads1115Emulator(self.clock, self.physics.adc_input, vdd=self.board.adc.vdd_v)
         self.i2c.attach(self.board.adc.address, self.adc)
         self.active_faults: dict[str, dict[str, float]] = {}
+        self.meter = ReferenceMeter()
 
     # ------------------------------------------------------------------------------------------
     # The world: the patient's hands and button
@@ -70,6 +95,11 @@ class SimRig:
     def unshort(self) -> None:
         self._world()
         self.patient.short_ohm = None
+
+    def read_meter(self) -> None:
+        """The reference meter follows the true test-load current (called once a period)."""
+        self.physics.sync()
+        self.meter.sample(self.physics.test_a * 1000.0)
 
     def set_button(self, pressed: bool) -> None:
         self._world()

@@ -23,6 +23,7 @@ EVENT_KEYS = {
     "press": set(), "hold": {"hold_s"}, "lift": set(), "immerse": set(),
     "partial": {"fraction"}, "short": {"ohm"}, "unshort": set(),
     "fault": {"fault", "params"}, "repair": {"fault"}, "console": {"line"},
+    "meter": {"factor"},
 }
 TOP_KEYS = {"name", "seed", "end_after_s", "protocol", "patient", "event", "expect"}
 PROTOCOL_KEYS = {"site", "target_ma", "duration_min", "waveform", "pulse_hz", "pulse_duty",
@@ -209,6 +210,9 @@ def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
                 except UnknownFault as exc:
                     key = f"{where}.params" + (f".{exc.param}" if exc.param else "")
                     raise ScenarioError(path, key, str(exc)) from None
+        elif do == "meter":
+            args["factor"] = read_number(path, f"{where}.factor", args.get("factor", 1.0),
+                                         0.5, 1.5)
         elif do == "console":
             line = args.get("line")
             if not isinstance(line, str):
@@ -273,8 +277,14 @@ class Player:
             self.injected.append((now, a["fault"]))
         elif ev.do == "repair":
             rig.repair(a["fault"])
+        elif ev.do == "meter":
+            rig.meter.factor = a["factor"]
         elif ev.do == "console" and self.type_line is not None:
-            self.type_line(a["line"])
+            line = a["line"]
+            if "{meter}" in line:  # what the technician reads off the reference meter
+                r = rig.meter.reading
+                line = line.replace("{meter}", f"{r:.4f}" if r is not None else "no-reading")
+            self.type_line(line)
 
     @property
     def done(self) -> bool:

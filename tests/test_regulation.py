@@ -8,6 +8,7 @@ import pytest
 
 from conftest import device
 from controller import Limits, Prescription
+from controller.session import CAL_BUDGET
 
 
 def measure_steady(dev, seconds=1.0):
@@ -34,9 +35,12 @@ def test_steady_state_error_and_ramp_overshoot(load, target, sink_gain):
     assert dev.start_and_treat()
     dev.run(3.0)
     currents = measure_steady(dev)
-    tol = max(0.01 * target, 0.05)
-    assert max(abs(i - target) for i in currents) <= tol
-    assert peak[0] - target <= 0.3
+    # at the hands' limit (20 mA) the device holds the current CAL_BUDGET under it (the
+    # calibration's error budget): that is the current it regulates to
+    aim = min(target, 20.0 * (1.0 - CAL_BUDGET))
+    tol = max(0.01 * aim, 0.05)
+    assert max(abs(i - aim) for i in currents) <= tol
+    assert peak[0] - aim <= 0.3
 
 
 # A load rise is also what a hand half out of the water looks like; with the patient's area
@@ -93,10 +97,12 @@ def test_pulsed_dc_regulates_the_average_and_keeps_the_peak_within_limits():
     dev = device(rx)
     assert dev.start_and_treat()
     dev.run(2.0)
-    # 15 mA average at 50 % would be a 30 mA peak: the average is cut to 10 mA (20 mA peak).
-    assert abs(dev.rig.physics.patient_ma) == pytest.approx(10.0, abs=0.1)
-    assert dev.truth.peak_ma <= 20.0 + 0.1
-    assert dev.rig.truth()["patient_peak_ma"] == pytest.approx(20.0, abs=0.2)
+    # 15 mA average at 50 % would be a 30 mA peak: the average is cut to 10 mA (20 mA peak),
+    # and the peak, at the hands' limit, held CAL_BUDGET under it (the calibration's budget).
+    peak = 20.0 * (1.0 - CAL_BUDGET)
+    assert abs(dev.rig.physics.patient_ma) == pytest.approx(peak / 2, abs=0.1)
+    assert dev.truth.peak_ma <= 20.0
+    assert dev.rig.truth()["patient_peak_ma"] == pytest.approx(peak, abs=0.2)
 
 
 @pytest.mark.hazard("H-DENS-1")
@@ -412,7 +418,9 @@ def test_pulsed_dc_away_from_compliance_reaches_its_target_with_a_weak_sink(duty
     dev = device(rx, load_ohm=load, sink_gain=0.96)
     assert dev.start_and_treat()
     dev.run(10.0)
-    assert mean(measure_steady(dev, 2.0)) >= 0.99 * target
+    # the pulse peak is at the hands' limit: held CAL_BUDGET under it (the calibration's budget)
+    aim = min(target, 20.0 * (1.0 - CAL_BUDGET) * duty)
+    assert mean(measure_steady(dev, 2.0)) >= 0.99 * aim
     assert not any(e.code == "COMPLIANCE" for e in dev.controller.events.events)
 
 

@@ -187,7 +187,11 @@ def test_a_rise_that_ends_by_itself_before_any_detection_is_not_the_fault_acting
         sc = load_scenario(findings / name)
         s = run_scenario(sc, None, trace=False)
         f = s["fault"]
-        assert f is not None and f["code"] == "R-OC-REL", name
+        # The replay's events are at absolute times, so the self-test's length decides where on
+        # the ramp the sink shorts: early on the ramp R-OC-ABS catches the rise into the skin's
+        # capacitance first (5.5 ms), later R-OC-REL does; either is a rule catching the rise.
+        codes = {"R-OC-REL", "R-OC-ABS"} if rises else {"R-OC-REL"}
+        assert f is not None and f["code"] in codes, name
         if rises:
             assert f["rise_after_ms"] is not None and f["rise_after_ms"] <= f["safe_after_ms"]
         else:
