@@ -26,9 +26,11 @@ def calibrate_then_treat(factor, *, end_s=60.0):
     events += [{"at_s": 3.0 + 1.5 * k, "do": "console", "line": x} for k, x in enumerate(lines)]
     events.append({"at_s": 16.0, "do": "press"})
     raw = {"name": "cal-budget", "end_after_s": end_s,
+           # the technician entered the patient's measured area (150 cm2, as the simulated
+           # patient's), so that the density guard does not bind below the site's limit
            "protocol": {"site": "hands", "target_ma": HANDS_LIMIT_MA, "duration_min": 5.0,
-                        "ramp_ma_s": 1.0},
-           "patient": {"load_ohm": 2000}, "event": events}
+                        "ramp_ma_s": 1.0, "area_cm2": 150.0},
+           "patient": {"load_ohm": 2000, "area_cm2": 150.0}, "event": events}
     run = ScenarioRun(parse_scenario(raw), None, trace=False)
     try:
         summary = run.run()

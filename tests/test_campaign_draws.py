@@ -1,9 +1,12 @@
 """The random campaign draws the sequences of events that the rule table once missed: shorts
-and shunts on the ramps down and up, shunts beside the patient, presses during the self-test,
-faults that flicker; and it judges a flickering fault from its detection."""
+on the ramps down and up (and shunts, with DRAW_SHUNTS), presses during the self-test, faults
+that flicker; and it judges a flickering fault from its detection."""
 
 from __future__ import annotations
 
+import pytest
+
+from firmware import campaign
 from firmware.campaign import FLICKER_FAULTS, check_properties, flickering, random_scenario
 
 
@@ -11,7 +14,9 @@ def _draws(n=400):
     return [random_scenario(5, i, "full") for i in range(n)]
 
 
-def test_the_campaign_draws_every_new_sequence():
+@pytest.mark.parametrize("shunts", [False, True])
+def test_the_campaign_draws_every_new_sequence(monkeypatch, shunts):
+    monkeypatch.setattr(campaign, "DRAW_SHUNTS", shunts)
     seen = {"early press": 0, "short after a stop": 0, "shunt": 0, "flicker": 0}
     for doc in _draws():
         ev = sorted(doc["event"], key=lambda e: e["at_s"])
@@ -28,7 +33,9 @@ def test_the_campaign_draws_every_new_sequence():
             assert names <= set(FLICKER_FAULTS)
             assert sum(e["do"] == "repair" for e in ev) >= 3
             seen["flicker"] += 1
+    shunted = seen.pop("shunt")
     assert all(v >= 5 for v in seen.values()), seen
+    assert (shunted >= 5) if shunts else (shunted == 0)
 
 
 def test_the_draw_is_reproducible():
