@@ -25,10 +25,8 @@ def measure_steady(dev, seconds=1.0):
 @pytest.mark.parametrize("load,target", [(500, 20.0), (2000, 20.0), (5000, 10.0),
                                          (10000, 5.0)])
 def test_steady_state_error_and_ramp_overshoot(load, target, sink_gain):
-    # the area entered is the patient's (150 cm2), so that the density guard does not bind at
-    # 20 mA and the regulation alone is seen
-    dev = device(Prescription(target_ma=target, duration_min=5, ramp_ma_s=1.0, area_cm2=150.0),
-                 load_ohm=load, sink_gain=sink_gain)
+    dev = device(Prescription(target_ma=target, duration_min=5, ramp_ma_s=1.0), load_ohm=load,
+                 sink_gain=sink_gain)
     peak = [0.0]
     dev.loop.observers.append(
         lambda *_: peak.__setitem__(0, max(peak[0], abs(dev.rig.physics.patient_ma))))
@@ -43,15 +41,13 @@ def test_steady_state_error_and_ramp_overshoot(load, target, sink_gain):
     assert peak[0] - aim <= 0.3
 
 
-# A load rise is also what a hand half out of the water looks like; with the patient's area
-# entered (150 cm2) and the density limit at its highest (0.5 mA/cm2) the density guard still
-# allows the target after the step (a share of the load of up to 0.8 taken as not scaling with
-# the area makes a 50 % rise read as 29 % of the area left), so the regulation alone is seen.
-# test_density_guard_* covers the case where it does not.
+# A load rise is also what a hand half out of the water looks like; at these currents the
+# density guard (0.2 mA/cm2 over 150 cm2) still allows the target after the step, so the
+# regulation alone is seen. test_density_guard_* covers the case where it does not.
 @pytest.mark.parametrize("load,target", [(1000, 15.0), (2000, 15.0), (4000, 8.0)])
 def test_a_50_percent_load_step_recovers_within_200_ms(load, target):
-    dev = device(Prescription(target_ma=target, duration_min=5, ramp_ma_s=1.0, area_cm2=150.0),
-                 load_ohm=load, sink_gain=0.98, limits=Limits(density_ma_cm2=0.5))
+    dev = device(Prescription(target_ma=target, duration_min=5, ramp_ma_s=1.0), load_ohm=load,
+                 sink_gain=0.98)
     assert dev.start_and_treat()
     dev.run(3.0)
     dev.rig.physics.sync()
@@ -91,9 +87,8 @@ def test_compliance_holds_the_highest_reachable_current_and_extends_the_time():
 
 @pytest.mark.hazard("H-OC-1")
 def test_pulsed_dc_regulates_the_average_and_keeps_the_peak_within_limits():
-    # the area entered is the patient's (150 cm2): the density guard does not bind
     rx = Prescription(site="hands", target_ma=15.0, duration_min=5.0, ramp_ma_s=1.0,
-                      waveform="pulsed", pulse_hz=5000, pulse_duty=0.5, area_cm2=150.0)
+                      waveform="pulsed", pulse_hz=5000, pulse_duty=0.5)
     dev = device(rx)
     assert dev.start_and_treat()
     dev.run(2.0)
@@ -279,11 +274,11 @@ def test_after_a_short_dip_the_current_returns_to_the_target(waveform, fraction,
     # A review of the guard's first remedy for finding 8: a hand lifted for a moment and put
     # straight back left the estimated area (and the current) at half for the rest of the
     # session. With the density limit at 0.15 mA/cm2 the guard binds at full immersion here,
-    # so a lost area shows as a lost current. The area entered is the patient's (150 cm2).
+    # so a lost area shows as a lost current.
     pulsed = {"pulse_hz": 1000, "pulse_duty": 0.8} if waveform == "pulsed" else {}
     target = 18.0 if waveform == "dc" else 14.0
     rx = Prescription(target_ma=target, duration_min=10.0, ramp_ma_s=1.0, waveform=waveform,
-                      area_cm2=150.0, **pulsed)
+                      **pulsed)
     dev = device(rx, load_ohm=2000, load_drift_per_min=-0.02,
                  limits=Limits(density_ma_cm2=0.15))
     assert dev.start_and_treat()
