@@ -248,7 +248,8 @@ class RuleEngine:
     """Evaluates the table each period. ``fill`` is each rule's integrator (s of condition,
     less the drain); ``active`` the rules whose condition held in the previous period; ``high``
     the highest fill each rule has reached since construction, as a share of its persistence
-    (how near a rule came to firing: the benchmarks and tests read it, the device does not)."""
+    (how near a rule came to firing in a run: a measure for judging false alarms, which the
+    device itself never reads)."""
 
     rules: tuple[Rule, ...] = field(default_factory=make_rules)
     fill: dict[str, float] = field(default_factory=dict)
