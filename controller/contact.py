@@ -278,6 +278,14 @@ class ShuntGuard:
             return math.inf
         return 1.0 / (1.0 / lv - 1.0 / r)
 
+    def carry(self, load: float) -> None:
+        """Start the envelope at ``load``: the lowest full-immersion load of a session that
+        ended moments ago (``controller.session.CARRY_REF_S``). A hand that was partly out at
+        this session's contact check and goes back in then falls to that load, not below it,
+        and is no shunt; as within one session, a shunt that brings the load of a hand partly
+        out no lower than full immersion's is not seen (hazard analysis, H-SHUNT-1)."""
+        self._env = load if self._env is None else min(self._env, load)
+
     def set_bridge(self, load: float) -> None:
         """The skin test found a resistive path of ``load`` (ohm) with no patient on it."""
         self._before = math.inf          # no patient before it: the path is the whole load

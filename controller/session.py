@@ -25,8 +25,12 @@ Anti-shock and current-density guard (limiters on the reference, every period):
   back into the water), never a slow one (the skin's resistance falling during the session):
   see :mod:`.immersion`.
   Limitation: a load can only tell a *change* of immersion. Hands that are only partly in the
-  water from the very start look like full immersion; the patient instructions (hands flat on
-  the bottom of the trays before pressing START) carry that part of the risk.
+  water from the very start look like full immersion. A session that starts within
+  ``CARRY_REF_S`` of the last one's end, on the same prescription, therefore takes the lowest
+  full-immersion load of that session as its reference when it is lower than its own contact
+  load (a patient who stopped, lifted a hand half out and pressed START again: the random
+  campaign's finding 17); before the first session of a sitting, the patient instructions
+  (hands flat on the bottom of the trays before pressing START) carry that part of the risk.
 """
 
 from __future__ import annotations
@@ -77,6 +81,14 @@ DENSITY_MARGIN = 0.9
 #: counts as a reduced target (reported, and the time extended for the dose): the margin is
 #: the calibration's uncertainty, not a current the patient is short of.
 CAL_BUDGET = 0.018
+#: a session that starts this soon (s) after the last one ended, with the same prescription,
+#: takes the last one's full-immersion load as its reference where that is lower than its own
+#: contact load: the same person back at the trays, whose skin has not had the time to dry
+#: back. A fresh contact load well above the carried one is a hand partly out of the water, and
+#: the density guard limits the current as it would in one session. The price: another person
+#: with a higher load who starts within this time is treated at a lowered current (the
+#: DENSITY-LIMIT warning says so) until the load falls. A new prescription ends the carry.
+CARRY_REF_S = 15 * 60.0
 
 
 def pulsed_load_bias(duty: float) -> float:
@@ -202,6 +214,7 @@ class Controller:
         self._state_t = 0.0
         self._contact_ok_since: float | None = None
         self._r_ref: float | None = None
+        self._carry: tuple[float, float, Prescription] | None = None  # (end t, load, rx)
         self._immersion = ImmersionEstimate()
         self._contact = ContactWatch(150.0)
         self._polarity = 1
@@ -231,6 +244,7 @@ class Controller:
         if self.busy:
             raise RuntimeError("a treatment is running; change the prescription when idle")
         self.rx = rx.validated(self.limits)
+        self._carry = None  # another prescription: perhaps another person (CARRY_REF_S)
         return self.rx
 
     def set_limits(self, limits: Limits) -> None:
@@ -599,6 +613,9 @@ class Controller:
         sess.end_t = now
         sess.outcome = outcome
         sess.fault_code = fault_code
+        loads = [r for r in (self._r_ref, self._immersion.r_full) if r is not None]
+        if loads:
+            self._carry = (now, min(loads), self.rx)
         self._emit(now, "session", "SESSION-END",
                    f"{outcome}: {sess.treat_s:.0f} s at target, {sess.dose_ma_min:.1f} mA*min")
         self.sessions_done.append(sess)
@@ -764,6 +781,16 @@ class Controller:
             if first:
                 self._r_ref = ctx.load_ohm
                 self._emit(now, "info", "CONTACT", f"contact: load {ctx.load_ohm:.0f} ohm")
+                carried = self._carried_ref(now)
+                if carried is not None and carried < ctx.load_ohm:
+                    self._r_ref = carried
+                    self._contact.guard.carry(carried)
+                if carried is not None and carried < ctx.load_ohm / 1.1:
+                    self._emit(now, "info", "CONTACT-CARRIED",
+                               f"the load at full immersion {(now - self._carry[0]) / 60:.0f} "
+                               f"min ago was {carried:.0f} ohm: taken as this session's "
+                               "reference (a hand partly out of the water shows as a lowered "
+                               "current)")
             else:
                 # The load left the contact range and came back: the next load is a step from
                 # the last one before the pause (ImmersionEstimate.resume).
@@ -775,6 +802,16 @@ class Controller:
             self._enter(now, "RAMP_UP", "ramping up" if first else "ramping up after a pause")
             return self._treat(inp, ctx)
         return self._cmd_base(probe_ma, probe=True)
+
+    def _carried_ref(self, now: float) -> float | None:
+        """The last session's full-immersion load, if it ended within CARRY_REF_S with the
+        prescription in force now."""
+        if self._carry is None:
+            return None
+        t_end, load, rx = self._carry
+        if now - t_end > CARRY_REF_S or rx != self.rx:
+            return None
+        return load
 
     def _allowed_ma(self, ctx: RuleContext) -> float:
         """The highest average current the density guard allows now."""

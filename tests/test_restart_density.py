@@ -1,0 +1,85 @@
+"""A session started again with a hand partly out of the water (finding 17 of
+docs/safety/campaigns.md): the full-immersion load of the session that just ended is the new
+session's reference (controller.session.CARRY_REF_S). Judged on the ground truth: the true
+current density at the immersed area."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from conftest import device
+from controller import Prescription
+from controller.session import CARRY_REF_S
+
+RX = Prescription(target_ma=8.0, duration_min=6.0, ramp_ma_s=1.0, area_cm2=129.0)
+FINGERTIPS = 0.13
+
+
+def _stopped_with_a_hand_partly_out():
+    """A treating session, a hand lifted to the fingertips, then a stop."""
+    dev = device(RX, load_ohm=1140.0, area_cm2=129.0)
+    assert dev.start_and_treat(60.0)
+    dev.run(10.0)
+    dev.rig.set_contact(FINGERTIPS)
+    dev.run(5.0)
+    dev.press()
+    assert dev.run_until_state("IDLE", 30.0)
+    return dev
+
+
+def _restart(dev, seconds: float = 40.0):
+    dev.press()
+    dev.run(seconds)
+    return dev
+
+
+def _codes(dev):
+    return [e.code for e in dev.controller.events.events]
+
+
+@pytest.mark.hazard("H-DENS-1")
+def test_a_restart_with_a_hand_partly_out_holds_the_density():
+    dev = _restart(_stopped_with_a_hand_partly_out())
+    assert dev.controller.session is not None and dev.state == "TREAT"
+    assert "CONTACT-CARRIED" in _codes(dev)
+    assert dev.truth.max_density_ma_cm2 <= dev.controller.limits.density_ma_cm2
+    assert dev.truth.density_over_s <= 0.2
+    # and it still treats what is in the water, at what the fingertips bear
+    assert 1.0 < dev.rig.physics.patient_ma < 0.2 * 129.0 * FINGERTIPS
+
+
+@pytest.mark.hazard("H-DENS-1")
+def test_the_hand_going_back_in_lifts_the_limit():
+    dev = _restart(_stopped_with_a_hand_partly_out())
+    dev.rig.immerse()
+    dev.run(30.0)
+    assert dev.rig.physics.patient_ma == pytest.approx(RX.target_ma, rel=0.03)
+    assert dev.truth.max_step_ma <= 0.5
+
+
+def test_the_same_patient_fully_back_in_is_treated_at_the_target():
+    dev = device(RX, load_ohm=1140.0, area_cm2=129.0, load_drift_per_min=-0.01)
+    assert dev.start_and_treat(60.0)
+    dev.run(20.0)
+    dev.press()
+    assert dev.run_until_state("IDLE", 30.0)
+    _restart(dev)
+    # the carried load is a little lower than the new contact load (the skin hydrated, the
+    # probe's reading): it does not lower the current, and the patient is not told of it
+    assert "CONTACT-CARRIED" not in _codes(dev)
+    assert dev.rig.physics.patient_ma == pytest.approx(RX.target_ma, rel=0.03)
+
+
+def test_the_carry_ends_with_its_time_and_with_a_new_prescription():
+    dev = _stopped_with_a_hand_partly_out()
+    dev.run(CARRY_REF_S + 1.0)
+    _restart(dev)
+    assert "CONTACT-CARRIED" not in _codes(dev)   # too long ago: the load is the reference
+    dev.press()
+    assert dev.run_until_state("IDLE", 30.0)
+    dev2 = _stopped_with_a_hand_partly_out()
+    dev2.controller.set_prescription(dataclasses.replace(RX, target_ma=7.0))
+    _restart(dev2)
+    assert "CONTACT-CARRIED" not in _codes(dev2)  # another prescription: perhaps another person
