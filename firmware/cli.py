@@ -126,7 +126,7 @@ def cmd_log(args) -> int:
 def cmd_tech(args) -> int:
     """Provision the technician PIN on the device itself (there is no default PIN)."""
     from .config import load_config
-    from .techconsole import set_pin
+    from .console import set_pin
     data_dir = Path(args.data_dir) if args.data_dir else load_config(args.config).data_dir
     if args.pin_stdin:
         first = second = sys.stdin.readline().strip()

@@ -68,7 +68,7 @@ def run(args) -> int:
     if args.sim:
         from concurrent.futures import ThreadPoolExecutor
 
-        from .ptyconsole import PtyConsole
+        from .console import PtyConsole
         # In real time the slow console work runs off the loop; at --speed max it runs inline,
         # so that a run is reproducible.
         console = PtyConsole(program, executor=None if args.speed == "max"
@@ -76,7 +76,7 @@ def run(args) -> int:
         print(f"console: {console.path}", flush=True)
         program.loop.observers.append(lambda *_: console.poll())
     else:
-        from .ptyconsole import SerialConsole
+        from .console import SerialConsole
         try:
             console = SerialConsole(program, cfg.console_port, cfg.console_baud)
             program.loop.observers.append(lambda *_: console.poll())

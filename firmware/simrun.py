@@ -32,9 +32,9 @@ from sim.truth import TruthRecorder
 from . import calibration as calmod
 from . import settings
 from .backends import sim_hardware
+from .console import TechConsole, set_pin
 from .device import DeviceProgram
 from .sdnotify import Notifier
-from .techconsole import TechConsole, set_pin
 
 SIM_PIN = "123456"
 TRACE_COLUMNS = ("t_s", "state", "setpoint_ma", "measured_ma", "measured_b_ma", "patient_ma",

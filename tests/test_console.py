@@ -14,10 +14,9 @@ from conftest import make_rig
 from controller import Limits, Prescription
 from firmware import calibration as calmod
 from firmware import settings as settings_mod
+from firmware.console import MAX_BYTES_PER_PERIOD, PtyConsole, TechConsole, set_pin
 from firmware.device import DeviceProgram
-from firmware.ptyconsole import MAX_BYTES_PER_PERIOD, PtyConsole
 from firmware.sdnotify import Notifier
-from firmware.techconsole import TechConsole, set_pin
 
 PIN = "246810"
 RX = Prescription(target_ma=5.0, duration_min=5.0, ramp_ma_s=1.0)
@@ -110,18 +109,18 @@ def test_on_the_device_the_pin_check_runs_off_the_control_loop(tmp_path, board):
     pool = ThreadPoolExecutor(1)
     b = Bench(tmp_path, board, executor=pool)
     try:
-        from firmware import techconsole
-        orig = techconsole.check_pin
+        from firmware.console import auth
+        orig = auth.check_pin
 
         def spy(*a):
             ran_on.append(threading.get_ident())
             return orig(*a)
 
-        techconsole.check_pin = spy
+        auth.check_pin = spy
         try:
             assert b.ask(f"login {PIN}")[-1] == "OK"
         finally:
-            techconsole.check_pin = orig
+            auth.check_pin = orig
         assert ran_on and ran_on[0] != loop_thread
         assert b.ask("rx set target=12")[-1] == "OK"  # its fsync'd save too
     finally:

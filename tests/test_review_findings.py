@@ -57,7 +57,7 @@ def test_rule_faults_can_be_cleared_by_the_technician_after_a_repair(tmp_path, b
 
 def test_missing_settings_can_be_put_right_from_the_console(tmp_path, board):
     from firmware import calibration as calmod
-    from firmware.techconsole import set_pin
+    from firmware.console import set_pin
     calmod.save(tmp_path, calmod.Calibration.nominal(board), board)
     set_pin(tmp_path, PIN)
     b = Bench(tmp_path, board)  # no prescription, no limits: ST-SETTINGS

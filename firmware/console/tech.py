@@ -1,0 +1,170 @@
+"""The technician's console: the public commands and, after ``login <PIN>``, the prescription,
+the limits, the calibration, the self-test, the latched fault and the treatment log.
+
+The commands themselves are declared in their own modules (:mod:`.settings_cmds`,
+:mod:`.cal_cmds`, :mod:`.service_cmds`); this class carries what they share:
+
+- the gate (:mod:`.auth`): ``ERR NO-PIN`` until a PIN is provisioned, ``ERR AUTH`` until
+  ``login``, the idle logout;
+- slow work off the control loop (:meth:`TechConsole.background`: the scrypt PIN check and
+  fsync'd writes run on the executor, a one-thread pool on the device, inline in the
+  simulator), with one command at a time (``ERR BUSY`` while a reply is pending);
+- procedures that drive the output (``selftest``, ``cal zero``, ``cal ref``):
+  :meth:`TechConsole.procedure` runs them in the control loop as technician procedures of the
+  controller, which wraps each in its open-output watch (the probe before and after, I x R while
+  the test load carries current): with a welded patient relay and someone in the water they are
+  refused with ST-RELAY before any test current flows. Their reply is sent when they end.
+
+While a treatment runs, anything that changes the calibration, the limits or the prescription
+answers ``ERR BUSY`` (declared per command: ``idle_only``).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+
+from .. import store
+from . import auth, cal_cmds, service_cmds, settings_cmds
+from .core import Console
+
+
+class Inline:
+    """An executor that runs the job at once (the simulator: the virtual clock does not see
+    wall time, and replays stay exact)."""
+
+    def submit(self, fn, *args):
+        fut = Future()
+        try:
+            fut.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
+            fut.set_exception(exc)
+        return fut
+
+
+class TechConsole(Console):
+    """:param executor: where slow work runs (the scrypt PIN check, fsync'd file writes). On
+    the device a one-thread pool, so that the 10 ms control loop never waits for them; by
+    default inline (simulation and tests). :param wall: the wall clock of the lockout."""
+
+    def __init__(self, program, write, *, wall=time.time, executor=None):
+        super().__init__(program, write)
+        self.data_dir = program.data_dir
+        self.wall = wall
+        self.executor = executor or Inline()
+        self.login = auth.Login()
+        self.lockout = auth.Lockout(self.data_dir)
+        self._job = None
+        self.pending = False
+        reg = self.registry
+        reg.register("login", self.cmd_login, args="<PIN>", nargs=(1, 1), login=False,
+                     desc="authenticate as the technician (5 wrong tries lock for 5 minutes)")
+        reg.register("logout", self.cmd_logout, desc="end the technician session")
+        settings_cmds.register(self)
+        cal_cmds.register(self)
+        service_cmds.register(self)
+
+    # --- the gate -----------------------------------------------------------------------------
+    def handle(self, raw: bytes) -> None:
+        if self.pending:
+            self.reply([], "ERR BUSY: the previous command is still running; wait for its OK")
+            return
+        super().handle(raw)
+
+    def dispatch(self, name: str, args: list[str]):
+        now = self.program.clock.now()
+        if self.login.expire(now):
+            self.program.controller.events.emit(now, "info", "CONSOLE-LOGOUT",
+                                                "technician logged out after 10 min idle")
+        return super().dispatch(name, args)
+
+    def admit(self, name: str) -> str | None:
+        if not self.registry.needs_login(name):
+            return None
+        if not auth.pin_path(self.data_dir).exists():
+            return auth.NO_PIN
+        if not self.login.logged_in:
+            return auth.NOT_LOGGED_IN
+        self.login.touch(self.program.clock.now())
+        return None
+
+    # --- slow work off the control loop -------------------------------------------------------
+    def background(self, fn, finish):
+        """Run ``fn`` on the executor; ``finish(result, error)`` makes the reply when it is
+        done. Returns ``None`` (the reply comes later)."""
+        self.pending = True
+        self._job = (self.executor.submit(fn), finish)
+        self.poll_jobs()
+        return None
+
+    def poll_jobs(self) -> None:
+        """Called every period by the transport: delivers the reply of a finished job."""
+        if self._job is None or not self._job[0].done():
+            return
+        fut, finish = self._job
+        self._job = None
+        self.pending = False
+        try:
+            result, error = fut.result(), None
+        except Exception as exc:  # noqa: BLE001 - reported on the console
+            result, error = None, exc
+        try:
+            lines, status = finish(result, error)
+        except Exception as exc:  # noqa: BLE001
+            lines, status = [], f"ERR INTERNAL: {type(exc).__name__}; the device is unaffected"
+        self.reply(lines, status)
+
+    def procedure(self, sequence, finish):
+        """Start a procedure in the control loop; the reply comes from ``finish``."""
+        c = self.program.controller
+        now = self.program.clock.now()
+
+        def done(result, error):
+            self.pending = False
+            lines, status = finish(result, error)
+            self.reply(lines, status)
+
+        try:
+            c.start_service(now, sequence, done)
+        except RuntimeError as exc:
+            return [], f"ERR BUSY: {exc}"
+        self.pending = True
+        return None
+
+    # --- login and logout ---------------------------------------------------------------------
+    def cmd_login(self, args):
+        if not auth.pin_path(self.data_dir).exists():
+            return [], auth.NO_PIN
+        wall = self.wall()
+        lock = self.lockout.state()
+        if lock["locked_until"] > wall:
+            return [], (f"ERR LOCKED: too many wrong PINs; try again in "
+                        f"{lock['locked_until'] - wall:.0f} s")
+        pin = args[0]
+
+        def finish(result, error):
+            if error is not None:
+                if isinstance(error, store.StoreError):
+                    return [], (f"ERR PIN-FILE: {error.problem}; set the PIN again with "
+                                "'ionto tech set-pin'")
+                raise error
+            ok, lock = result
+            now = self.program.clock.now()
+            events = self.program.controller.events
+            if ok:
+                self.login.start(now)
+                events.emit(now, "info", "CONSOLE-LOGIN", "technician logged in")
+                return ["logged in"], "OK"
+            if lock.get("locked"):
+                events.emit(now, "warning", "CONSOLE-LOCKED",
+                            "5 wrong PINs: console locked for 5 min")
+                return [], "ERR LOCKED: 5 wrong PINs; the console is locked for 5 minutes"
+            return [], f"ERR AUTH: wrong PIN ({auth.MAX_TRIES - lock['failures']} tries left)"
+
+        # on the executor: scrypt and the lock file's fsync take time
+        return self.background(lambda: self.lockout.attempt(self.data_dir, pin, self.wall()),
+                               finish)
+
+    def cmd_logout(self, args):
+        self.login.end()
+        return ["logged out"], "OK"
