@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller import Controller
+from controller import Controller, ControllerConfig
 from hardware import Board
 
 from . import calibration as calmod
@@ -19,9 +19,16 @@ from . import settings
 from .indication import Indicator
 from .loop import DeviceLoop
 from .sdnotify import Notifier
-from .simdevice import controller_config
 from .store import StoreError
 from .treatlog import TreatmentLog
+
+
+def controller_config(board: Board) -> ControllerConfig:
+    """The hardware facts the controller needs, from the board file (its single source)."""
+    return ControllerConfig(test_load_ohm=board.output.test_load_ohm,
+                            hv_nominal=board.hv.nominal_v, hv_tolerance=board.hv.tolerance,
+                            sink_headroom_v=board.setpoint.sink_headroom_v,
+                            r_sense_ohm=board.sense.r_s1_ohm + board.sense.r_s2_ohm)
 
 
 class DeviceProgram:

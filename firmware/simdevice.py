@@ -8,20 +8,14 @@ presses, and a :class:`~sim.truth.TruthRecorder` that watches the true patient c
 
 from __future__ import annotations
 
-from controller import Controller, ControllerConfig, Limits, Prescription
+from controller import Controller, Limits, Prescription
 from hardware import Board, load_board
 from sim.patient import Patient
 from sim.truth import TruthRecorder
 
 from .backends import sim_hardware
+from .device import controller_config
 from .loop import DeviceLoop
-
-
-def controller_config(board: Board) -> ControllerConfig:
-    return ControllerConfig(test_load_ohm=board.output.test_load_ohm,
-                            hv_nominal=board.hv.nominal_v, hv_tolerance=board.hv.tolerance,
-                            sink_headroom_v=board.setpoint.sink_headroom_v,
-                            r_sense_ohm=board.sense.r_s1_ohm + board.sense.r_s2_ohm)
 
 
 class SimDevice:

@@ -170,8 +170,9 @@ def register(con) -> None:
 
     reg = con.registry
     reg.command("cal", "two-point calibration of the current channels and the setpoint",
-                "against the test load and an external reference meter (a reading more than 1 % from the test load's I x R is "
-                "refused); nothing takes effect before 'cal save'")
+                "against the test load and an external reference meter (a reading more than "
+                "1 % from the test load's I x R is refused); nothing takes effect before "
+                "'cal save'")
     reg.register("cal show", show, desc="the calibration in force, its age, what is pending")
     reg.register("cal zero", zero, idle_only=True,
                  desc="measure both channels with no current (the first point)")

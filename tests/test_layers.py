@@ -1,0 +1,72 @@
+"""Who may import whom (the README's "Layout"), checked on the source: every ``import`` of every
+module, at any depth (a lazy import inside a function counts too), against the allowed
+directions. And the production program, ``ionto device`` on the Pi, loads nothing of the
+simulator."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+#: the project's packages and the ones each may import
+ALLOWED = {
+    "controller": set(),
+    "hardware": set(),
+    "hal": {"hardware"},
+    "sim": {"hardware"},
+    "firmware": {"controller", "hal", "hardware", "sim"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    """The project packages a module imports (absolute imports; relative ones stay inside)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found & set(ALLOWED)
+
+
+def test_every_package_imports_only_what_the_layers_allow():
+    broken = []
+    for pkg, allowed in ALLOWED.items():
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            bad = _imports(path) - allowed - {pkg}
+            if bad:
+                broken.append(f"{path.relative_to(ROOT)} imports {', '.join(sorted(bad))}")
+    assert not broken, "\n".join(broken)
+
+
+def test_the_check_sees_a_lazy_import():
+    lazy = ROOT / "sim" / "_layers_probe.py"
+    lazy.write_text("def f():\n    import controller.session\n", encoding="utf-8")
+    try:
+        assert _imports(lazy) == {"controller"}
+    finally:
+        lazy.unlink()
+
+
+def test_the_device_program_on_the_pi_loads_nothing_of_the_simulator(tmp_path):
+    """``ionto device`` without ``--sim``, on a machine without the hardware, ends with its hint
+    (exit 1); with it and the modules the program runs on the Pi imported (the device program,
+    the console and its UART transport, the Pi backend), no module of sim/ is loaded."""
+    code = (
+        "import sys\n"
+        "from firmware.cli import main\n"
+        f"rc = main(['device', '--data-dir', {str(tmp_path)!r}])\n"
+        "import firmware.device, firmware.console, firmware.run_device, firmware.backends\n"
+        "import hal.pi\n"
+        "loaded = sorted(m for m in sys.modules if m == 'sim' or m.startswith('sim.'))\n"
+        "print('SIM-MODULES', loaded)\n"
+        "sys.exit(rc)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "SIM-MODULES []" in out.stdout, out.stdout
+    assert "ionto device:" in out.stderr and "--sim" in out.stderr, out.stderr
