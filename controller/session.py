@@ -235,6 +235,27 @@ class Controller:
     # Public API
     # ------------------------------------------------------------------------------------------
     @property
+    def target_now_ma(self) -> float | None:
+        """The average current the device is working to now: the reduced target if the
+        session reported one, in TREAT the prescription's average
+        (:meth:`Prescription.max_average_ma`: in pulsed DC the pulse peak bounds it), else
+        ``None``. The one definition the simulator's judges and the panel read."""
+        sess = self.session
+        if sess is not None and sess.reduced_target_ma is not None:
+            return sess.reduced_target_ma
+        if self.state != "TREAT":
+            return None
+        return self.rx.max_average_ma(self.limits)
+
+    def interrupt(self, now: float, reason: str) -> None:
+        """The program stops with a session running (a shutdown, a signal): the session is
+        recorded as interrupted. The output's safe state is the program's to drive first."""
+        if self.session is None:
+            return
+        self._emit(now, "warning", "SESSION-INTERRUPTED", f"program {reason}")
+        self._end_session(now, "interrupted", None)
+
+    @property
     def busy(self) -> bool:
         """True while a session (or its self-test) runs: settings may not change."""
         return (self.state in SESSION_STATES or self.state == "SERVICE"

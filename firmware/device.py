@@ -120,11 +120,7 @@ class DeviceProgram:
             self.hw.panel.set_colour("off")
         except Exception:  # noqa: BLE001 - the panel is not safety-relevant at shutdown
             pass
-        c = self.controller
-        if c.session is not None:
-            # A session cut short by a stop: record it as interrupted, committed.
-            now = self.clock.now()
-            c.events.emit(now, "warning", "SESSION-INTERRUPTED", f"program {reason}")
-            c._end_session(now, "interrupted", None)
+        # A session cut short by a stop: recorded as interrupted, committed.
+        self.controller.interrupt(self.clock.now(), reason)
         self.notifier.stopping()
         self.log.close()

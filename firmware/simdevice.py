@@ -44,12 +44,8 @@ class SimDevice:
             self.truth.session_started(ev.t)   # ends an earlier fault's episode (sim.truth)
 
     def target_ma(self) -> float | None:
-        """The target the device is working to (the reduced one if it reported one)."""
-        c = self.controller
-        sess = c.session
-        if sess is not None and sess.reduced_target_ma is not None:
-            return sess.reduced_target_ma
-        return c.rx.target_ma if c.state in ("TREAT",) else None
+        """The target the device is working to (``Controller.target_now_ma``)."""
+        return self.controller.target_now_ma
 
     @property
     def state(self) -> str:

@@ -184,13 +184,7 @@ class ScenarioRun:
                                 "detail": prefix + " | ".join(reply)})
 
     def _target(self):
-        c = self.program.controller
-        sess = c.session
-        if sess is not None and sess.reduced_target_ma is not None:
-            return sess.reduced_target_ma
-        if c.state != "TREAT":
-            return None
-        return c.rx.max_average_ma(c.limits)
+        return self.program.controller.target_now_ma
 
     # --- running ------------------------------------------------------------------------------
     def horizon(self) -> float:
