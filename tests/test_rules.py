@@ -63,11 +63,7 @@ CASES = [
 ]
 
 
-@pytest.mark.hazard("H-OC-1", "H-OC-2", "H-SENSE-1", "H-SENSE-2", "H-SUPPLY-1", "H-HANG-1",
-                    "H-SHOCK-1", "H-POL-1", "H-DOSE-1")
-@pytest.mark.parametrize("rule_id,reaction,frame,persistence", CASES)
-def test_rule_fires_after_its_persistence_with_its_reaction(rule_id, reaction, frame,
-                                                            persistence):
+def _fires_after_its_persistence(rule_id, reaction, frame, persistence):
     engine = RuleEngine()
     assert engine.by_id(rule_id).reaction is reaction
     n = 40
@@ -78,6 +74,87 @@ def test_rule_fires_after_its_persistence_with_its_reaction(rule_id, reaction, f
     onset = 1.0 + 4 * P  # the condition began at most one period before its first sample
     delay = fired[rule_id] - (onset + P)
     assert persistence - P - 1e-9 <= delay <= persistence + 1e-9
+
+
+def _cases(*rule_ids):
+    cases = [c for c in CASES if c[0] in rule_ids]
+    assert len(cases) == len(rule_ids)
+    return pytest.mark.parametrize("rule_id,reaction,frame,persistence", cases,
+                                   ids=[c[0] for c in cases])
+
+
+# One test a hazard, so that the traceability matrix names the rules that control each; the
+# cases are the table above, and every rule of the table is in one of them (checked below).
+@pytest.mark.hazard("H-OC-1")
+@_cases("R-OC-ABS", "R-OC-REL", "R-HW-TRIP")
+def test_the_overcurrent_rules_fire_after_their_persistence(rule_id, reaction, frame,
+                                                           persistence):
+    _fires_after_its_persistence(rule_id, reaction, frame, persistence)
+
+
+@pytest.mark.hazard("H-OC-2")
+@_cases("R-NOCMD")
+def test_current_without_a_command_faults_after_its_persistence(rule_id, reaction, frame,
+                                                               persistence):
+    _fires_after_its_persistence(rule_id, reaction, frame, persistence)
+
+
+@pytest.mark.hazard("H-SENSE-1")
+@_cases("R-CH-AGREE")
+def test_channels_that_disagree_fault_after_the_persistence(rule_id, reaction, frame,
+                                                           persistence):
+    _fires_after_its_persistence(rule_id, reaction, frame, persistence)
+
+
+@pytest.mark.hazard("H-SENSE-2")
+@_cases("R-ADC-FAIL", "R-ADC-FROZEN")
+def test_a_failed_or_frozen_adc_faults_at_once(rule_id, reaction, frame, persistence):
+    _fires_after_its_persistence(rule_id, reaction, frame, persistence)
+
+
+@pytest.mark.hazard("H-SUPPLY-1")
+@_cases("R-HV")
+def test_an_hv_rail_out_of_range_faults_after_the_persistence(rule_id, reaction, frame,
+                                                             persistence):
+    _fires_after_its_persistence(rule_id, reaction, frame, persistence)
+
+
+@pytest.mark.hazard("H-HANG-1")
+@_cases("R-OVERRUN")
+def test_an_overrun_period_faults_at_once(rule_id, reaction, frame, persistence):
+    _fires_after_its_persistence(rule_id, reaction, frame, persistence)
+
+
+@pytest.mark.hazard("H-SHOCK-1")
+@_cases("R-SHORT", "R-OPEN")
+def test_a_short_or_lost_contact_pauses_after_the_persistence(rule_id, reaction, frame,
+                                                             persistence):
+    _fires_after_its_persistence(rule_id, reaction, frame, persistence)
+
+
+@pytest.mark.hazard("H-POL-1")
+@_cases("R-POLARITY")
+def test_a_wrong_polarity_faults_after_the_persistence(rule_id, reaction, frame, persistence):
+    _fires_after_its_persistence(rule_id, reaction, frame, persistence)
+
+
+@pytest.mark.hazard("H-DOSE-1")
+@_cases("R-SESSION")
+def test_a_session_beyond_its_time_or_dose_stops(rule_id, reaction, frame, persistence):
+    _fires_after_its_persistence(rule_id, reaction, frame, persistence)
+
+
+PER_HAZARD = {"R-OC-ABS", "R-OC-REL", "R-HW-TRIP", "R-NOCMD", "R-CH-AGREE", "R-ADC-FAIL",
+              "R-ADC-FROZEN", "R-HV", "R-OVERRUN", "R-SHORT", "R-OPEN", "R-POLARITY",
+              "R-SESSION"}
+
+
+def test_every_case_and_every_rule_is_in_a_hazards_test():
+    assert {c[0] for c in CASES} == PER_HAZARD
+    # R-ADC-STUCK has its own test (its condition is a run of identical counts)
+    assert {r.id for r in RuleEngine().rules} == PER_HAZARD | {"R-ADC-STUCK"}
+    hazard = {r.id: r.hazard for r in RuleEngine().rules}
+    assert hazard["R-OC-ABS"] == "H-OC-1" and hazard["R-NOCMD"] == "H-OC-2"
 
 
 @pytest.mark.parametrize("rule_id,reaction,frame,persistence",
@@ -91,6 +168,7 @@ def test_rule_is_quiet_when_its_condition_clears_before_its_persistence(
     assert rule_id not in fire_times(engine, frames)
 
 
+@pytest.mark.hazard("H-SENSE-2")
 def test_adc_stuck_needs_two_seconds_of_identical_counts_while_current_flows():
     engine = RuleEngine()
     frames = [dict(raw_a=8000, raw_b=7984)] * 195
