@@ -49,6 +49,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .values import CONTACT_OHM, DEVICE_MAX_MA, value
+
 
 class Reaction(Enum):
     PAUSE = "pause"
@@ -110,11 +112,30 @@ class Rule:
 LEAK = 0.01
 
 
+# The thresholds, from the one values table (controller/values.py), bound once at import: the
+# conditions run every period.
+_V = value
+_OC_ABS = _V("oc_abs_margin_ma")
+_OC_REL, _OC_REL_SHARE = _V("oc_rel_ma"), _V("oc_rel_share")
+_NOCMD_CMD, _NOCMD_EXCESS = _V("nocmd_command_ma"), _V("nocmd_excess_ma")
+_AGREE, _AGREE_SHARE = _V("agree_ma"), _V("agree_share")
+_ADC_FAILURES, _SAMPLE_AGE = _V("adc_failures"), _V("sample_age_s")
+_STUCK_CMD = _V("stuck_min_command_ma")
+_HV_SETTLE, _HV_OFF_SETTLE, _HV_OFF_MAX = _V("hv_settle_s"), _V("hv_off_settle_s"), \
+    _V("hv_off_max_v")
+_OVERRUN = _V("overrun_factor")
+_SHORT_OHM, _OPEN_OHM = CONTACT_OHM
+_OPEN_CMD, _OPEN_I = _V("open_command_ma"), _V("open_current_ma")
+_POL_MA, _POL_V = _V("polarity_min_ma"), _V("polarity_v")
+_SESSION_T, _SESSION_T_EXTRA, _SESSION_DOSE = _V("session_time_factor"), \
+    _V("session_time_extra_s"), _V("session_dose_factor")
+
+
 def _absolute_overcurrent(c: RuleContext) -> bool:
     if c.i_max is None or c.self_test:
         return False
     peak = c.i_max / c.duty if c.duty > 0 else c.i_max
-    return peak > c.peak_cap_ma + 1.0 or peak > 30.0
+    return peak > c.peak_cap_ma + _OC_ABS or peak > DEVICE_MAX_MA
 
 
 # The two rules on "more current than commanded" cover the whole range of the command with no
@@ -126,21 +147,23 @@ def _absolute_overcurrent(c: RuleContext) -> bool:
 
 
 def _relative_overcurrent(c: RuleContext) -> bool:
-    return c.i_max is not None and c.i_max > c.command_ma + max(1.0, 0.1 * c.command_ma)
+    return c.i_max is not None and c.i_max > c.command_ma + max(_OC_REL,
+                                                                _OC_REL_SHARE * c.command_ma)
 
 
 def _current_without_command(c: RuleContext) -> bool:
-    return c.i_max is not None and c.command_ma < 0.3 and c.i_max > c.command_ma + 0.3
+    return c.i_max is not None and c.command_ma < _NOCMD_CMD and \
+        c.i_max > c.command_ma + _NOCMD_EXCESS
 
 
 def _channels_disagree(c: RuleContext) -> bool:
     if c.i_a is None or c.i_b is None or c.self_test:  # the self-test checks this itself
         return False
-    return abs(c.i_a - c.i_b) > max(0.3, 0.05 * max(abs(c.i_a), abs(c.i_b)))
+    return abs(c.i_a - c.i_b) > max(_AGREE, _AGREE_SHARE * max(abs(c.i_a), abs(c.i_b)))
 
 
 def _adc_failure(c: RuleContext) -> bool:
-    return c.adc_failures >= 3 or c.sample_age > 0.030
+    return c.adc_failures >= _ADC_FAILURES or c.sample_age > _SAMPLE_AGE
 
 
 class _StuckWatch:
@@ -150,7 +173,7 @@ class _StuckWatch:
         self.last: tuple[int | None, int | None] = (None, None)
 
     def __call__(self, c: RuleContext) -> bool:
-        if c.raw_a is None or c.command_ma < 0.5:
+        if c.raw_a is None or c.command_ma < _STUCK_CMD:
             self.last = (None, None)
             return False
         same = (c.raw_a, c.raw_b) == self.last or c.raw_a == self.last[0] \
@@ -169,10 +192,10 @@ def _adc_frozen(c: RuleContext) -> bool:
 def _hv_out_of_range(c: RuleContext) -> bool:
     if c.hv is None:
         return False
-    if c.hv_enabled_for >= 0.05:
+    if c.hv_enabled_for >= _HV_SETTLE:
         return abs(c.hv - c.hv_nominal) > c.hv_tolerance * c.hv_nominal
-    if c.hv_disabled_for >= 0.2:
-        return c.hv > 10.0  # HV present although disabled
+    if c.hv_disabled_for >= _HV_OFF_SETTLE:
+        return c.hv > _HV_OFF_MAX  # HV present although disabled
     return False
 
 
@@ -181,61 +204,77 @@ def _hw_trip(c: RuleContext) -> bool:
 
 
 def _overrun(c: RuleContext) -> bool:
-    return c.period > 3.0 * c.nominal_period
+    return c.period > _OVERRUN * c.nominal_period
 
 
 def _short(c: RuleContext) -> bool:
-    return c.in_contact_phase and c.load_ohm is not None and c.load_ohm < 300.0
+    return c.in_contact_phase and c.load_ohm is not None and c.load_ohm < _SHORT_OHM
 
 
 def _open(c: RuleContext) -> bool:
     if not c.in_contact_phase or c.i_max is None:
         return False
     if c.load_ohm is not None:
-        return c.load_ohm > 20_000.0
-    return c.command_ma >= 0.15 and c.i_max < 0.05
+        return c.load_ohm > _OPEN_OHM
+    return c.command_ma >= _OPEN_CMD and c.i_max < _OPEN_I
 
 
 def _wrong_polarity(c: RuleContext) -> bool:
-    return (c.i_max is not None and c.v_e is not None and c.i_max > 0.5
-            and c.hv_enabled_for >= 0.05 and c.v_e * c.polarity < -1.0)
+    return (c.i_max is not None and c.v_e is not None and c.i_max > _POL_MA
+            and c.hv_enabled_for >= _HV_SETTLE and c.v_e * c.polarity < -_POL_V)
 
 
 def _session_limits(c: RuleContext) -> bool:
-    return c.treat_s > 1.5 * c.duration_s + 60.0 or c.dose_ma_min > 1.6 * c.rx_dose_ma_min
+    return c.treat_s > _SESSION_T * c.duration_s + _SESSION_T_EXTRA or \
+        c.dose_ma_min > _SESSION_DOSE * c.rx_dose_ma_min
 
 
-def make_rules() -> tuple[Rule, ...]:
-    """The rule table (a fresh copy: some rules keep a little state)."""
+_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def _g(x: float) -> str:
+    return f"{x:g}"
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:g} %"
+
+
+def make_rules(hv_tolerance: float = 0.15) -> tuple[Rule, ...]:
+    """The rule table (a fresh copy: some rules keep a little state). Every number of a
+    rule's text is the number its condition uses (:mod:`controller.values`);
+    ``hv_tolerance`` is the board's (``hardware/board.toml``), for R-HV's text."""
     F, P, S = Reaction.FAULT, Reaction.PAUSE, Reaction.STOP
     return (
         # Measurement integrity first: when the ADC is broken, its readings explain nothing.
-        Rule("R-ADC-FAIL", "H-SENSE-2", "three consecutive failed ADC reads, or a sample older "
-             "than 30 ms", 0.0, F, _adc_failure),
+        Rule("R-ADC-FAIL", "H-SENSE-2", f"{_WORDS[int(_ADC_FAILURES)]} consecutive failed ADC "
+             f"reads, or a sample older than {_g(_SAMPLE_AGE * 1000)} ms", 0.0, F, _adc_failure),
         Rule("R-ADC-FROZEN", "H-SENSE-2", "all four channels read the same count: the "
              "conversion register is frozen", 0.0, F, _adc_frozen),
-        Rule("R-ADC-STUCK", "H-SENSE-2", "identical raw counts on a current channel for 2 s "
-             "while current flows", 2.0, F, _StuckWatch(), leaky=False),
-        Rule("R-OC-ABS", "H-OC-1", "measured current (pulse peak) above the site limit + 1 mA "
-             "or the 30 mA device limit", 0.0, F, _absolute_overcurrent),
+        Rule("R-ADC-STUCK", "H-SENSE-2", f"identical raw counts on a current channel for "
+             f"{_g(2.0)} s while current flows", 2.0, F, _StuckWatch(), leaky=False),
+        Rule("R-OC-ABS", "H-OC-1", f"measured current (pulse peak) above the site limit + "
+             f"{_g(_OC_ABS)} mA or the {_g(DEVICE_MAX_MA)} mA device limit", 0.0, F,
+             _absolute_overcurrent),
         # R-NOCMD before R-OC-REL: with a command below 0.3 mA both may fire in the same period,
         # and "current without a command" is the more telling name.
-        Rule("R-NOCMD", "H-OC-2", "current more than 0.3 mA above a command below 0.3 mA "
-             "(sink short, welded relay)", 0.050, F, _current_without_command),
-        Rule("R-OC-REL", "H-OC-1", "measured current above the command + max(1 mA, 10 %)",
-             0.050, F, _relative_overcurrent),
-        Rule("R-CH-AGREE", "H-SENSE-1", "the two current channels disagree by more than "
-             "max(0.3 mA, 5 %)", 0.100, F, _channels_disagree),
-        Rule("R-HV", "H-SUPPLY-1", "HV rail outside +-15 % of nominal while enabled (or present "
-             "while disabled)", 0.100, F, _hv_out_of_range),
+        Rule("R-NOCMD", "H-OC-2", f"current more than {_g(_NOCMD_EXCESS)} mA above a command "
+             f"below {_g(_NOCMD_CMD)} mA (sink short, welded relay)", 0.050, F,
+             _current_without_command),
+        Rule("R-OC-REL", "H-OC-1", f"measured current above the command + max({_g(_OC_REL)} "
+             f"mA, {_pct(_OC_REL_SHARE)})", 0.050, F, _relative_overcurrent),
+        Rule("R-CH-AGREE", "H-SENSE-1", f"the two current channels disagree by more than "
+             f"max({_g(_AGREE)} mA, {_pct(_AGREE_SHARE)})", 0.100, F, _channels_disagree),
+        Rule("R-HV", "H-SUPPLY-1", f"HV rail outside +-{_pct(hv_tolerance)} of nominal while "
+             "enabled (or present while disabled)", 0.100, F, _hv_out_of_range),
         Rule("R-HW-TRIP", "H-OC-1", "the hardware overcurrent latch has fired", 0.0, F,
              _hw_trip),
-        Rule("R-OVERRUN", "H-HANG-1", "a control period longer than three times nominal", 0.0,
-             F, _overrun),
-        Rule("R-SHORT", "H-SHOCK-1", "load below 300 ohm: electrodes shorted (both hands in one "
-             "tray)", 0.020, P, _short),
-        Rule("R-OPEN", "H-SHOCK-1", "contact lost: load above 20 kOhm or no current flows",
-             0.0, P, _open),
+        Rule("R-OVERRUN", "H-HANG-1", f"a control period longer than "
+             f"{_WORDS[int(_OVERRUN)]} times nominal", 0.0, F, _overrun),
+        Rule("R-SHORT", "H-SHOCK-1", f"load below {_g(_SHORT_OHM)} ohm: electrodes shorted "
+             "(both hands in one tray)", 0.020, P, _short),
+        Rule("R-OPEN", "H-SHOCK-1", f"contact lost: load above {_g(_OPEN_OHM / 1000)} kOhm or "
+             "no current flows", 0.0, P, _open),
         Rule("R-POLARITY", "H-POL-1", "electrode voltage sign does not follow the polarity "
              "command", 0.100, F, _wrong_polarity),
         Rule("R-SESSION", "H-DOSE-1", "treatment time or dose beyond the prescription plus "

@@ -277,3 +277,21 @@ def test_a_steady_condition_fires_at_its_persistence_after_a_drained_episode():
     assert "R-OC-REL" not in engine.fill
     fired = fire_times(engine, [frame] * 10)
     assert fired["R-OC-REL"] == pytest.approx(1.0 + 4 * P)  # the 5th period: 50 ms credited
+
+
+def test_every_threshold_is_within_its_reviewed_range_and_the_check_refuses_one_outside():
+    from controller import values
+    values.check()
+    bad = dataclasses.replace(values.VALUES["short_ohm"], value=50.0)
+    with pytest.raises(ValueError, match="short_ohm"):
+        values.check((bad,))
+
+
+def test_the_rule_table_document_is_the_codes():
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "tools/rule_table.py", "--check"], cwd=root,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
