@@ -346,6 +346,11 @@ class ShuntGuard:
         if self.r_shunt is not None:
             self._follow(load)
             return
+        if self._env is not None and load < (1.0 - SHUNT_FALL) * self._env:
+            # Below the lowest load seen, at any current: no reference for the area until it is
+            # judged (a path that came under FAST_MIN_MA, taken as full immersion, cut the
+            # current to a third when it went).
+            self._excluded = True
         if not trusted:
             # A channel reading high makes the load look low: that is R-CH-AGREE's and
             # R-OC-REL's (a sensing fault faults; a pause here would hide it).
@@ -610,10 +615,11 @@ class ContactWatch:
         guard.observe(ctx.now, ctx.load_ohm, ctx.i_max, is_open, trusted)
         if guard.detected:
             self.pause_now = ctl.state in ("RAMP_UP", "TREAT")
+            ref = guard._env if guard._before == math.inf else guard._before
+            was = f" ({ref:.0f} ohm)" if ref is not None and ref != math.inf else ""
             ctl._emit(ctx.now, "warning", "SHUNT-FOUND",
-                      f"the load fell to {ctx.load_ohm:.0f} ohm, below the lowest the hands gave "
-                      f"({guard._env:.0f} ohm): a path of about {guard.r_shunt:.0f} ohm beside "
-                      "the patient")
+                      f"the load fell to {ctx.load_ohm:.0f} ohm, below the lowest the hands gave"
+                      f"{was}: a path of about {guard.r_shunt:.0f} ohm beside the patient")
         self._told(ctl, ctx.now)
         hold = guard.cap_ma(ctx.load_ohm)
         if hold is None:
