@@ -16,8 +16,11 @@ H-SHUNT-1 and H-BRIDGE-1):
   across the trays; the load is in the contact range, and a device that trusts the load ramps to
   the target into the water and then steps the current into the hands as they go in.
 
-:class:`ShuntGuard` watches the load during treatment (at currents from ``SHUNT_MIN_MA``,
-where the estimate is quiet). A fall of the load (filtered: ``X_GAIN``) by more than
+:class:`ShuntGuard` watches the load during treatment (fast falls at currents from
+``FAST_MIN_MA``, 0.4 mA: below it, even a path that takes the whole current steps the patient's
+by less than ``STEP_MAX_MA`` when it goes; on a rise of the current the fall must exceed the lag
+a skin's capacitance can give the load, ``TAU_MAX_S`` times the current's relative rate).
+A fall of the load (filtered: ``X_GAIN``) by more than
 ``SHUNT_FALL`` within ``FALL_WINDOW_S`` (no skin drifts that fast: :mod:`.immersion` credits the
 skin with 5 % a minute at most) to below the lowest load seen this session (less that drift
 since) is what a new path in parallel does. A hand going deeper cannot explain it either, as
@@ -41,6 +44,16 @@ not a shunt.) The guard then:
   been open as long (nothing conducts between the trays, so no shunt either); then the cap is
   lifted and the current ramps to the target at the prescribed rate (a bounded rise, like every
   ramp).
+
+A path that comes where no fall is seen (during a pause or its contact check, on the ramp
+from the probe, at a current under ``FAST_MIN_MA``, with a hand out of the water at the time) is
+judged against the same lowest load: the contact check's steady load (the skin test's cycle, no
+lag) ``PROBE_FALL`` below it, or a load from ``SHUNT_MIN_MA`` on ``SHUNT_FALL`` below it (with the
+lag allowance), is a path. What the patient's load was when it came is unknown (the hands may
+have been out), so the whole load is taken as the path: the cap is ``STEP_MAX_MA`` whatever the
+split, until the load is back at the lowest the hands gave (the path has gone) or the circuit
+opens. The price: the current is held at 0.4 mA while such a path is there, where a known split
+would allow more.
 
 A fall while the two current channels disagree (beyond ``AGREE``) is not judged: a channel
 reading high makes the load look low, and that is a sensing fault for R-OC-REL and R-CH-AGREE to
