@@ -16,8 +16,11 @@ H-SHUNT-1 and H-BRIDGE-1):
   across the trays; the load is in the contact range, and a device that trusts the load ramps to
   the target into the water and then steps the current into the hands as they go in.
 
-:class:`ShuntGuard` watches the load during treatment (at currents from ``SHUNT_MIN_MA``,
-where the estimate is quiet). A fall of the load (filtered: ``X_GAIN``) by more than
+:class:`ShuntGuard` watches the load during treatment (fast falls at currents from
+``FAST_MIN_MA``, 0.4 mA: below it, even a path that takes the whole current steps the patient's
+by less than ``STEP_MAX_MA`` when it goes; on a rise of the current the fall must exceed the lag
+a skin's capacitance can give the load, ``TAU_MAX_S`` times the current's relative rate).
+A fall of the load (filtered: ``X_GAIN``) by more than
 ``SHUNT_FALL`` within ``FALL_WINDOW_S`` (no skin drifts that fast: :mod:`.immersion` credits the
 skin with 5 % a minute at most) to below the lowest load seen this session (less that drift
 since) is what a new path in parallel does. A hand going deeper cannot explain it either, as
@@ -41,6 +44,16 @@ not a shunt.) The guard then:
   been open as long (nothing conducts between the trays, so no shunt either); then the cap is
   lifted and the current ramps to the target at the prescribed rate (a bounded rise, like every
   ramp).
+
+A path that comes where no fall is seen (during a pause or its contact check, on the ramp
+from the probe, at a current under ``FAST_MIN_MA``, with a hand out of the water at the time) is
+judged against the same lowest load: the contact check's steady load (the skin test's cycle, no
+lag) ``PROBE_FALL`` below it, or a load from ``SHUNT_MIN_MA`` on ``SHUNT_FALL`` below it (with the
+lag allowance), is a path. What the patient's load was when it came is unknown (the hands may
+have been out), so the whole load is taken as the path: the cap is ``STEP_MAX_MA`` whatever the
+split, until the load is back at the lowest the hands gave (the path has gone) or the circuit
+opens. The price: the current is held at 0.4 mA while such a path is there, where a known split
+would allow more.
 
 A fall while the two current channels disagree (beyond ``AGREE``) is not judged: a channel
 reading high makes the load look low, and that is a sensing fault for R-OC-REL and R-CH-AGREE to
@@ -95,8 +108,22 @@ from .immersion import DRIFT_MAX_PER_S
 SHUNT_FALL = 0.04
 #: the two current channels agree within this share (and 0.05 mA) for a fall to be the load's
 AGREE = 0.02
-#: the guard judges loads measured at currents from this on (mA); below, the estimate is noisy
+#: the guard judges a load against the lowest one seen (after a pause, a contact check, a time
+#: below FAST_MIN_MA) at currents from this on (mA): the first ramp's loads, which set that
+#: lowest load, were read on the same ramp, so their lag (below) is the same
 SHUNT_MIN_MA = 1.0
+#: the guard judges fast falls from this current on (mA). Below it, a path that takes the whole
+#: current steps the patient's by less than STEP_MAX_MA when it goes: nothing to guard against
+FAST_MIN_MA = 0.4
+#: the longest time constant of a patient's skin (s): the load reads low while the current
+#: rises, by up to TAU_MAX_S * (dI/dt) / I (0.8 x 10 kohm x 6 uF = 48 ms for feet in the model)
+TAU_MAX_S = 0.05
+#: the rate of the current is taken over this window (s), and its highest over LAG_HOLD_S
+#: counts: the lag lasts a few time constants after the rise stops
+LAG_HOLD_S = 0.25
+#: at the contact probe (a pause), the cycle's steady load this share below the lowest load of
+#: the session is a path beside the patient (the probe's noise: 0.7 % a count of the ADC)
+PROBE_FALL = 0.08
 #: the fall must be seen in this many consecutive samples
 SHUNT_SAMPLES = 2
 #: the fall must happen within this time (s): a fall this fast is no skin's drift
@@ -169,6 +196,8 @@ class SkinTest:
         self._def: list[float] = []
         self._r0: float | None = None   # the first cycle's steady load
         self._pending_on = False        # the next sample shows the on step
+        self.cycle_load: float | None = None  # the last cycle's steady load (ohm)
+        self.cycles = 0                 # cycles since the reset
 
     @property
     def off_sample(self) -> bool:
@@ -210,6 +239,8 @@ class SkinTest:
         if self._n < CYCLE_PERIODS:
             return probe_ma
         r = sum(self._r_ss) / len(self._r_ss)
+        self.cycle_load = r
+        self.cycles += 1
         if self._r0 is None:
             self._r0 = r
         elif abs(r / self._r0 - 1.0) > STEADY_TOL:
@@ -251,6 +282,8 @@ class ShuntGuard:
         self._x: float | None = None        # the load, filtered (X_GAIN a sample)
         self._before = math.inf             # the load before the fall
         self._excluded = False
+        self._ihist: deque[tuple[float, float]] = deque()   # (t, current) for the lag
+        self._lags: deque[tuple[float, float]] = deque()    # (t, lag allowance)
 
     @property
     def excluded(self) -> bool:
@@ -326,18 +359,30 @@ class ShuntGuard:
         if self.r_shunt is not None:
             self._follow(load)
             return
+        if self._env is not None and load < (1.0 - SHUNT_FALL) * self._env:
+            # Below the lowest load seen, at any current: no reference for the area until it is
+            # judged (a path that came under FAST_MIN_MA, taken as full immersion, cut the
+            # current to a third when it went).
+            self._excluded = True
         if not trusted:
             # A channel reading high makes the load look low: that is R-CH-AGREE's and
             # R-OC-REL's (a sensing fault faults; a pause here would hide it).
             self._below = 0
             return
-        if i_ma is None or i_ma < SHUNT_MIN_MA:
+        if i_ma is None or i_ma < FAST_MIN_MA:
+            # Below FAST_MIN_MA even a path that takes the whole current steps the patient's by
+            # less than STEP_MAX_MA when it goes. What appears meanwhile is judged against the
+            # lowest load seen once the current is back up (below).
             self._below = 0
             self._hist.clear()
             self._x = None
+            self._ihist.clear()
+            self._lags.clear()
             return
+        lag = self._lag(now, i_ma)
         x = load if self._x is None else self._x + (load - self._x) * X_GAIN
         self._x = x
+        low_now = min(x, load)
         hist = self._hist
         while hist and hist[0][0] < now - FALL_WINDOW_S:
             hist.popleft()
@@ -345,28 +390,87 @@ class ShuntGuard:
         if hist:
             top = max(h[1] for h in hist)
             env_old = hist[0][2]
-            fast = min(x, load) < (1.0 - SHUNT_FALL) * top
-            low = env_old is None or min(x, load) < (1.0 - SHUNT_FALL / 2) * env_old
+            fast = low_now < (1.0 - SHUNT_FALL - lag) * top
+            low = env_old is None or low_now < (1.0 - SHUNT_FALL / 2) * env_old
             if fast and low:
                 self._excluded = True       # suspect already: no reference for the area
-                if x < (1.0 - SHUNT_FALL) * top:
+                if x < (1.0 - SHUNT_FALL - lag) * top:
                     self._below += 1
                 if self._below >= SHUNT_SAMPLES:
                     # The load before the fall is taken as the highest of the window: the
                     # higher it is taken, the lower the shunt comes out, and the smaller the
                     # cap (the safe side). It is refined from the settled level later.
-                    self._before = top
-                    self.r_shunt = self._shunt_from(min(x, load))
-                    self._level = min(x, load)
-                    self._below = 0
-                    self._up = 0
-                    self.detected = True
-                    self._y = None
-                    hist.clear()
+                    self._found(low_now, top)
                 return
+        if env is not None and i_ma >= SHUNT_MIN_MA and \
+                low_now < (1.0 - SHUNT_FALL - lag) * env:
+            # Below the lowest load seen, with no fall in the window: the path came while the
+            # guard did not judge (a pause, its contact check, the ramp's first part, a current
+            # held low), or crept in. What the patient's load was when it came is unknown (a
+            # hand may have been out of the water): the whole load is taken as the path, and
+            # the cap is STEP_MAX_MA, whatever the split.
+            self._excluded = True
+            if x < (1.0 - SHUNT_FALL - lag) * env:
+                self._below += 1
+            if self._below >= SHUNT_SAMPLES:
+                self._found(low_now, math.inf)
+            return
         self._below = 0
-        self._env = x if env is None else min(env, x)
+        if i_ma >= SHUNT_MIN_MA and lag < 1.0:
+            # The lowest load is taken from SHUNT_MIN_MA on, as the loads after a pause are
+            # judged against it: on a ramp a skin's load reads low by its lag, most at the
+            # lowest currents, and a lowest load taken there would blunt the guard.
+            self._env = x if env is None else min(env, x)
         hist.append((now, x, self._env))
+
+    def _lag(self, now: float, i_ma: float) -> float:
+        """The share by which a patient's load may read low now, the current rising: the
+        skin's capacitance charges behind it (``TAU_MAX_S`` times the current's relative rate,
+        the rate taken over ``TAU_MAX_S``: it builds up no faster than the lag does), held
+        for ``LAG_HOLD_S``."""
+        ih = self._ihist
+        ih.append((now, i_ma))
+        while ih and ih[0][0] < now - TAU_MAX_S - 1e-9:
+            ih.popleft()
+        t0, i0 = ih[0]
+        lags = self._lags
+        if now - t0 < 0.75 * TAU_MAX_S:
+            # Not yet a window's history (the current just came above FAST_MIN_MA): the rate
+            # is unknown, so is the lag; nothing is judged, and nothing sets the lowest load.
+            lags.append((now, 1.0))
+        else:
+            rate = (i_ma - i0) / (now - t0)
+            lags.append((now, TAU_MAX_S * max(0.0, rate) / i_ma))
+        while lags and lags[0][0] < now - LAG_HOLD_S:
+            lags.popleft()
+        return max(v for _, v in lags)
+
+    def _found(self, load: float, before: float) -> None:
+        self._before = before
+        self.r_shunt = self._shunt_from(load)
+        self._level = load
+        self._below = 0
+        self._up = 0
+        self.detected = True
+        self._y = None
+        self._hist.clear()
+
+    def at_probe(self, load: float) -> bool:
+        """A steady load of the contact probe (the skin test's cycle: no lag there). This share
+        (``PROBE_FALL``) below the lowest load of the session is a path that came during the
+        pause: no hand goes deeper than fully in. The patient's load before it is unknown (the
+        hands may have been out), so the whole load is taken as the path: the cap is
+        STEP_MAX_MA when the ramp resumes. Returns whether the path is new."""
+        env = self._env
+        if env is None or load < CONTACT_RANGE[0] or load >= (1.0 - PROBE_FALL) * env:
+            return False
+        new = self.r_shunt is None or load < self.r_shunt
+        self._before = math.inf
+        self.r_shunt = load if self.r_shunt is None else min(self.r_shunt, load)
+        self._level = load
+        self._up = 0
+        self._y = None
+        return new
 
     def _shunt_from(self, load: float) -> float:
         return 1.0 / max(1.0 / load - 1.0 / self._before, 1e-9)
@@ -382,7 +486,21 @@ class ShuntGuard:
         y0 = lv if self._y is None else self._y
         yin = load if alone == math.inf else min(load, 1.5 * alone)
         y = self._y = y0 + (yin - y0) * 0.1
-        if alone != math.inf and y >= lv + 0.7 * (alone - lv):
+        if alone == math.inf and self._env is not None:
+            # A path whose split is unknown (the whole load taken as the path): it has gone
+            # when the load is back at the patient's lowest with the hands fully in (a path
+            # beside the patient keeps it below that).
+            alone = max(self._env, lv)
+            if y >= (1.0 - SHUNT_FALL / 2) * alone and load >= (1.0 - SHUNT_FALL / 2) * alone:
+                # (twice CLEAR_SAMPLES: after the current falls to the probe the skin's
+                # capacitance makes the load read high for some ten periods)
+                self._up += 1
+                if self._up >= 2 * CLEAR_SAMPLES:
+                    self._clear(load)
+                return
+            self._up = 0
+            alone = math.inf
+        elif alone != math.inf and y >= lv + 0.7 * (alone - lv):
             # The load (filtered: 0.1 s) back up to the patient's alone for CLEAR_SAMPLES: not
             # the skin capacitance's discharge after the current fell (the load reads high for
             # some tens of milliseconds then), nor the noise at the probe.
@@ -477,8 +595,15 @@ class ContactWatch:
             self._told(ctl, ctx.now)
         v = abs(ctx.v_e) if ctx.v_e is not None else None
         was = skin.verdict
+        cycles = skin.cycles
         probe = skin.observe(c == "ok", v, ctx.load_ohm, PROBE_MA)
         self._last_c = c
+        if skin.cycles != cycles and skin.cycle_load is not None and \
+                guard.at_probe(skin.cycle_load):
+            ctl._emit(ctx.now, "warning", "SHUNT-FOUND",
+                      f"the load at the contact check is {skin.cycle_load:.0f} ohm, below the "
+                      f"lowest the hands gave ({guard._env:.0f} ohm): a path beside the patient; "
+                      "the current will be held at the cap until it has gone")
         if skin.verdict == "resistive":
             if was != "resistive":
                 guard.set_bridge(skin.load)
@@ -503,10 +628,11 @@ class ContactWatch:
         guard.observe(ctx.now, ctx.load_ohm, ctx.i_max, is_open, trusted)
         if guard.detected:
             self.pause_now = ctl.state in ("RAMP_UP", "TREAT")
+            ref = guard._env if guard._before == math.inf else guard._before
+            was = f" ({ref:.0f} ohm)" if ref is not None and ref != math.inf else ""
             ctl._emit(ctx.now, "warning", "SHUNT-FOUND",
-                      f"the load fell to {ctx.load_ohm:.0f} ohm, below the lowest the hands gave "
-                      f"({guard._env:.0f} ohm): a path of about {guard.r_shunt:.0f} ohm beside "
-                      "the patient")
+                      f"the load fell to {ctx.load_ohm:.0f} ohm, below the lowest the hands gave"
+                      f"{was}: a path of about {guard.r_shunt:.0f} ohm beside the patient")
         self._told(ctl, ctx.now)
         hold = guard.cap_ma(ctx.load_ohm)
         if hold is None:

@@ -175,12 +175,11 @@ FLICKER_FAULTS = {"pwm_stuck": 0.05, "sink_short": 0.05, "sense_a_gain": 0.05,
 
 
 #: whether the sequences above draw shunts (300 ohm to 5 kohm beside the patient) as well as
-#: shorts. Off for now: the shunt guard (controller/contact.py) does not yet cover a shunt that
-#: appears during a pause or its contact check, while a hand is partly out of the water, or
-#: below its 1 mA floor (the ramp's start, the axillae), and the CI gate's fixed seed drew 11
-#: such runs (finding 16 of docs/safety/campaigns.md: each steps the true current by 0.8 to
-#: 4.7 mA when the shunt goes). ``IONTO_CAMPAIGN_SHUNTS=1`` draws them, to work on the guard.
-DRAW_SHUNTS = os.environ.get("IONTO_CAMPAIGN_SHUNTS", "") == "1"
+#: shorts: on. The shunt guard (controller/contact.py) judges a path that appears during a
+#: pause or its contact check, on the ramp's start, at a current held low or with a hand partly
+#: out against the session's lowest load (finding 16 of docs/safety/campaigns.md).
+#: ``IONTO_CAMPAIGN_SHUNTS=0`` draws shorts only, as the campaigns before it did.
+DRAW_SHUNTS = os.environ.get("IONTO_CAMPAIGN_SHUNTS", "1") != "0"
 
 
 def _log_uniform(rng: random.Random, lo: float, hi: float) -> float:
