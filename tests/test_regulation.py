@@ -87,8 +87,9 @@ def test_compliance_holds_the_highest_reachable_current_and_extends_the_time():
 
 @pytest.mark.hazard("H-OC-1")
 def test_pulsed_dc_regulates_the_average_and_keeps_the_peak_within_limits():
+    # the area entered is the patient's (150 cm2): the density guard does not bind
     rx = Prescription(site="hands", target_ma=15.0, duration_min=5.0, ramp_ma_s=1.0,
-                      waveform="pulsed", pulse_hz=5000, pulse_duty=0.5)
+                      waveform="pulsed", pulse_hz=5000, pulse_duty=0.5, area_cm2=150.0)
     dev = device(rx)
     assert dev.start_and_treat()
     dev.run(2.0)
@@ -274,11 +275,11 @@ def test_after_a_short_dip_the_current_returns_to_the_target(waveform, fraction,
     # A review of the guard's first remedy for finding 8: a hand lifted for a moment and put
     # straight back left the estimated area (and the current) at half for the rest of the
     # session. With the density limit at 0.15 mA/cm2 the guard binds at full immersion here,
-    # so a lost area shows as a lost current.
+    # so a lost area shows as a lost current. The area entered is the patient's (150 cm2).
     pulsed = {"pulse_hz": 1000, "pulse_duty": 0.8} if waveform == "pulsed" else {}
     target = 18.0 if waveform == "dc" else 14.0
     rx = Prescription(target_ma=target, duration_min=10.0, ramp_ma_s=1.0, waveform=waveform,
-                      **pulsed)
+                      area_cm2=150.0, **pulsed)
     dev = device(rx, load_ohm=2000, load_drift_per_min=-0.02,
                  limits=Limits(density_ma_cm2=0.15))
     assert dev.start_and_treat()
