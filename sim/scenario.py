@@ -158,7 +158,9 @@ def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
             raise ScenarioError(path, f"protocol.{k}", "missing; this key is required")
     patient = raw.get("patient", {})
     _keys(path, "patient", patient, PATIENT_KEYS)
-    area = PATIENT_AREA_CM2.get((protocol.get("site"), protocol.get("child") is True), 150.0)
+    site = protocol.get("site")  # validated later, with the prescription: may be anything here
+    area = PATIENT_AREA_CM2.get((site, protocol.get("child") is True), 150.0) \
+        if isinstance(site, str) else 150.0
     pat = {"load_ohm": 2000.0, "load_drift_per_min": 0.0, "area_cm2": area, "in_water": True}
     pat.update(patient)
     for key, lo, hi, unit in PATIENT_NUMBERS:
