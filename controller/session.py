@@ -781,7 +781,9 @@ class Controller:
             self._contact_ok_since = now
         elif now - self._contact_ok_since >= CONTACT_STABLE_S and self._contact.may_start():
             if first:
-                self._r_ref = ctx.load_ohm
+                # A load beside a known path (a bridge the skin test found) is no reference for
+                # full immersion: the first load without it becomes the reference (_allowed_ma).
+                self._r_ref = None if self._contact.excluded else ctx.load_ohm
                 self._emit(now, "info", "CONTACT", f"contact: load {ctx.load_ohm:.0f} ohm")
                 carried = self._carried_ref(now)
                 if carried is not None and carried < ctx.load_ohm:
@@ -803,7 +805,10 @@ class Controller:
             self.reg.reset(PROBE_MA)
             self._enter(now, "RAMP_UP", "ramping up" if first else "ramping up after a pause")
             return self._treat(inp, ctx)
-        return self._cmd_base(probe_ma, probe=True)
+        cmd = self._cmd_base(probe_ma, probe=True)
+        # The skin test's step samples read the electrode voltage first (controller/contact.py).
+        cmd.electrode_first = self._contact.skin.step_sample
+        return cmd
 
     def _carried_ref(self, now: float) -> float | None:
         """The last session's full-immersion load, if it ended within CARRY_REF_S with the

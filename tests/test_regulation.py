@@ -134,9 +134,12 @@ def test_no_step_when_the_compliance_limit_lets_go():
     with the hands fully in is no hand going deeper: the device takes it for a path beside the
     patient and holds the current (controller/contact.py; ``tests/test_contact.py``). The
     density limit is raised to the technician's highest (0.5 mA/cm2) so that the compliance
-    limit, not the density guard, holds the current with the hands mostly out."""
-    dev = device(Prescription(target_ma=15.0, duration_min=5.0, ramp_ma_s=1.0),
-                 load_ohm=2000, limits=Limits(density_ma_cm2=0.5))
+    limit, not the density guard, holds the current with the hands mostly out; so is the area
+    (large hands, 200 cm2, entered as measured): the density guard takes the body's share of
+    the load as the largest it can be (0.65 of 2 kOhm), and with the default area it would
+    allow 5 mA at a tenth of the area, under the 7 mA the rail gives."""
+    dev = device(Prescription(target_ma=15.0, duration_min=5.0, ramp_ma_s=1.0, area_cm2=200.0),
+                 load_ohm=2000, area_cm2=200.0, limits=Limits(density_ma_cm2=0.5))
     assert dev.start_and_treat(timeout=60.0)
     dev.run(2.0)
     dev.rig.set_contact(0.8 / (4.0 - 0.2))          # 8 kOhm with the model's body share 0.2
