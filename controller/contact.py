@@ -437,6 +437,14 @@ class ShuntGuard:
         y0 = lv if self._y is None else self._y
         yin = load if alone == math.inf else min(load, 1.5 * alone)
         y = self._y = y0 + (yin - y0) * 0.1
+        if alone != math.inf and load > 1.5 * alone and \
+                abs(load / self.r_shunt - 1.0) <= CLEAR_TOL:
+            # The load at the path's own: the hands lifted out beside a path still there (a
+            # film of water across the trays), not the path gone. Counted as gone, the current
+            # ramped into the water, and the hands took it as they went back in.
+            self._up = 0
+            self._y = y0
+            return
         if alone != math.inf and y >= lv + 0.7 * (alone - lv):
             # The load (filtered: 0.1 s) back up to the patient's alone for CLEAR_SAMPLES: not
             # the skin capacitance's discharge after the current fell (the load reads high for

@@ -147,6 +147,34 @@ def test_a_bridge_the_skin_test_cannot_judge_holds_the_start_and_is_no_step(site
 
 
 @pytest.mark.hazard("H-BRIDGE-1")
+def test_hands_lifted_beside_a_known_bridge_are_not_the_bridge_gone():
+    """A 4.2 kOhm film refused, the hands (700 ohm) in beside it, then lifted out and put back
+    while the film stays: the load's rise to the film's own was taken for the film wiped away,
+    the current ramped into the water and the hands took 6.1 mA as they went back in (campaign
+    seed 777, run 62)."""
+    dev = device(Prescription(target_ma=11.5, duration_min=10.0, ramp_ma_s=0.5),
+                 load_ohm=700.0, contact=0.0)
+    dev.rig.short(4200.0)
+    dev.run_until_state("IDLE", 5.0)
+    dev.press()
+    dev.run(12.0)
+    assert "BRIDGE" in codes(dev)
+    dev.rig.immerse()
+    dev.run(8.0)
+    dev.rig.lift()
+    dev.run(13.0)
+    dev.rig.immerse()
+    dev.run(6.0)
+    assert dev.truth.max_step_ma <= 0.5                # the ground truth: no step into the hands
+    assert "SHUNT-GONE" not in codes(dev)              # the film is still there
+    dev.rig.unshort()
+    dev.run(40.0)
+    assert "SHUNT-GONE" in codes(dev)
+    assert dev.truth.max_step_ma <= 0.5
+    assert true_ma(dev) >= 0.95 * 11.5
+
+
+@pytest.mark.hazard("H-BRIDGE-1")
 def test_the_hold_costs_a_real_patient_only_its_time():
     """A real patient whose load the skin test cannot judge (3 kOhm, adult hands): the start is
     held for HOLD_S at under 0.5 mA, then the ramp goes on to the target, with no refusal."""
