@@ -25,6 +25,9 @@ SITE_MAX_MA = {"hands": (20.0, 15.0), "feet": (25.0, 15.0), "axillae": (5.0, 5.0
 #: - feet, adult: the sole of a small adult foot (length 22.6 cm, breadth 8.4 cm, about the
 #:   5th percentile of women), its outline about 0.7 of length x breadth: 133 cm^2: 130.
 #: - feet, child: a small 6-year-old's foot, 17.5 x 6.8 cm: 83 cm^2: 80.
+#: - in round figures: an adult's palm and fingers, one side, about 100 to 120 cm^2 per hand;
+#:   an adult's sole about 120 to 140 cm^2; a child's both by age, with the body surface area
+#:   (a 6-year-old's about half a small woman's).
 #: - axillae: the pad's area, 50 cm^2; a child's half of it (the BSA of the small 6-year-old
 #:   over the small woman's, 0.69 / 1.42).
 #:
