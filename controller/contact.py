@@ -71,10 +71,12 @@ patient's electrode voltage follows with the skin's time constant, a resistor's 
 test switches the probe off for one period every ``CYCLE_PERIODS`` and reads the electrode
 voltage in the first sample after the off step (the *residue*: what the skin capacitance still
 holds) and the load in the first sample after the on step (the *deficit*: how far it is below
-the steady load). The sample comes 7.7 to 8.8 ms after the step (the command is written after
-the sample, 4.65 ms into the period; the electrode channel is the third of four conversions at
-860 SPS), so what is seen of the skin's share ``a`` (80 % of the load in the simulator) is
-``a * exp(-8.8 ms / tau)`` with ``tau = a * load * c * area / 2``. For a resistor both are zero
+the steady load). The command is written after the period's sample, 4.65 ms into the 10 ms
+period (four conversions at 860 SPS); in the two samples after the steps the front end converts
+the electrode channel first (``Command.electrode_first``, ``hal/afe.py``), so the electrode
+voltage's conversion ends 6.5 ms after the step (the usual order, with it third of four, ended
+at 8.8 ms), and what is seen of the skin's share ``a`` (80 % of the load in the simulator) is
+``a * exp(-6.6 ms / tau)`` with ``tau = a * load * c * area / 2``. For a resistor both are zero
 up to the noise. Where a patient's skin would show a signature of at least ``JUDGE_MIN`` (by that
 formula, with the skin capacitance at ``SKIN_UF_CM2_MIN``, the skin's share at ``SKIN_SHARE_MIN``
 and the site's electrode area), a signature below ``SIGNATURE_MIN`` is a resistive path and
@@ -148,8 +150,9 @@ CYCLE_PERIODS = 20
 TEST_CYCLES = 4
 #: a cycle's steady load may differ from the first one's by this share (else the test restarts)
 STEADY_TOL = 0.1
-#: time from the probe step to the end of the electrode voltage's conversion (s); see the text
-STEP_TO_SAMPLE_S = 0.0088
+#: time from the probe step to the end of the electrode voltage's conversion (s): 10 ms - 4.65
+#: + 1.16 (the electrode channel converted first in the step samples); see the text
+STEP_TO_SAMPLE_S = 0.0066
 #: the least specific skin capacitance assumed (uF/cm^2): the low end of the literature
 SKIN_UF_CM2_MIN = 0.02
 #: the least share of a patient's load that is skin (the rest is the body and the water)
@@ -158,6 +161,17 @@ SKIN_SHARE_MIN = 0.65
 JUDGE_MIN = 0.06
 #: a signature below this is a resistive path (a resistor's is 0 up to a count of noise)
 SIGNATURE_MIN = 0.025
+#: where the test cannot judge, a load from this on may be a film of water alone (3 to 5 kOhm
+#: across the trays, with a margin): the start of the treatment is held (:meth:`SkinTest.hold_ma`)
+HOLD_MIN_OHM = 2500.0
+#: how long the hold lasts from the start of the first ramp (s)
+HOLD_S = 20.0
+#: a fall of the load by this share below the verdict's load during the hold is hands going in
+#: beside a path (no skin drifts 10 % in 20 s; a hand going deeper cannot go below full
+#: immersion, which the contact check's load is, as for the shunt guard)
+HOLD_FALL = 0.1
+#: the least load of a patient (ohm), the contact range's floor: the bridge's largest share
+HOLD_PATIENT_MIN_OHM = 300.0
 
 
 def expected_signature(load_ohm: float, area_cm2: float, *,
@@ -183,6 +197,47 @@ class SkinTest:
     def __init__(self, area_cm2: float):
         self.area_cm2 = area_cm2
         self.reset()
+        self._hold_t0: float | None = None  # the hold's start (None: not begun)
+        self._hold_load: float | None = None
+        self._hold_done = False
+        self._hold_below = 0
+        #: the load (ohm) of the path the hold found water alone on: the hands went in beside it
+        self.found_bridge: float | None = None
+
+    def hold_ma(self, now: float, load: float | None) -> float | None:
+        """The highest total current (mA) while the treatment's start is held, else ``None``.
+
+        Where the test could not judge (``unknown``) at a load from ``HOLD_MIN_OHM`` on, the
+        path may be a film of water with the hands still out: for ``HOLD_S`` from the first
+        ramp the total is held at ``STEP_MAX_MA * (L + R_min) / L`` (``L`` the verdict's load,
+        ``R_min`` the least patient), so that hands going in beside the film take at most
+        ``STEP_MAX_MA`` of it: the film's share of the hands' current is at most
+        ``L / (L + R_min)``. A fall of the load below the verdict's by ``HOLD_FALL`` within the
+        hold is the hands going in beside a path: :attr:`found_bridge` is set to the path's
+        load (the whole load before the fall), for the shunt guard to hold the current so that
+        the path's removal is no step either (:meth:`ShuntGuard.set_bridge`). Once per session:
+        the hold begins at the first ramp only (a bridge set up during a pause is a residual
+        risk, ``docs/safety/hazard-analysis.md``, H-BRIDGE-1)."""
+        if self._hold_done:
+            return None
+        if self._hold_t0 is None:
+            if self.verdict != "unknown" or self.load is None or self.load < HOLD_MIN_OHM:
+                self._hold_done = True
+                return None
+            self._hold_t0, self._hold_load = now, self.load
+        if now - self._hold_t0 >= HOLD_S:
+            self._hold_done = True
+            return None
+        lv = self._hold_load
+        if load is not None and CONTACT_RANGE[0] <= load < (1.0 - HOLD_FALL) * lv:
+            self._hold_below += 1
+            if self._hold_below >= SHUNT_SAMPLES:
+                self.found_bridge = lv
+                self._hold_done = True
+                return None
+        else:
+            self._hold_below = 0
+        return STEP_MAX_MA * (lv + HOLD_PATIENT_MIN_OHM) / lv
 
     def reset(self) -> None:
         self.verdict: str | None = None
@@ -500,7 +555,15 @@ class ShuntGuard:
                 return
             self._up = 0
             alone = math.inf
-        elif alone != math.inf and y >= lv + 0.7 * (alone - lv):
+        if alone != math.inf and load > 1.5 * alone and \
+                abs(load / self.r_shunt - 1.0) <= CLEAR_TOL:
+            # The load at the path's own: the hands lifted out beside a path still there (a
+            # film of water across the trays), not the path gone. Counted as gone, the current
+            # ramped into the water, and the hands took it as they went back in.
+            self._up = 0
+            self._y = y0
+            return
+        if alone != math.inf and y >= lv + 0.7 * (alone - lv):
             # The load (filtered: 0.1 s) back up to the patient's alone for CLEAR_SAMPLES: not
             # the skin capacitance's discharge after the current fell (the load reads high for
             # some tens of milliseconds then), nor the noise at the probe.
@@ -568,6 +631,7 @@ class ContactWatch:
         self._last_cap: float | None = None
         self._note_t = -math.inf
         self._bridge_told_at: float | None = None
+        self._hold_told: float | None = None
 
     @property
     def excluded(self) -> bool:
@@ -622,6 +686,21 @@ class ContactWatch:
         self.pause_now = False
         if not ctx.in_contact_phase:
             return cap if self._last_cap is None else min(cap, self._last_cap)
+        # The skin test's hold where it could not judge (SkinTest.hold_ma).
+        skin_hold = self.skin.hold_ma(ctx.now, ctx.load_ohm)
+        if skin_hold is not None and skin_hold < cap and self._hold_told is None:
+            self._hold_told = ctx.now
+            ctl._emit(ctx.now, "info", "CONTACT-HOLD",
+                      f"current held at {skin_hold:.2f} mA for {HOLD_S:.0f} s: at this load "
+                      "the contact check cannot tell skin from water between the trays")
+        if self.skin.found_bridge is not None:
+            guard.set_bridge(self.skin.found_bridge)
+            ctl._r_ref = None  # the loads beside the path are no reference for full immersion
+            ctl._emit(ctx.now, "warning", "BRIDGE",
+                      f"the load fell to {ctx.load_ohm:.0f} ohm as the hands went in: a path "
+                      f"of about {self.skin.found_bridge:.0f} ohm beside them (water between "
+                      "the trays?)")
+            self.skin.found_bridge = None  # handed over: the shunt guard holds it from now on
         is_open = ctx.load_ohm is not None and ctx.load_ohm > CONTACT_RANGE[1]
         trusted = ctx.i_a is not None and ctx.i_b is not None and \
             abs(ctx.i_a - ctx.i_b) <= AGREE * max(abs(ctx.i_a), abs(ctx.i_b)) + 0.05
@@ -634,6 +713,8 @@ class ContactWatch:
                       f"the load fell to {ctx.load_ohm:.0f} ohm, below the lowest the hands gave"
                       f"{was}: a path of about {guard.r_shunt:.0f} ohm beside the patient")
         self._told(ctl, ctx.now)
+        if skin_hold is not None:
+            cap = min(cap, skin_hold)
         hold = guard.cap_ma(ctx.load_ohm)
         if hold is None:
             self._last_cap = None

@@ -5,14 +5,24 @@ the skin's share, inversely proportional to it::
 
     load = R * (b + (1 - b) / f)
 
-with ``R`` the load at full immersion, ``f`` the immersed fraction and ``b`` the body's share
-(assumed 0.3, conservatively: the real share is smaller, so the area comes out small). From a
-load and ``R`` follows ``f``. The difficulty is ``R``: the skin's resistance falls during a
-session (1 to 2 % a minute is common), and with a hand partly out of the water nothing tells a
-slow fall of the skin's resistance from the hand slowly going deeper. Taking the lowest load
-seen at full immersion as ``R`` for the whole session made the same immersion look deeper
-minute by minute and let the current creep up (the random campaign's finding 8,
-``docs/safety/campaigns.md``).
+with ``R`` the load at full immersion, ``f`` the immersed fraction and ``b`` the share that does
+not scale (the body's interior, the water, the electrodes). From a load and ``R`` follows ``f``.
+
+The share ``b`` is not known, and a share taken too small makes the area come out too large: the
+estimate is optimistic by ``(1 - b_assumed) / (1 - b)`` as ``f`` goes to 0 (a share of 0.6
+taken for 0.3: 75 % more area than is in the water). A share taken too large only makes the
+area come out small. So the guard takes the largest share that is physiologically possible for
+the load it sees (:func:`body_fraction_bound`): the resistance that does not scale is at most
+``BODY_OHM_MAX`` (the body's interior from one hand, or foot, to the other, with the water and
+the electrodes), so the share is at most ``BODY_OHM_MAX / R``, never taken below
+``BODY_FRACTION_ASSUMED`` and at most ``BODY_FRACTION_MAX``. ``R`` falls as the skin hydrates and
+the bound rises with it: the body's part does not hydrate.
+
+The difficulty is ``R``: the skin's resistance falls during a session (1 to 2 % a minute is
+common), and with a hand partly out of the water nothing tells a slow fall of the skin's
+resistance from the hand slowly going deeper. Taking the lowest load seen at full immersion as
+``R`` for the whole session made the same immersion look deeper minute by minute and let the
+current creep up (the random campaign's finding 8, ``docs/safety/campaigns.md``).
 
 :class:`ImmersionEstimate` therefore tells the two apart by their speed, and gives the benefit of
 the doubt to the patient. Its state is two loads: ``R`` and the level ``m`` the estimate stands
@@ -49,17 +59,32 @@ The price on the side of efficacy: a hand that creeps back in slower than ``IMME
 ``IMMERSION_WINDOW_S`` (and not to where a recent rise began), the area after a long pause (the
 drift allowed for: 5 % of the load after a minute), or a bridge of wet skin between the trays
 (it lowers ``R``) leave the area, and the current the density guard allows, reduced for the rest
-of the session. At the default limits the guard does not bind at full immersion (hands in DC:
-about 26 mA allowed against the site's 20 mA), so this shows only with a lowered density limit
-or with a hand partly out. Pure logic, as the rest of :mod:`controller`: no clock, no I/O.
+of the session. With the default areas (the smallest real anatomy: ``controller.limits``) the
+guard binds at full immersion near the site's maximum (adult hands in DC: 19.8 mA allowed
+against the site's 20 mA; feet 23.4 against 25), so this shows there, with a lowered density
+limit, or with a hand partly out. Pure logic, as the rest of :mod:`controller`: no clock, no I/O.
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-#: share of the full-immersion load assumed not to scale with the area
+#: the smallest share of the full-immersion load the guard assumes not to scale with the area
+#: (a high load, where the skin's part dominates: 1300 ohm of 8 kohm is 0.16)
 BODY_FRACTION_ASSUMED = 0.3
+#: the highest resistance between the trays (ohm) that does not scale with the immersed area:
+#: the body's interior hand to hand is 575 / 775 / 1050 ohm (5th / 50th / 95th percentile of
+#: adults: IEC 60479-1, the total impedance at high touch voltages, where the skin has broken
+#: down and the interior is what is left); a quarter more for a child's thinner limbs, a
+#: foot-to-foot path, the water in the trays and the electrodes
+BODY_OHM_MAX = 1300.0
+#: the largest share the guard assumes: the skin's part of the full-immersion load is at least a
+#: fifth. Wet skin at the 5th percentile (IEC 60479-1, water-wet, 25 V, large contacts of about
+#: 100 cm^2: about 1175 ohm in total, of which 575 interior) leaves about 300 ohm per contact,
+#: 270 for a small adult hand (110 cm^2): two hands 540 ohm, and with the largest interior,
+#: 1300 ohm, a share of 0.71. A higher share needs a body interior above the 95th percentile and
+#: skin below the 5th at once (docs/safety/hazard-analysis.md, residual risk (a)(iv)).
+BODY_FRACTION_MAX = 0.8
 #: a fall of the filtered load this far below its highest value of the last window is a hand
 #: going back in; a 1-2 %/min drift of the skin moves the load 0.1 % in a window
 IMMERSION_STEP = 0.05
@@ -80,9 +105,19 @@ GAP_S = 0.5
 MIN_MA = 1.0
 
 
-def fraction_of(ratio: float) -> float:
-    """The immersed fraction for a load ``ratio`` times the full-immersion load (at most 1)."""
-    b = BODY_FRACTION_ASSUMED
+def body_fraction_bound(r_full: float | None, body_ohm_max: float = BODY_OHM_MAX) -> float:
+    """The share of a full-immersion load ``r_full`` (ohm) the guard takes as not scaling with
+    the area: the largest the body can have, ``body_ohm_max / r_full``, within
+    ``BODY_FRACTION_ASSUMED``..``BODY_FRACTION_MAX``. Unknown: the largest."""
+    if r_full is None or not r_full > 0.0:
+        return BODY_FRACTION_MAX
+    return min(BODY_FRACTION_MAX, max(BODY_FRACTION_ASSUMED, body_ohm_max / r_full))
+
+
+def fraction_of(ratio: float, body_fraction: float = BODY_FRACTION_ASSUMED) -> float:
+    """The immersed fraction for a load ``ratio`` times the full-immersion load (at most 1),
+    ``body_fraction`` of that load not scaling with the area."""
+    b = body_fraction
     return min(1.0, (1.0 - b) / max(ratio - b, 1e-6))
 
 
@@ -90,10 +125,13 @@ class ImmersionEstimate:
     """The immersed fraction, following the load's rises at once and its falls only when
     they are sudden (see the module's text). ``bias`` divides every load ratio: the lower
     bound of the measured/true ratio in pulsed DC
-    (:func:`controller.session.pulsed_load_bias`), 1 in DC."""
+    (:func:`controller.session.pulsed_load_bias`), 1 in DC. ``body_ohm_max``: the largest
+    resistance that does not scale with the area (:func:`body_fraction_bound`; 0 takes
+    ``BODY_FRACTION_ASSUMED`` whatever the load)."""
 
-    def __init__(self, bias: float = 1.0):
+    def __init__(self, bias: float = 1.0, body_ohm_max: float = BODY_OHM_MAX):
         self.bias = bias
+        self.body_ohm_max = body_ohm_max
         self.r_full: float | None = None     # R: the load at full immersion, as inferred
         self.level: float | None = None      # m: the load the estimate stands at
         self._x: float | None = None         # the filtered load
@@ -107,7 +145,8 @@ class ImmersionEstimate:
     def fraction(self) -> float | None:
         if self.level is None:
             return None
-        return fraction_of(self.level / self.r_full / self.bias)
+        return fraction_of(self.level / self.r_full / self.bias,
+                           body_fraction_bound(self.r_full, self.body_ohm_max))
 
     def resume(self) -> None:
         """After a pause: the next load is a step from the last one before it."""

@@ -46,6 +46,9 @@ class Command:
     test_load: bool = False
     trip_reset: bool = False
     output_led: bool = False
+    #: the next period's sample converts the electrode voltage first (``hal.afe``), 2.3 ms
+    #: sooner after a step of this command: the skin test's step samples (controller/contact.py)
+    electrode_first: bool = False
 
     def is_safe(self) -> bool:
         return (self.setpoint_ma == 0.0 and self.gate == "off" and not self.hv

@@ -11,8 +11,32 @@ from dataclasses import dataclass, field, replace
 #: Sites and their maximum current (mA): adult, child.
 SITE_MAX_MA = {"hands": (20.0, 15.0), "feet": (25.0, 15.0), "axillae": (5.0, 5.0)}
 #: Immersed skin area per electrode assumed for each site at full immersion (cm^2), used by the
-#: current-density guard. Conservative (small) so that the estimated density errs high.
-SITE_AREA_CM2 = {"hands": 150.0, "feet": 200.0, "axillae": 50.0}
+#: current-density guard when the technician enters none. The guard must never take an area
+#: larger than the real one, so these are the smallest areas real anatomy gives for a hand (a
+#: foot) flat on the bottom of a tray with the water over it: the palmar (plantar) surface
+#: alone, although the sides and part of the back of the hand are wet too.
+#:
+#: - hands, adult: the palmar surface of palm and fingers is 0.87 % of the body surface area
+#:   (BSA) on average in adults, less in women (Rhodes et al., Br J Dermatol 2013;169:76-84, a
+#:   meta-analysis of 14 studies); a small woman (152 cm, 48 kg, about the 5th percentile) has
+#:   1.42 m^2 (DuBois), and 0.8 % of it is 114 cm^2: 110.
+#: - hands, child: the palmar surface of a child's hand is 0.94 % of the BSA (91 children,
+#:   95 % CI 0.93-0.97 %); a small 6-year-old (106 cm, 16 kg) has 0.69 m^2: 64 cm^2: 60.
+#: - feet, adult: the sole of a small adult foot (length 22.6 cm, breadth 8.4 cm, about the
+#:   5th percentile of women), its outline about 0.7 of length x breadth: 133 cm^2: 130.
+#: - feet, child: a small 6-year-old's foot, 17.5 x 6.8 cm: 83 cm^2: 80.
+#: - in round figures: an adult's palm and fingers, one side, about 100 to 120 cm^2 per hand;
+#:   an adult's sole about 120 to 140 cm^2; a child's both by age, with the body surface area
+#:   (a 6-year-old's about half a small woman's).
+#: - axillae: the pad's area, 50 cm^2; a child's half of it (the BSA of the small 6-year-old
+#:   over the small woman's, 0.69 / 1.42).
+#:
+#: With these the default density limit costs current at full immersion only where the site's
+#: maximum would exceed it on that small anatomy (adult hands 20 mA: 19.8 allowed; feet 25 mA:
+#: 23.4; a child's hands or feet 15 mA: 10.8 and 14.4); the technician enters a measured area
+#: (``area_cm2``) for larger hands or feet.
+SITE_AREA_CM2 = {"hands": 110.0, "feet": 130.0, "axillae": 50.0}
+CHILD_AREA_CM2 = {"hands": 60.0, "feet": 80.0, "axillae": 25.0}
 DEVICE_MAX_MA = 30.0     # software ceiling, below the 35 mA hardware trip
 HARDWARE_TRIP_MA = 35.0
 DURATION_MIN = (5.0, 40.0)
@@ -74,7 +98,8 @@ class Prescription:
     :param reverse_polarity: reverse at half time (needs a duration of at least 10 min).
     :param child: child limits apply (15 mA at most).
     :param ramp_ma_s: ramp rate up and down; default from the limits (0.5 mA/s).
-    :param area_cm2: immersed area per electrode at full immersion; default by site.
+    :param area_cm2: immersed area per electrode at full immersion; default by site and by
+        ``child`` (:data:`SITE_AREA_CM2`, :data:`CHILD_AREA_CM2`).
     """
 
     site: str = "hands"
@@ -115,7 +140,8 @@ class Prescription:
                 "reverse_polarity", True,
                 f"polarity reversal needs a duration of at least {REVERSAL_MIN_DURATION:g} min "
                 f"(each half at least 5 min); the duration is {self.duration_min:g} min")
-        area = SITE_AREA_CM2[self.site] if self.area_cm2 is None else self.area_cm2
+        default_area = (CHILD_AREA_CM2 if self.child else SITE_AREA_CM2)[self.site]
+        area = default_area if self.area_cm2 is None else self.area_cm2
         _range("area_cm2", area, *AREA_CM2, "cm2")
         return replace(self, ramp_ma_s=float(ramp), area_cm2=float(area),
                        target_ma=float(self.target_ma), duration_min=float(self.duration_min))

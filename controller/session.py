@@ -19,8 +19,10 @@ Anti-shock and current-density guard (limiters on the reference, every period):
 - contact lost or a short: the output drops to the 0.2 mA contact probe at once, and current
   returns only by a ramp from zero after contact has been stable for 2 s;
 - density: the immersed fraction is estimated from the load against the lowest load seen in this
-  session within the contact range (a conservative 30 % of the load is assumed not to scale with
-  area), and the reference is cut at once to ``density limit x site area x fraction``.
+  session within the contact range (the share of the load that does not scale with the area is
+  taken as the largest the body can have for that load, 30 % to 80 %:
+  :func:`.immersion.body_fraction_bound`), and the reference is cut at once to
+  ``density limit x site area x fraction``.
   The area follows a rise of the load at once but a fall only when it is sudden (a hand going
   back into the water), never a slow one (the skin's resistance falling during the session):
   see :mod:`.immersion`.
@@ -39,8 +41,8 @@ from dataclasses import dataclass, field
 
 from .contact import SHUNT_CODE, SHUNT_TEXT, ContactWatch
 from .events import EventLog
-from .immersion import BODY_FRACTION_ASSUMED, ImmersionEstimate, fraction_of
 from .immersion import MIN_MA as IMMERSION_MIN_MA
+from .immersion import ImmersionEstimate, body_fraction_bound, fraction_of
 from .io import Command, Inputs, hold
 from .limits import DEVICE_MAX_MA, Limits, Prescription
 from .regulator import Regulator, RegulatorConfig
@@ -800,7 +802,9 @@ class Controller:
             self._contact_ok_since = now
         elif now - self._contact_ok_since >= CONTACT_STABLE_S and self._contact.may_start():
             if first:
-                self._r_ref = ctx.load_ohm
+                # A load beside a known path (a bridge the skin test found) is no reference for
+                # full immersion: the first load without it becomes the reference (_allowed_ma).
+                self._r_ref = None if self._contact.excluded else ctx.load_ohm
                 self._emit(now, "info", "CONTACT", f"contact: load {ctx.load_ohm:.0f} ohm")
                 carried = self._carried_ref(now)
                 if carried is not None and carried < ctx.load_ohm:
@@ -822,7 +826,10 @@ class Controller:
             self.reg.reset(PROBE_MA)
             self._enter(now, "RAMP_UP", "ramping up" if first else "ramping up after a pause")
             return self._treat(inp, ctx)
-        return self._cmd_base(probe_ma, probe=True)
+        cmd = self._cmd_base(probe_ma, probe=True)
+        # The skin test's step samples read the electrode voltage first (controller/contact.py).
+        cmd.electrode_first = self._contact.skin.step_sample
+        return cmd
 
     def _carried_ref(self, now: float) -> float | None:
         """The last session's full-immersion load, if it ended within CARRY_REF_S with the
@@ -853,8 +860,12 @@ class Controller:
             return cap
         # This period's load against the lowest one cuts at once (no filter); the estimate of
         # .immersion follows the load's rises and only its sudden falls (not the skin's drift).
-        fraction = fraction_of(load / self._r_ref / pulsed_load_bias(rx.duty))
         est = self._immersion
+        # The share of the load that does not scale with the area: the largest the body can
+        # have for the lowest full-immersion load known (the skin's drift lowers it).
+        r_full = self._r_ref if est.r_full is None else min(self._r_ref, est.r_full)
+        fraction = fraction_of(load / self._r_ref / pulsed_load_bias(rx.duty),
+                               body_fraction_bound(r_full))
         if ctx.i_max is not None and ctx.i_max >= IMMERSION_MIN_MA and \
                 CONTACT_OHM[0] <= load <= CONTACT_OHM[1] and not self._contact.excluded:
             held = est.update(ctx.now, load, ctx.period, self._r_ref)
@@ -930,9 +941,11 @@ class Controller:
         In pulsed DC the averaged electrode voltage is the skin capacitance's voltage plus the
         average current through the series part (body, water, electrode film); while a pulse
         is on, the series part carries the pulse current: ``v_on = v_e + i (1/duty - 1) R_s``.
-        ``R_s`` is taken as ``BODY_FRACTION_ASSUMED`` of the load (the share the immersion
-        estimate also assumes: the real one is smaller, so ``v_on`` comes out high, the safe
-        side). Taking all of the load as series (``v_e / duty``) flagged most pulsed sessions
+        ``R_s`` is taken as the share of the load the density guard takes as not scaling with
+        the area (:func:`.immersion.body_fraction_bound`: the largest the body can have), so
+        ``v_on`` comes out high, the safe side: taken too low, it would leave the headroom
+        clamp off near the compliance limit, where a hand going back in could lift the peak.
+        Taking all of the load as series (``v_e / duty``) flagged most pulsed sessions
         above 3 kohm as near compliance, and the headroom clamp then held a sink a few per cent
         weak well below its target (a review: 8.67 mA delivered for 10 at 3 kohm, duty 0.5,
         sink 4 % weak).
@@ -941,7 +954,7 @@ class Controller:
             return True
         duty = ctx.duty if ctx.duty > 0 else 1.0
         cfg = self.cfg
-        v_on = abs(ctx.v_e) * (1.0 + BODY_FRACTION_ASSUMED * (1.0 / duty - 1.0))
+        v_on = abs(ctx.v_e) * (1.0 + body_fraction_bound(self._r_ref) * (1.0 / duty - 1.0))
         spare = (ctx.hv - cfg.sink_headroom_v - ctx.i_max / duty * cfg.r_sense_ohm / 1000.0
                  - v_on)
         return spare < cfg.compliance_margin_v

@@ -190,9 +190,10 @@ def _sequence_events(rng: random.Random, horizon: float, has_fault: bool) -> lis
     """The sequences of events that the first draw does not make: shorts (and, with
     :data:`DRAW_SHUNTS`, shunts up to 5 kohm) on the ramp down of a stop and on the ramp up
     after a pause and beside the patient during the treatment, START pressed during the
-    self-test and the contact check, and faults that flicker below and around their rule's
-    persistence. Drawn from their own generator, so that the events of the first draw (and
-    every earlier campaign's record of them) stay as they were."""
+    self-test and the contact check, faults that flicker below and around their rule's
+    persistence, and a film of water across the trays with the hands out at START. Drawn
+    from their own generator, so that the events of the first draw (and every earlier
+    campaign's record of them) stay as they were."""
     ev: list[dict] = []
 
     def add(t: float, do: str, **kw) -> None:
@@ -217,11 +218,6 @@ def _sequence_events(rng: random.Random, horizon: float, has_fault: bool) -> lis
         short_then_gone(t + rng.uniform(2.0, 6.0), 5.0, top, (0.1, 3.0))
     if DRAW_SHUNTS and rng.random() < 0.12 and horizon > 15.0:  # water between the trays
         short_then_gone(rng.uniform(10.0, horizon), 300.0, 5000.0, (0.5, 30.0))
-    # Not drawn yet: a water bridge while the hands are out (3 to 5 kohm from the start). The
-    # skin test (controller/contact.py) refuses a bridge only above the load at which it can
-    # tell skin from water without refusing low-capacitance skin; below it, the device treats
-    # into the bridge and steps the current into the hands as they go in (residual risk (i) of
-    # the hazard analysis). Drawn, they would fail the gate until that is closed.
     if not has_fault and rng.random() < 0.08:
         fault = rng.choice(sorted(FLICKER_FAULTS))
         width = FLICKER_FAULTS[fault] * rng.uniform(0.3, 1.5)
@@ -231,6 +227,16 @@ def _sequence_events(rng: random.Random, horizon: float, has_fault: bool) -> lis
             add(t, "fault", fault=fault, params={})
             add(t + width, "repair", fault=fault)
             t += every
+    # A film of water across the trays (3 to 5 kohm) with the hands out at the press; the
+    # hands go in beside it, and later it is wiped away. The skin test refuses it where it can
+    # judge the load, and holds the treatment's start where it cannot (controller/contact.py,
+    # SkinTest.hold_ma; H-BRIDGE-1). Drawn last, so that every earlier draw stays as it was.
+    if rng.random() < 0.1 and horizon > 25.0:
+        add(0.4, "lift")
+        add(0.5, "short", ohm=round(rng.uniform(3000.0, 5000.0), 1))
+        t = 1.0 + rng.uniform(4.0, 15.0)
+        add(t, "immerse")
+        add(t + rng.uniform(5.0, min(40.0, horizon - t)), "unshort")
     return ev
 
 

@@ -35,7 +35,9 @@ class DeviceLoop:
     def read(self) -> Inputs:
         hw = self.hw
         try:
-            sample = hw.afe.sample()
+            # The skin test's step samples read the electrode voltage first (hal/afe.py).
+            sample = hw.afe.sample(electrode_first=True) if self.last_cmd.electrode_first \
+                else hw.afe.sample()
             error = None
         except AdcError as exc:
             sample, error = None, str(exc)

@@ -366,6 +366,14 @@ class AnalogBoard:
         if v_avail < 0.0:
             v_avail = 0.0
         limited = False
+        # The trays' voltage as a function of the skin voltage, where it is one of the sink's
+        # (or the skin's own) and not of the compliance limit: v_out = lin[0] + lin[1] * v_c.
+        # It is evaluated again with the skin voltage at the end of the step (below), so that
+        # a conversion reads the trays as they are at its time: evaluated at the step's start, a
+        # step of several ms (the setpoint settled, the skin still charging) read the skin
+        # capacitance's voltage as it was when the step began, and a sample taken soon after
+        # a probe step showed a skin transient that had long decayed.
+        lin: tuple[float, float] | None = None
         if g_all == 0.0:
             peak = 0.0
             v_out = self.v_rail if (i_cmd > 0.0 and gate > 0.0) else 0.0
@@ -375,6 +383,8 @@ class AnalogBoard:
             v_need = (i_cmd + inj) / g_all if i_cmd != INF else INF
             if v_need + i_cmd * r_s <= v_avail:  # the sink regulates
                 peak, v_out = i_cmd, v_need
+                if i_cmd != INF:
+                    lin = (i_cmd / g_all, g_b / g_all)
                 alpha, beta = g_b * i_cmd / g_all, g_b * g / g_all
             else:  # compliance: V_out + I*R_s = V_avail
                 limited = True
@@ -385,11 +395,13 @@ class AnalogBoard:
             if peak < 0.0:  # the sink cannot source current: the skin discharges into the rest
                 peak = 0.0
                 v_out = inj / g_all
+                lin = (0.0, g_b / g_all)
                 alpha, beta = 0.0, g_b * g / g_all
             elif branch is not None and (v_out - v_c) * g_b > self._limit_a:
                 # The series limiter in the patient path holds the body current at its level;
                 # the resistive branches (test load, short) share what is left.
                 limited = True
+                lin = None
                 lim = self._limit_a
                 v_out = max(0.0, (v_avail - lim * r_s) / (1.0 + g * r_s)) if g else v_avail
                 if i_cmd != INF:
@@ -417,6 +429,8 @@ class AnalogBoard:
         else:
             i_body = peak_body = peak_rev = 0.0
             self.v_c = v_c * math.exp(-dt / 0.05)
+        if lin is not None and branch is not None:
+            v_out = lin[0] + lin[1] * self.v_c
         self.peak_a = peak if gate > 0.0 else 0.0
         self.sink_a = peak * gate
         if g_all and gate < 1.0:

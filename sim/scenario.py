@@ -39,6 +39,17 @@ PATIENT_NUMBERS = (("load_ohm", 50.0, 1e6, "ohm"), ("load_drift_per_min", -0.5, 
 #: longest scenario (7 days) can produce (6.05e8 ms); a bound beyond it is a typing error
 EXPECT_MAX = 1e9
 OUTCOMES = ("completed", "stopped", "fault", "not_started", "incomplete")
+#: The simulated patient's immersed skin area per electrode at full immersion (cm^2) when
+#: ``[patient] area_cm2`` is not given, by site and child: the ground truth the density is
+#: judged on. The contract's default, 150 cm^2, holds for adult hands and feet (a smallish
+#: adult: the palmar surface of the hand is about 0.87 % of a body surface area of 1.7 m^2, the
+#: sole of a foot of 24 x 9 cm about 150 cm^2). A child's hands and feet are smaller: a
+#: 7-year-old of about 0.8 m^2, the palmar surface 0.94 % of it (75 cm^2) and a sole of
+#: 19 x 7.2 cm (95 cm^2). Axillae: the pad's area. The device's own defaults
+#: (``controller.limits.SITE_AREA_CM2``, ``CHILD_AREA_CM2``) are smaller still: its guard must
+#: never take more area than a real patient has.
+PATIENT_AREA_CM2 = {("hands", False): 150.0, ("feet", False): 150.0, ("axillae", False): 50.0,
+                    ("hands", True): 75.0, ("feet", True): 95.0, ("axillae", True): 30.0}
 
 
 class ScenarioError(ValueError):
@@ -147,7 +158,10 @@ def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
             raise ScenarioError(path, f"protocol.{k}", "missing; this key is required")
     patient = raw.get("patient", {})
     _keys(path, "patient", patient, PATIENT_KEYS)
-    pat = {"load_ohm": 2000.0, "load_drift_per_min": 0.0, "area_cm2": 150.0, "in_water": True}
+    site = protocol.get("site")  # validated later, with the prescription: may be anything here
+    area = PATIENT_AREA_CM2.get((site, protocol.get("child") is True), 150.0) \
+        if isinstance(site, str) else 150.0
+    pat = {"load_ohm": 2000.0, "load_drift_per_min": 0.0, "area_cm2": area, "in_water": True}
     pat.update(patient)
     for key, lo, hi, unit in PATIENT_NUMBERS:
         if key in pat:

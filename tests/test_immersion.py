@@ -11,10 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.immersion import (
+    BODY_FRACTION_ASSUMED,
+    BODY_FRACTION_MAX,
+    BODY_OHM_MAX,
     IMMERSION_STEP,
     LOAD_BAND,
     UNDO_S,
     ImmersionEstimate,
+    body_fraction_bound,
     fraction_of,
 )
 
@@ -29,7 +33,9 @@ def load_at(fraction: float, full: float = R0, body: float = 0.3) -> float:
 
 class Run:
     def __init__(self, bias: float = 1.0):
-        self.est = ImmersionEstimate(bias)
+        # body_ohm_max=0: the share of the model above (0.3) whatever the load, so that these
+        # tests see the estimate's rules alone; the share's bound has tests of its own
+        self.est = ImmersionEstimate(bias, body_ohm_max=0.0)
         self.t = 0.0
 
     def hold(self, load, seconds: float) -> float:
@@ -178,3 +184,37 @@ def test_the_skins_drift_during_a_pause_is_not_credited():
         full = R0 * (1.0 - 0.02 * (run.t - t0) / 60.0)
         f = run.hold(load_at(0.5, full), 2.0)
         assert f <= 0.5 * (1 + LOAD_BAND)
+
+
+@pytest.mark.hazard("H-DENS-1")
+@settings(max_examples=300, deadline=None)
+@given(st.floats(300.0, 20_000.0), st.floats(0.0, 1.0), st.floats(0.02, 1.0))
+def test_within_the_stated_range_of_the_body_share_the_area_is_never_optimistic(
+        load, share_of_bound, fraction):
+    # The share of the load that does not scale with the area is physiologically at most
+    # BODY_OHM_MAX (the body's interior with the water and electrodes) and at most
+    # BODY_FRACTION_MAX of the load: docs/safety/hazard-analysis.md, H-DENS-1. For any share in
+    # that range the fraction the guard infers from the load is no larger than the true one.
+    # (Taking 0.3 whatever the load, a share of 0.8 at 1000 ohm made a tenth of a hand in the
+    # water look like 0.27 of it.)
+    share = share_of_bound * min(BODY_FRACTION_MAX, BODY_OHM_MAX / load)
+    ratio = share + (1.0 - share) / fraction            # the true load over the full one
+    b = body_fraction_bound(load)
+    instant = fraction_of(ratio, b)                     # the session's cut at once
+    assert instant <= fraction * (1.0 + 1e-9)
+    est = ImmersionEstimate()
+    for i in range(300):                                # 1 s in, 2 s out
+        est.update(i * PERIOD, load * (1.0 if i < 100 else ratio), PERIOD, load)
+    # the held estimate takes the same share; a rise within the band is noise to it, and the
+    # session takes the smaller of the two
+    assert est.fraction <= fraction_of(ratio / (1.0 + LOAD_BAND), b) * (1.0 + 1e-9)
+    assert min(instant, est.fraction) <= fraction * (1.0 + 1e-9)
+
+
+def test_the_body_share_is_bounded():
+    assert body_fraction_bound(100_000.0) == BODY_FRACTION_ASSUMED   # never below the floor
+    assert body_fraction_bound(1000.0) == BODY_FRACTION_MAX          # never above the cap
+    assert body_fraction_bound(None) == BODY_FRACTION_MAX            # unknown: the largest
+    assert body_fraction_bound(2600.0) == pytest.approx(BODY_OHM_MAX / 2600.0)
+    # the skin's drift lowers the full-immersion load: the share taken rises with it
+    assert body_fraction_bound(2000.0) > body_fraction_bound(2500.0)

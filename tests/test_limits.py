@@ -9,7 +9,7 @@ from controller import Limits, Prescription, PrescriptionError
 
 def test_defaults_are_valid_and_filled_in():
     rx = Prescription().validated()
-    assert rx.ramp_ma_s == 0.5 and rx.area_cm2 == 150.0
+    assert rx.ramp_ma_s == 0.5 and rx.area_cm2 == 110.0
     assert rx.dose_ma_min == 15.0 * 20.0
 
 

@@ -8,6 +8,7 @@ from test_console import PIN, Bench, login
 
 from conftest import device
 from controller import Prescription
+from controller.limits import CHILD_AREA_CM2, SITE_AREA_CM2
 
 
 def test_a_short_during_treatment_does_not_poison_the_density_reference():
@@ -76,9 +77,14 @@ def test_changing_the_site_takes_that_sites_electrode_area(tmp_path, board):
     try:
         login(b)
         assert b.ask("rx set site=feet target=20")[-1] == "OK"
-        assert b.prog.controller.rx.area_cm2 == 200.0
+        assert b.prog.controller.rx.area_cm2 == SITE_AREA_CM2["feet"]
         assert b.ask("rx set site=hands target=15")[-1] == "OK"
-        assert b.prog.controller.rx.area_cm2 == 150.0
+        assert b.prog.controller.rx.area_cm2 == SITE_AREA_CM2["hands"]
+        # a child's profile takes a child's area, and back
+        assert b.ask("rx set child=yes target=10")[-1] == "OK"
+        assert b.prog.controller.rx.area_cm2 == CHILD_AREA_CM2["hands"]
+        assert b.ask("rx set child=no")[-1] == "OK"
+        assert b.prog.controller.rx.area_cm2 == SITE_AREA_CM2["hands"]
     finally:
         b.close()
 

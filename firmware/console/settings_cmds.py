@@ -55,8 +55,9 @@ def register(con) -> None:
         try:
             kv = key_values(args, RX_KEYS)
             changes = {RX_FIELDS.get(k, k): parse(v, RX_KEYS[k]) for k, v in kv.items()}
-            if "site" in changes and changes["site"] != c.rx.site:
-                # the electrode area defaults by site: a new site takes its own default
+            if any(k in changes and changes[k] != getattr(c.rx, k) for k in ("site", "child")):
+                # the electrode area defaults by site and by child: a new site, or a child's
+                # profile for an adult's (or back), takes its own default
                 changes.setdefault("area_cm2", None)
             changes.setdefault("ramp_ma_s", c.rx.ramp_ma_s)
             rx = c.set_prescription(dataclasses.replace(c.rx, **changes))
