@@ -176,6 +176,7 @@ def test_the_new_sequences_are_drawn_at_sensible_rates_and_reproducibly(monkeypa
     assert random_scenario(9, 3, "short") == random_scenario(9, 3, "short")
 
 
+@pytest.mark.hazard("H-CAL-2")
 def test_a_calibration_run_is_judged_on_the_site_limit_itself():
     doc = {"protocol": {"site": "hands", "child": False},
            "event": [{"at_s": 20.0, "do": "meter", "factor": 0.97},
