@@ -43,3 +43,36 @@ def test_the_judge_fails_a_wrong_code_a_late_reaction_and_a_false_one(monkeypatc
     monkeypatch.setattr(faultmatrix, "NO_EFFECT", {("hv_sag", "TREAT")})
     c = run_cell("hv_sag", "TREAT")
     assert any("nothing to act on" in p for p in c.problems)
+
+
+@pytest.mark.hazard("H-RELAY-2", "H-SENSE-2")
+def test_a_fault_during_a_technicians_procedure_never_reaches_the_next_session():
+    # latched by the procedure itself, and in the log (an event row: no session is open)
+    c = run_cell("adc_absent", "SERVICE_TEST")
+    assert c.ok, c.problems
+    assert (c.code, c.next_session, c.logged) == ("R-ADC-FAIL", False, True)
+    # 'cal ref' refuses the step with a dead channel B, latching nothing: the patient's next
+    # session refuses it at its self-test, before any current
+    c = run_cell("sense_b_open", "SERVICE_CAL")
+    assert c.ok, c.problems
+    assert (c.code, c.next_session, c.logged) == ("ST-AGREE", True, True)
+    assert c.safe_after_ms == 0.0  # no true current above 0.1 mA after the injection
+    # a relay that welds at the next closing: found by the self-test after that session
+    c = run_cell("patient_relay_welded", "SERVICE_CAL")
+    assert c.ok, c.problems
+    assert (c.expected, c.code) == ("latent", "ST-RELAY")
+
+
+def test_the_judge_fails_a_service_fault_that_the_next_session_lets_through(monkeypatch):
+    monkeypatch.setattr(faultmatrix, "DEFERRED_MA", -1.0)  # any current before the detection
+    c = run_cell("sense_b_open", "SERVICE_CAL")
+    assert c.next_session and any("caught only at" in p for p in c.problems), c.problems
+
+
+@pytest.mark.hazard("H-OC-2")
+def test_a_fault_while_done_shows_is_refused_by_the_next_session():
+    # a shorted sink with HV off has nothing to act on; START again: the self-test refuses it
+    c = run_cell("sink_short", "DONE")
+    assert c.ok, c.problems
+    assert (c.code, c.next_session, c.logged) == ("ST-HV", True, True)
+    assert c.safe_after_ms == 0.0

@@ -68,6 +68,18 @@ def render(cells: list[Cell]) -> str:
            f"0.2 mA probe and must be caught on the ramp below {DEFERRED_MA} mA; a polarity "
            "relay that sticks as the reversal begins acts at the switch, with no current "
            "flowing.", "",
+           "DONE: the fault is injected 1 s into the DONE display after a patient stop (HV off, "
+           "the patient relay open); the patient presses START again once the device is idle. "
+           "SERVICE_TEST and SERVICE_CAL: the fault is injected during a technician's "
+           "procedure between sessions, over the console, with the hands in the trays and the "
+           "patient relay open: the self-test on demand (`selftest`, 0.4 s into it, its test "
+           "currents on the test load) and the calibration (`cal ref 10.0` after `cal zero`, "
+           "0.25 s into it, the 10 mA on the test load). A fault the procedure does not latch "
+           "(it refuses the step, or does not see the fault) must be refused before the "
+           "patient's next session delivers current; the patient presses START when the "
+           "procedure has ended. Cells marked ‡ (here and in DONE) were caught in that next "
+           "session, and count "
+           f"from the detection, with the true current below {DEFERRED_MA} mA before it.", "",
            "| fault | " + " | ".join(phases) + " | worst detected / safe (ms) |",
            "| --- | " + " | ".join("---" for _ in phases) + " | --- |"]
     for f in faults:
@@ -78,12 +90,13 @@ def render(cells: list[Cell]) -> str:
             if c is None:
                 row.append("")
                 continue
-            text = c.text() + (" †" if (f, p) in DEFERRED else "")
+            text = c.text() + (" †" if (f, p) in DEFERRED else "") + \
+                (" ‡" if c.next_session and c.expected == "codes" else "")
             if not c.ok:
                 text = f"**FAIL** {text}: {'; '.join(c.problems)}"
             row.append(text)
             if c.expected == "codes" and c.detected_after_ms is not None and \
-                    (f, p) not in DEFERRED:
+                    (f, p) not in DEFERRED and not c.next_session:
                 worst_det = max(worst_det or 0.0, c.detected_after_ms)
                 worst_safe = max(worst_safe or 0.0, c.safe_after_ms)
         worst = "—" if worst_det is None else f"{worst_det:g} / {worst_safe:g}"
