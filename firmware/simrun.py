@@ -157,6 +157,10 @@ class ScenarioRun:
         self.exposed_s = 0.0                 # see ACTIVE_MA: until the first detection
         self.ended_at: float | None = None
         self.idle_since: float | None = None
+        # what finished() asks every control period of the scenario, which does not change
+        self._hard_stop = self.horizon() + 600
+        self._presses = any(e.do in ("press", "hold") for e in sc.events)
+        self._quiet_end = max(60.0, max((e.at_s for e in sc.events), default=0.0) + 5.0)
 
     # --- hooks --------------------------------------------------------------------------------
     def _on_event(self, ev) -> None:
@@ -204,12 +208,10 @@ class ScenarioRun:
         c = self.program.controller
         if self.sc.end_after_s is not None:
             return now >= self.sc.end_after_s
-        if now > self.horizon() + 600:
+        if now > self._hard_stop:
             return True  # a hard stop, far past any plausible end
-        presses = any(e.do in ("press", "hold") for e in self.sc.events)
-        if not presses:
-            last = max((e.at_s for e in self.sc.events), default=0.0)
-            return now >= max(60.0, last + 5.0)
+        if not self._presses:
+            return now >= self._quiet_end
         ended = bool(c.sessions_done) or c.state == "FAULT"
         if ended and c.state in ("IDLE", "FAULT") and self.player.done:
             if self.idle_since is None:
@@ -253,6 +255,8 @@ class ScenarioRun:
                 self.rise_t = None
             self._prev_t = self.clock.now()
             self._prev_ma = ma
+        if self._trace is None and not self.plot:
+            return  # the row is for trace.csv and the plot only
         ph = self.rig.physics
         s = prog.loop.last_sample
         cmd = prog.loop.last_cmd
