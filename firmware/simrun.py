@@ -133,6 +133,13 @@ class ScenarioRun:
         self.clock = self.rig.clock
         self.program = DeviceProgram(self.hw, self.clock, board=self.board, data_dir=data,
                                      notifier=Notifier(environ={}))
+        # The simulated unit's treatment log is written exactly as on a unit (every row and
+        # commit), but not flushed to the disk at each commit: on a unit synchronous=FULL makes a
+        # session survive a power cut, and the log commits once a second of the session; here
+        # the "second" is a few milliseconds of the computer's time, the folder is scratch
+        # (a temporary one, or --out's device-data), and an fsync a simulated second cost
+        # more wall time than the rest of the run. What the log holds is the same.
+        self.program.log.db.execute("PRAGMA synchronous=OFF")
         self.events: list[dict] = []
         self.program.controller.events.listeners.append(self._on_event)
         self._console_out: list[bytes] = []
@@ -157,6 +164,10 @@ class ScenarioRun:
         self.exposed_s = 0.0                 # see ACTIVE_MA: until the first detection
         self.ended_at: float | None = None
         self.idle_since: float | None = None
+        # what finished() asks every control period of the scenario, which does not change
+        self._hard_stop = self.horizon() + 600
+        self._presses = any(e.do in ("press", "hold") for e in sc.events)
+        self._quiet_end = max(60.0, max((e.at_s for e in sc.events), default=0.0) + 5.0)
 
     # --- hooks --------------------------------------------------------------------------------
     def _on_event(self, ev) -> None:
@@ -198,12 +209,10 @@ class ScenarioRun:
         c = self.program.controller
         if self.sc.end_after_s is not None:
             return now >= self.sc.end_after_s
-        if now > self.horizon() + 600:
+        if now > self._hard_stop:
             return True  # a hard stop, far past any plausible end
-        presses = any(e.do in ("press", "hold") for e in self.sc.events)
-        if not presses:
-            last = max((e.at_s for e in self.sc.events), default=0.0)
-            return now >= max(60.0, last + 5.0)
+        if not self._presses:
+            return now >= self._quiet_end
         ended = bool(c.sessions_done) or c.state == "FAULT"
         if ended and c.state in ("IDLE", "FAULT") and self.player.done:
             if self.idle_since is None:
@@ -247,6 +256,8 @@ class ScenarioRun:
                 self.rise_t = None
             self._prev_t = self.clock.now()
             self._prev_ma = ma
+        if self._trace is None and not self.plot:
+            return  # the row is for trace.csv and the plot only
         ph = self.rig.physics
         s = prog.loop.last_sample
         cmd = prog.loop.last_cmd

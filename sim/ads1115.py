@@ -198,7 +198,7 @@ class Ads1115Emulator:
         self.config = value & 0x7FFF | (self.config & 0x8000)
         self._fsr = PGA_FSR[(value >> 9) & 0x7]
         self._period = 1.0 / DR_SPS[(value >> 5) & 0x7]
-        if self.continuous:
+        if not (self.config >> 8) & 1:   # continuous mode (the property, inline: hot path)
             # Continuous mode (re)starts converting on every config write; OS reads 0 throughout.
             self.busy_until = None
             self.continuous_since = self.clock.t
@@ -227,7 +227,7 @@ class Ads1115Emulator:
     def _read_conversion(self) -> int:
         if self.busy_until is not None and self.clock.t >= self.busy_until:
             self._finish_single()
-        elif self.continuous:
+        elif not (self.config >> 8) & 1:   # continuous mode
             period = 1.0 / self.data_rate
             n = int((self.clock.t - self.continuous_since) / period)
             if n >= 1:
@@ -251,8 +251,20 @@ class Ads1115Emulator:
         pos, neg = MUX_INPUTS[(self.config >> 12) & 0x7]
         source = self.source
         lo, hi = -0.3, self.vdd + 0.3
-        vp = min(max(source(t, pos), lo), hi)
-        vn = 0.0 if neg is None else min(max(source(t, neg), lo), hi)
+        # min(max(v, lo), hi), written out as min() and max() evaluate it (the same value)
+        vp = source(t, pos)
+        if lo > vp:
+            vp = lo
+        if hi < vp:
+            vp = hi
+        if neg is None:
+            vn = 0.0
+        else:
+            vn = source(t, neg)
+            if lo > vn:
+                vn = lo
+            if hi < vn:
+                vn = hi
         code = round((vp - vn) * 32768.0 / self._fsr)
         self.conversion = -32768 if code < -32768 else 32767 if code > 32767 else code
         if self.config & 0x3 != 0x3 or self.alert:

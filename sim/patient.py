@@ -48,7 +48,9 @@ class Patient:
         c = self.contact
         if c <= 0.0:
             return None
-        full = self.full_load_ohm(t)
+        # full_load_ohm(t), inline (the physics asks several times a control period)
+        f = 1.0 + self.load_drift_per_min * t / 60.0
+        full = self.load_ohm * (f if f > 0.2 else 0.2)
         r_body = full * self.body_fraction
         r_skin = full * (1.0 - self.body_fraction) / c
         # Two electrode areas in series: half the capacitance of one.

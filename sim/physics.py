@@ -42,6 +42,36 @@ from .patient import Patient
 FINE_STEP = 0.25e-3  # s, while anything changes fast
 COARSE_STEP = 20e-3  # s, while the board is quiescent (exact parts only)
 INF = float("inf")
+_TWOPI = 2.0 * math.pi
+_Z_BATCH = 128   # pairs of normal draws made at a time
+
+
+def _box_muller(rng: random.Random) -> list[float]:
+    """The next 2 * _Z_BATCH draws of ``rng.gauss(0.0, 1.0)``, the next one last: the same
+    formula as the standard library's (Box-Muller, a pair from two uniform draws), without a
+    Python-level call per draw. Four draws a control period made that call a hot spot."""
+    rnd, cos, sin, sqrt, log = rng.random, math.cos, math.sin, math.sqrt, math.log
+    out: list[float] = []
+    for _ in range(_Z_BATCH):
+        x2pi = rnd() * _TWOPI
+        g2rad = sqrt(-2.0 * log(1.0 - rnd()))
+        out.append(cos(x2pi) * g2rad)
+        out.append(sin(x2pi) * g2rad)
+    out.reverse()
+    return out
+
+
+def _library_gauss(rng: random.Random) -> list[float]:
+    out = [rng.gauss(0.0, 1.0) for _ in range(2 * _Z_BATCH)]
+    out.reverse()
+    return out
+
+
+def _box_muller_is_gauss(seed: int) -> bool:
+    """Whether :func:`_box_muller` gives this Python's ``random.gauss`` to the bit (else the
+    library is called per draw: the noise must not depend on the speed-up)."""
+    a, b = random.Random(seed), random.Random(seed)
+    return _box_muller(a)[-8:] == [b.gauss(0.0, 1.0) for _ in range(8)][::-1]
 
 
 class AnalogBoard:
@@ -66,7 +96,8 @@ class AnalogBoard:
         self.noise_v = noise_v
         self.sink_gain = sink_gain  # the sink's true transconductance / nominal (tolerance)
         self._rng = random.Random(seed)
-        self._gauss = self._rng.gauss
+        self._z: list[float] = []   # standard normal draws not yet used, last one next
+        self._z_batch = _box_muller if _box_muller_is_gauss(seed) else _library_gauss
         self._role_of = {f"GPIO{g.bcm}": role for role, g in board.gpio.items()}
         self._active_high = {role: g.active_high for role, g in board.gpio.items()}
         order = ("current_a", "current_b", "electrode_v", "hv_rail")
@@ -92,6 +123,7 @@ class AnalogBoard:
         self._wd_timeout = board.protection.watchdog_timeout_ms / 1000.0
         self._relay_s = board.output.relay_switch_ms / 1000.0
         self._r_test = board.output.test_load_ohm
+        self._hv_nominal = board.hv.nominal_v
 
         self.t = clock.t
         # Commands as written by the controller (logical, active level already applied).
@@ -236,17 +268,25 @@ class AnalogBoard:
             v = self._e_ref + self._k_e * self.v_out * self.k_polarity
         else:
             v = self.v_rail * self._k_hv
-        return v + self._gauss(0.0, self.noise_v) if self.noise_v else v
+        if not self.noise_v:
+            return v
+        z = self._z
+        if not z:
+            self._z = z = self._z_batch(self._rng)
+        return v + (0.0 + z.pop() * self.noise_v)   # random.gauss(0.0, noise_v), to the bit
 
     # ------------------------------------------------------------------------------------------
     # Integration
     # ------------------------------------------------------------------------------------------
     def _advance(self, t_end: float) -> None:
+        # Hot path (several steps a control period). A step no longer than FINE_STEP is the
+        # same whatever _quiescent() says, so the test is made only for a longer one.
         while self.t < t_end:
             dt = t_end - self.t
-            limit = COARSE_STEP if self._quiescent() else FINE_STEP
-            if dt > limit:
-                dt = limit
+            if dt > FINE_STEP:
+                limit = COARSE_STEP if self._quiescent() else FINE_STEP
+                if dt > limit:
+                    dt = limit
             self.t += dt
             self._step(dt)
 
@@ -258,19 +298,20 @@ class AnalogBoard:
         if self._pending or self._limited:
             return False
         u = (self.duty if self.f_pwm_stuck is None else self.f_pwm_stuck) * self._pwm_v
-        if abs(self.v2 - u) * self._ma_per_v > 0.02 or abs(self.v1 - u) * self._ma_per_v > 0.05:
+        ma_per_v = self._ma_per_v
+        if abs(self.v2 - u) * ma_per_v > 0.02 or abs(self.v1 - u) * ma_per_v > 0.05:
             return False
-        if self.peak_a > 0.8 * self._trip_a or u * self._ma_per_v / 1000.0 > 0.8 * self._trip_a:
+        trip = 0.8 * self._trip_a
+        if self.peak_a > trip or u * ma_per_v / 1000.0 > trip:
             return False  # near the comparator's threshold: fine steps catch the crossing
-        target = self._rail_target()
-        if abs(self.v_rail - target) > 0.05:
+        if abs(self.v_rail - self._rail_target()) > 0.05:
             return False
         # The watchdog must be seen to expire on time.
         return self.wd_cut or self.t + COARSE_STEP < self.last_wdi_edge + self._wd_timeout
 
     def _rail_target(self) -> float:
         if self.cmd["hv_enable"] and not self.tripped and not self.wd_cut:
-            return self.board.hv.nominal_v if self.f_rail_v is None else self.f_rail_v
+            return self._hv_nominal if self.f_rail_v is None else self.f_rail_v
         return 0.0
 
     def _step(self, dt: float) -> None:
@@ -284,14 +325,15 @@ class AnalogBoard:
                         self.k_polarity = pos
                     elif key == "test":
                         self.k_test = pos
+        cmd = self.cmd
         # External watchdog: no WDI edge for the timeout cuts HV and the relay drive.
         if not self.wd_cut and t - self.last_wdi_edge > self._wd_timeout:
-            if self.cmd["hv_enable"] or self.cmd["patient_relay"]:
+            if cmd["hv_enable"] or cmd["patient_relay"]:
                 self.wd_events += 1
             self.wd_cut = True
         drive_ok = not self.tripped and not self.wd_cut
         # Patient relay: coil = command AND NOT trip AND NOT watchdog; a welded contact stays shut.
-        want = self.cmd["patient_relay"] and drive_ok
+        want = cmd["patient_relay"] and drive_ok
         if want != self.k_patient and not (self.k_patient and self.f_welded):
             pend = self._pending.get("patient")
             if pend is None or pend[0] != want:
@@ -301,8 +343,11 @@ class AnalogBoard:
                 self.k_patient = want
         elif "patient" in self._pending:
             del self._pending["patient"]
-        # HV rail.
-        target = self._rail_target()
+        # HV rail (_rail_target(), inline: this runs several times a control period).
+        if cmd["hv_enable"] and drive_ok:
+            target = self._hv_nominal if self.f_rail_v is None else self.f_rail_v
+        else:
+            target = 0.0
         if self.v_rail != target:
             self.v_rail = target + (self.v_rail - target) * math.exp(-dt / self._tau_hv)
         # Setpoint filter (two equal poles, exact for a constant input over dt).
@@ -320,16 +365,22 @@ class AnalogBoard:
         elif self.tripped or self.gate <= 0.0:
             i_cmd, gate, headroom = 0.0, 0.0, self._headroom
         else:
-            i_cmd = max(0.0, self.v2) * self._ma_per_v * self.sink_gain / 1000.0
-            gate, headroom = min(1.0, self.gate), self._headroom
+            # max(0.0, v2) and min(1.0, gate), written out (the same values, also for -0.0)
+            v2 = self.v2
+            i_cmd = (v2 if v2 > 0.0 else 0.0) * self._ma_per_v * self.sink_gain / 1000.0
+            gate = self.gate
+            if not gate < 1.0:
+                gate = 1.0
+            headroom = self._headroom
         self._solve(t, dt, i_cmd, gate, headroom)
         # Comparator latch on R_S1: the peak current trips it; so does the gate-off comparator, a
         # current through R_S1 in a pulse pause or with the gate off. Only a sink that conducts
         # without its enable (shorted) can carry one: a working sink is open then, and R_S1 is in
         # series with it. The blanking after each falling edge (gate_off_blanking_us) is far
         # shorter than the shortest pause, so any pause is seen; the model needs no pulse timing.
-        if not self.tripped and not self.f_trip_dead and (self.peak_a >= self._trip_a
-                                                          or self._gate_off_current()):
+        if not self.tripped and not self.f_trip_dead and (
+                self.peak_a >= self._trip_a
+                or (self.f_sink_short and self._gate_off_current())):
             self.tripped = True
             self.trip_at = t
             self.trip_events += 1
@@ -422,9 +473,21 @@ class AnalogBoard:
             if beta == 0.0 and alpha == self._limit_a:
                 i_on = alpha  # limiter: a current source, whatever the skin holds
             i_body = i_on * gate + i_off * (1.0 - gate)
+            # max(on, off, 0.0) of the forward and the reverse current, written out as max()
+            # evaluates it (the first of equal values wins): the same value, without the call
             on_w, off_w = gate > 0.0, gate < 1.0
-            peak_body = max(i_on if on_w else 0.0, i_off if off_w else 0.0, 0.0)
-            peak_rev = max(-i_on if on_w else 0.0, -i_off if off_w else 0.0, 0.0)
+            peak_body = i_on if on_w else 0.0
+            x = i_off if off_w else 0.0
+            if x > peak_body:
+                peak_body = x
+            if peak_body < 0.0:
+                peak_body = 0.0
+            peak_rev = -i_on if on_w else 0.0
+            x = -i_off if off_w else 0.0
+            if x > peak_rev:
+                peak_rev = x
+            if peak_rev < 0.0:
+                peak_rev = 0.0
             self.v_c = v_inf + (v_c - v_inf) * math.exp(-dt * k / c_skin)
         else:
             i_body = peak_body = peak_rev = 0.0

@@ -70,9 +70,15 @@ class TruthRecorder:
         self._t = rig.clock.t
         self._ph_q0 = ph.q_abs
         self.target_ma = target_ma
-        self._avg_win: deque[tuple[float, float, float]] = deque()   # (t, ma*dt, dt)
-        self._dens_win: deque[tuple[float, float, float]] = deque()  # (t, density*dt, dt)
-        self._step_win: deque[tuple[float, float]] = deque()         # (t, 10 ms mean)
+        # The 100 ms windows, each as parallel deques of plain floats, so that their sums and
+        # minimum run over the deque in C (sum() adds left to right, as it did over the
+        # (t, value*dt, dt) tuples these once held: the same bits).
+        self._avg_vd: deque[float] = deque()    # ma * dt
+        self._avg_dt: deque[float] = deque()    # dt
+        self._dens_vd: deque[float] = deque()   # density * dt
+        self._dens_dt: deque[float] = deque()
+        self._step_t: deque[float] = deque()    # the step window: time of each period ...
+        self._step_v: deque[float] = deque()    # ... and its 10 ms mean current
         self._circuit = (rig.patient.contact, rig.patient.short_ohm)
         self._changed_t = -1.0
         self.peak_ma = 0.0
@@ -147,9 +153,9 @@ class TruthRecorder:
             self.peak_reverse_ma = rev
         w = self.WINDOW_S
         # 100 ms mean current.
-        self._push(self._avg_win, t, ma, dt)
-        mean = self._mean(self._avg_win)
-        if mean > self.peak_avg_ma and self._span(self._avg_win) >= w * 0.999:
+        span = self._push(self._avg_vd, self._avg_dt, ma, dt)
+        mean = sum(self._avg_vd) / span if span else 0.0
+        if mean > self.peak_avg_ma and span >= w * 0.999:
             self.peak_avg_ma = mean
         # 100 ms mean density.
         area = rig.patient.area_cm2 * max(0.0, rig.patient.contact)
@@ -160,30 +166,33 @@ class TruthRecorder:
             self.density_over_s = max(self.density_over_s, t - self._over_since)
         else:
             self._over_since = None
-        self._push(self._dens_win, t, dens, dt)
-        md = self._mean(self._dens_win)
-        if md > self.max_density_ma_cm2 and self._span(self._dens_win) >= w * 0.999:
+        span = self._push(self._dens_vd, self._dens_dt, dens, dt)
+        md = sum(self._dens_vd) / span if span else 0.0
+        if md > self.max_density_ma_cm2 and span >= w * 0.999:
             self.max_density_ma_cm2 = md
         # Shock: rise of the 10 ms mean within 100 ms, while in contact.
-        win = self._step_win
+        win_t, win_v = self._step_t, self._step_v
         circuit = (rig.patient.contact, rig.patient.short_ohm)
         if circuit != self._circuit:
             self._circuit, self._changed_t = circuit, t - dt
         fragment = t - self._changed_t <= SETTLE_S + 1e-9
-        while win and win[0][0] < t - w - 1e-9:
-            win.popleft()
+        while win_t and win_t[0] < t - w - 1e-9:
+            win_t.popleft()
+            win_v.popleft()
         if rig.patient.contact > 0.0:
-            if win:
-                rise = fwd - min(v for _, v in win)
+            if win_v:
+                rise = fwd - min(win_v)
                 if rise > self.max_step_ma:
                     self.max_step_ma = rise
                     self.max_step_at = t
             if not fragment:
-                win.append((t, fwd))
+                win_t.append(t)
+                win_v.append(fwd)
         else:
-            win.clear()
-            win.append((t, 0.0))  # out of the water the patient holds zero: a dip into a live
-            # output is a rise from it
+            win_t.clear()
+            win_v.clear()
+            win_t.append(t)  # out of the water the patient holds zero: a dip into a live
+            win_v.append(0.0)  # output is a rise from it
         # Treatment time.
         if self.target_ma is not None:
             target = self.target_ma()
@@ -191,21 +200,21 @@ class TruthRecorder:
                 self.treatment_s += dt
 
     @staticmethod
-    def _push(win, t, value, dt):
-        win.append((t, value * dt, dt))
-        total = sum(d for _, _, d in win)
-        while win and total - win[0][2] >= TruthRecorder.WINDOW_S - 1e-9:
-            total -= win[0][2]
-            win.popleft()
-
-    @staticmethod
-    def _mean(win):
-        total = sum(d for _, _, d in win)
-        return sum(v for _, v, _ in win) / total if total else 0.0
-
-    @staticmethod
-    def _span(win):
-        return sum(d for _, _, d in win)
+    def _push(vd, dts, value, dt) -> float:
+        """Append a period to a 100 ms window (``vd``: value * dt, ``dts``: dt), drop the
+        oldest periods while the rest still spans the window, and return the window's span:
+        the sum of its dt, summed afresh from the oldest (what the mean divides by; a running
+        total, decremented as periods leave, would differ from it in the last bits)."""
+        vd.append(value * dt)
+        dts.append(dt)
+        total = sum(dts)
+        popped = False
+        while dts and total - dts[0] >= TruthRecorder.WINDOW_S - 1e-9:
+            total -= dts[0]
+            dts.popleft()
+            vd.popleft()
+            popped = True
+        return sum(dts) if popped else total
 
     def summary(self) -> dict:
         return {

@@ -10,11 +10,15 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from test_golden import golden_tool
 
 from firmware.simrun import check_expect, prescription_of, run_scenario
 from sim.scenario import ScenarioError, load_scenario, parse_scenario
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml"))
+#: the recorded outputs (tools/golden.py): each scenario's summary and trace as recorded
+GOLDEN = golden_tool()
+RECORDED = GOLDEN.load_record()["runs"]
 
 
 def test_at_least_fifteen_scenarios_and_every_fault_covered():
@@ -31,6 +35,10 @@ def test_scenario_meets_its_expectations(path, tmp_path):
     assert sc.expect, f"{path.name} has no [expect] table"
     summary = run_scenario(sc, tmp_path, trace=True)
     assert check_expect(sc, summary) == []
+    # byte for byte the recorded outputs (less wall_s and speed); a change that moves them on
+    # purpose records them again: python tools/golden.py record --why "..."
+    assert GOLDEN.differences(path.stem, RECORDED.get(path.stem),
+                              GOLDEN.outputs_entry(tmp_path)) == []
     if summary["dose_ma_min"] > 1.0 and summary["outcome"] == "completed":
         # the log's dose (measured by the device) agrees with the ground truth within 2 %
         assert summary["dose_ma_min_measured"] == pytest.approx(summary["dose_ma_min"],
