@@ -47,7 +47,15 @@ from .io import Command, Inputs, hold
 from .limits import DEVICE_MAX_MA, Limits, Prescription
 from .regulator import Regulator, RegulatorConfig
 from .rules import Reaction, Rule, RuleContext, RuleEngine
-from .selftest import SERVICE_IR_TOL, SelfTestFailure, SelfTestSpec, guarded, is_guarded, self_test
+from .selftest import (
+    HINTS,
+    SERVICE_IR_TOL,
+    SelfTestFailure,
+    SelfTestSpec,
+    guarded,
+    is_guarded,
+    self_test,
+)
 
 PERIOD = 0.010                # s, nominal control period
 PROBE_MA = 0.2                # contact-check test current (at most 0.3 mA)
@@ -130,6 +138,14 @@ SESSION_STATES = ("WAIT_CONTACT", "RAMP_UP", "TREAT", "REVERSING", "RAMP_DOWN", 
 CONTACT_RULE_STATES = ("WAIT_CONTACT", "RAMP_UP", "TREAT", "PAUSED", "REVERSING", "RAMP_DOWN")
 #: Faults a patient may acknowledge with a 3 s hold of START; the rest need the technician.
 PATIENT_CLEARABLE = {"CONTACT-TIMEOUT", "SHORT-AT-START"}
+#: latched faults under which no technician procedure may run: each would drive the output
+#: (its open-output probe first) through a patient relay that does not open
+NO_SERVICE_FAULTS = {"ST-RELAY"}
+
+
+class ServiceRefused(RuntimeError):
+    """A technician procedure refused for what the device knows of its own state."""
+
 
 
 @dataclass
@@ -290,6 +306,13 @@ class Controller:
         if self.state not in ("IDLE", "FAULT", "DONE") or self._service is not None:
             raise RuntimeError("a treatment or procedure is running; wait until the device "
                                "is idle")
+        if self.fault is not None and self.fault["code"] in NO_SERVICE_FAULTS:
+            # Every procedure begins with the open-output probe, and with the relay welded the
+            # probe's current reaches whoever is in the trays: each procedure typed after the
+            # latch sent it through the patient again (the random campaign's finding 18).
+            raise ServiceRefused(f"{self.fault['code']} is latched: {HINTS['ST-RELAY']}; "
+                                 "after the repair, switch the unit off and on: the power-on "
+                                 "self-test checks the relay")
         if not is_guarded(sequence):
             sequence = guarded(sequence, self.cfg.test_load_ohm, tol=SERVICE_IR_TOL,
                                what="the technician's procedure")

@@ -132,6 +132,21 @@ def test_hands_that_go_in_during_cal_ref_are_found_by_i_times_r(dip_after_s):
     assert_one_period_of_test_current(rows, 10.0)
 
 
+@pytest.mark.hazard("H-RELAY-2")
+@pytest.mark.parametrize("again", ["cal zero", "selftest", "fault clear"])
+def test_no_procedure_runs_while_st_relay_is_latched(again):
+    """After the probe found the weld with the hands in (ST-RELAY), every procedure typed next
+    would send the probe's current through the patient again (finding 18 of
+    docs/safety/campaigns.md): each is refused, and nothing flows after the detection."""
+    p = Play(WELD + login_then(["cal zero", again]), end_s=34.0).play()
+    c = p.run.program.controller
+    assert c.fault["code"] == "ST-RELAY"
+    assert any(line.startswith(again) and "ERR REFUSED" in line and "switch the unit off"
+               in line for line in p.console), p.console
+    faulted = [r for r in p.rows if r[1] == "FAULT"]
+    assert faulted and Play.over_s(faulted[5:]) == 0.0
+
+
 # --- the self-test: hands going in at any moment ------------------------------------------------
 SELFTEST_MOMENTS = [0.0, 0.03, 0.08, 0.12, 0.18, 0.24, 0.3, 0.36, 0.42, 0.46, 0.5, 0.55, 0.6,
                     0.65, 0.7, 0.75, 0.8, 0.85]

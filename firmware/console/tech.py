@@ -24,6 +24,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future
 
+from controller.session import ServiceRefused
+
 from .. import store
 from . import auth, cal_cmds, service_cmds, settings_cmds
 from .core import Console
@@ -126,6 +128,8 @@ class TechConsole(Console):
 
         try:
             c.start_service(now, sequence, done)
+        except ServiceRefused as exc:
+            return [], f"ERR REFUSED: {exc}"
         except RuntimeError as exc:
             return [], f"ERR BUSY: {exc}"
         self.pending = True
