@@ -694,7 +694,13 @@ class ContactWatch:
                       f"current held at {skin_hold:.2f} mA for {HOLD_S:.0f} s: at this load "
                       "the contact check cannot tell skin from water between the trays")
         if self.skin.found_bridge is not None:
-            guard.set_bridge(self.skin.found_bridge)
+            # The fall is the hands going in beside a film of water (the path: the load before
+            # it) or a path that came beside a patient of that load (the path: about the load
+            # after it): the load cannot tell the two apart, so the path is taken as the
+            # smaller, the whole load now. The cap is then STEP_MAX_MA, whichever it was; the
+            # price, after a film wiped away, is a current held at the cap (the load cannot
+            # say which path went) until contact is lost and checked again.
+            guard.set_bridge(min(self.skin.found_bridge, ctx.load_ohm or math.inf))
             ctl._r_ref = None  # the loads beside the path are no reference for full immersion
             ctl._emit(ctx.now, "warning", "BRIDGE",
                       f"the load fell to {ctx.load_ohm:.0f} ohm as the hands went in: a path "

@@ -256,17 +256,22 @@ def _sequence_events(rng: random.Random, horizon: float, has_fault: bool) -> lis
             add(t, "fault", fault=fault, params={})
             add(t + width, "repair", fault=fault)
             t += every
-    # A film of water across the trays (3 to 5 kohm) with the hands out at the press; the
-    # hands go in beside it, and later it is wiped away. The skin test refuses it where it can
-    # judge the load, and holds the treatment's start where it cannot (controller/contact.py,
-    # SkinTest.hold_ma; H-BRIDGE-1). Drawn last, so that every earlier draw stays as it was.
-    if rng.random() < 0.1 and horizon > 25.0:
-        add(0.4, "lift")
-        add(0.5, "short", ohm=round(rng.uniform(3000.0, 5000.0), 1))
-        t = 1.0 + rng.uniform(4.0, 15.0)
-        add(t, "immerse")
-        add(t + rng.uniform(5.0, min(40.0, horizon - t)), "unshort")
-    return ev
+    return ev + _bridge_events(rng, horizon)
+
+
+def _bridge_events(rng: random.Random, horizon: float) -> list[dict]:
+    """A film of water across the trays (3 to 5 kohm) with the hands out at the press; the
+    hands go in beside it, and later it is wiped away. The skin test refuses it where it can
+    judge the load, and holds the treatment's start where it cannot (controller/contact.py,
+    SkinTest.hold_ma; H-BRIDGE-1). Drawn last from the sequences' generator, so that every
+    earlier draw stays as it was."""
+    if not (rng.random() < 0.1 and horizon > 25.0):
+        return []
+    ohm = round(rng.uniform(3000.0, 5000.0), 1)
+    t = 1.0 + rng.uniform(4.0, 15.0)
+    return [{"at_s": 0.4, "do": "lift"}, {"at_s": 0.5, "do": "short", "ohm": ohm},
+            {"at_s": round(t, 3), "do": "immerse"},
+            {"at_s": round(t + rng.uniform(5.0, min(40.0, horizon - t)), 3), "do": "unshort"}]
 
 
 def _has_fault(events: list[dict]) -> bool:

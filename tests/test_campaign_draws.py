@@ -28,7 +28,7 @@ from firmware.campaign import (
 
 #: the new sequences (their draws come after the earlier ones, each from its own generator)
 NEW_SEQUENCES = ("_selftest_hands_events", "_service_events", "_reversal_short_events",
-                 "_press_state_events")
+                 "_press_state_events", "_bridge_events")
 #: sha256 of the JSON of random_scenario(5, i, "full") for i < 400 and of
 #: random_scenario(20261125, i, "short") for i < 300, shunts off, as drawn by the campaign
 #: before the sequences of NEW_SEQUENCES (commit 84f4c8c): what the campaigns recorded so far
@@ -42,6 +42,9 @@ def _draws(n=400):
 @pytest.mark.parametrize("shunts", [False, True])
 def test_the_campaign_draws_every_new_sequence(monkeypatch, shunts):
     monkeypatch.setattr(campaign, "DRAW_SHUNTS", shunts)
+    # the films of water with the hands out (3 to 5 kohm) are drawn whatever DRAW_SHUNTS says:
+    # counted apart, below
+    monkeypatch.setattr(campaign, "_bridge_events", lambda *a, **k: [])
     seen = {"early press": 0, "short after a stop": 0, "shunt": 0, "flicker": 0}
     for doc in _draws():
         ev = sorted(doc["event"], key=lambda e: e["at_s"])
@@ -194,3 +197,17 @@ def test_a_calibration_run_is_judged_on_the_site_limit_itself():
     doc["event"].append({"at_s": 5.0, "do": "fault", "fault": "patient_relay_welded",
                          "params": {}})
     assert check_properties(doc, dict(summary, peak_ma=20.2)) != []
+
+
+def test_the_campaign_draws_films_of_water_with_the_hands_out():
+    films = 0
+    for doc in _draws():
+        ev = doc["event"]
+        for i, e in enumerate(ev):
+            if e["do"] == "short" and 3000.0 <= e["ohm"] <= 5000.0 and i > 0 and \
+                    ev[i - 1]["do"] == "lift" and ev[i - 1]["at_s"] < e["at_s"] < 1.0:
+                films += 1
+                assert any(x["do"] == "immerse" and x["at_s"] > e["at_s"] for x in ev)
+                assert any(x["do"] == "unshort" and x["at_s"] > e["at_s"] for x in ev)
+    assert films >= 20, films
+

@@ -143,7 +143,10 @@ def test_a_bridge_the_skin_test_cannot_judge_holds_the_start_and_is_no_step(site
     dev.rig.unshort()
     dev.run(40.0)
     assert dev.truth.max_step_ma <= 0.5
-    assert true_ma(dev) >= 0.95 * target               # the film gone: treatment at target
+    # The film gone: the load cannot tell a film beside the hands from a path beside a patient
+    # of the film's load (tests/test_shunt_while_unwatched.py, under 1 mA), so the current
+    # stays at the cap, the price of the doubt, and no more
+    assert true_ma(dev) <= STEP_MAX_MA + 0.05
 
 
 @pytest.mark.hazard("H-BRIDGE-1")

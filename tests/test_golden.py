@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def golden_tool():
     spec = importlib.util.spec_from_file_location("golden", ROOT / "tools" / "golden.py")
     mod = importlib.util.module_from_spec(spec)
+    # registered by its name, so that its worker processes can unpickle the jobs it sends them
+    sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
     return mod
 

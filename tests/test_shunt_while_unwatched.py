@@ -118,7 +118,10 @@ def test_a_path_that_comes_at_a_current_under_1_ma_is_no_step():
     before = true_ma(dev)
     dev.rig.short(1000.0)
     dev.run(20.0)
-    found, hold = "SHUNT-FOUND" in codes(dev), held(dev, 1000.0, 8000.0)
+    # found as a path beside the patient, or (the skin test's hold at this load) as a fall
+    # beside a path of unknown split: held at the cap either way
+    found = "SHUNT-FOUND" in codes(dev) or "BRIDGE" in codes(dev)
+    hold = held(dev, 1000.0, 8000.0)
     dev.rig.unshort()
     dev.run(30.0)
     assert dev.truth.max_step_ma <= 0.5, dev.truth.max_step_ma
