@@ -662,8 +662,14 @@ class ContactWatch:
         cycles = skin.cycles
         probe = skin.observe(c == "ok", v, ctx.load_ohm, PROBE_MA)
         self._last_c = c
+        # The path is judged on the load as the lower current channel gives it: a path lowers
+        # the load both channels see, while a channel reading high lowers only the load of the
+        # higher one (a sensing fault, R-CH-AGREE's to latch once the current is up: taken for
+        # a path, it held the current at the cap, below the rule's reach, for good).
+        lo = min(ctx.i_a, ctx.i_b) if ctx.i_a is not None and ctx.i_b is not None else None
+        sensed = 1.0 if not lo or lo <= 0.0 or ctx.i_max is None else ctx.i_max / lo
         if skin.cycles != cycles and skin.cycle_load is not None and \
-                guard.at_probe(skin.cycle_load):
+                guard.at_probe(skin.cycle_load * sensed):
             ctl._emit(ctx.now, "warning", "SHUNT-FOUND",
                       f"the load at the contact check is {skin.cycle_load:.0f} ohm, below the "
                       f"lowest the hands gave ({guard._env:.0f} ohm): a path beside the patient; "
