@@ -199,7 +199,8 @@ def test_a_calibration_run_is_judged_on_the_site_limit_itself():
     assert check_properties(doc, dict(summary, peak_ma=20.2)) != []
 
 
-def test_the_campaign_draws_films_of_water_with_the_hands_out():
+def test_the_campaign_draws_films_of_water_with_the_hands_out(monkeypatch):
+    monkeypatch.setattr(campaign, "DRAW_BRIDGES", True)
     films = 0
     for doc in _draws():
         ev = doc["event"]
