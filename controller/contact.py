@@ -104,6 +104,7 @@ import math
 from collections import deque
 
 from .immersion import DRIFT_MAX_PER_S
+from .values import CONTACT_OHM
 
 #: a load this share below the drift-allowed envelope of the lowest load seen is a new path in
 #: parallel; the load estimate's noise at 1 mA and above is under 0.5 % a sample
@@ -142,7 +143,7 @@ CLEAR_SAMPLES = 20
 #: a load outside that band for this many samples is the new level while a shunt is known
 AWAY_SAMPLES = 50
 #: the loads of the contact range (ohm): as controller.session.CONTACT_OHM
-CONTACT_RANGE = (300.0, 20_000.0)
+CONTACT_RANGE = CONTACT_OHM
 
 #: skin test: one probe-off period every this many periods (the first settle the skin)
 CYCLE_PERIODS = 20

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from .values import DEVICE_MAX_MA  # the software ceiling, below the 35 mA hardware trip
+
 #: Sites and their maximum current (mA): adult, child.
 SITE_MAX_MA = {"hands": (20.0, 15.0), "feet": (25.0, 15.0), "axillae": (5.0, 5.0)}
 #: Immersed skin area per electrode assumed for each site at full immersion (cm^2), used by the
@@ -37,7 +39,6 @@ SITE_MAX_MA = {"hands": (20.0, 15.0), "feet": (25.0, 15.0), "axillae": (5.0, 5.0
 #: (``area_cm2``) for larger hands or feet.
 SITE_AREA_CM2 = {"hands": 110.0, "feet": 130.0, "axillae": 50.0}
 CHILD_AREA_CM2 = {"hands": 60.0, "feet": 80.0, "axillae": 25.0}
-DEVICE_MAX_MA = 30.0     # software ceiling, below the 35 mA hardware trip
 HARDWARE_TRIP_MA = 35.0
 DURATION_MIN = (5.0, 40.0)
 RAMP_RATE = (0.1, 1.0)   # mA/s

@@ -56,10 +56,10 @@ from .selftest import (
     is_guarded,
     self_test,
 )
+from .values import CONTACT_OHM
 
 PERIOD = 0.010                # s, nominal control period
 PROBE_MA = 0.2                # contact-check test current (at most 0.3 mA)
-CONTACT_OHM = (300.0, 20_000.0)
 CONTACT_STABLE_S = 2.0
 WAIT_CONTACT_TIMEOUT_S = 120.0
 PAUSE_TIMEOUT_S = 300.0
