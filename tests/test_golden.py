@@ -72,3 +72,32 @@ def test_a_difference_names_the_run_the_file_and_the_first_field(tmp_path):
     assert g.differences("x", rec, g.outputs_entry(tmp_path))[0] == \
         "x/summary.json differs: the event list differs"
     assert "not in the record" in g.differences("y", None, rec)[0]
+
+
+def test_record_again_keeps_the_other_runs_and_refuses_an_unknown_name(tmp_path, monkeypatch,
+                                                                         capsys):
+    g = golden_tool()
+    record = tmp_path / "outputs.json"
+    record.write_text(json.dumps({"recorded_on": "x", "why": "first", "campaign": {},
+                                  "runs": {"other": {"kept": True}}}))
+    monkeypatch.setattr(g, "RECORD", record)
+    name = g.all_runs()[0][0]
+    monkeypatch.setattr(g, "ROOT", tmp_path)
+    played = {}
+
+    def play_all(jobs, only=None):
+        played["only"] = only
+        return {name: {"new": True} for name in only}
+    monkeypatch.setattr(g, "play_all", play_all)
+    assert g.main(["record", "--only", name, "--why", "a change on purpose"]) == 0
+    doc = json.loads(record.read_text())
+    assert doc["runs"] == {"other": {"kept": True}, name: {"new": True}}
+    assert played["only"] == [name] and "a change on purpose" in doc["why"]
+    for argv in (["record", "--only", "no-such-run", "--why", "w"], ["record"]):
+        try:
+            g.main(argv)
+        except SystemExit as e:
+            assert e.code == 2
+        else:
+            raise AssertionError(f"{argv} was accepted")
+    assert "no such run: no-such-run" in capsys.readouterr().err

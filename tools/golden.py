@@ -1,6 +1,6 @@
 """Recorded outputs of the simulator: every scenario and a fixed set of campaign runs.
 
-    python tools/golden.py record [--jobs 2] [--why TEXT]
+    python tools/golden.py record --why TEXT [--jobs 2] [--only NAME ...]
     python tools/golden.py check [--jobs 2] [--only NAME ...]
 
 ``record`` plays every scenario in ``scenarios/`` and :data:`CAMPAIGN_RUNS` random campaign
@@ -9,7 +9,9 @@ for each run the SHA-256 of ``trace.csv`` and of ``summary.json`` without ``wall
 ``speed`` (the only fields that depend on the machine), and the summary's figures in clear (all
 but the event list, which is kept as a count and its own digest) so that a difference says what
 changed. ``check`` plays them again and exits 1 naming each run whose outputs differ and the
-first field that does.
+first field that does. ``record --only`` records the named runs again and keeps every other
+run's record: for a change that moves a few runs on purpose (a full ``check`` afterwards shows
+that nothing else moved).
 
 The record is what the device program and the simulator did: a change meant to be only faster
 (the simulator's hot loops, the scenario runner) must leave every byte of it as it was. A
@@ -161,18 +163,36 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("action", choices=["record", "check"])
     ap.add_argument("--jobs", type=int, default=1)
-    ap.add_argument("--only", nargs="*", help="check only these runs (scenario stems or "
-                                              "campaign run names)")
+    ap.add_argument("--only", nargs="*", help="check (or record again) only these runs "
+                                              "(scenario stems or campaign run names); the "
+                                              "others keep their record")
     ap.add_argument("--why", default="", help="record: why the outputs are recorded again")
     a = ap.parse_args(argv)
+    if a.only:
+        unknown = sorted(set(a.only) - {name for name, _, _ in all_runs()})
+        if unknown:
+            ap.error(f"--only: no such run: {', '.join(unknown)} (scenario stems in scenarios/ "
+                     "or campaign run names)")
     if a.action == "record":
+        if not a.why.strip():
+            ap.error("record needs --why: the reason the outputs are recorded again")
         if a.only:
-            ap.error("record plays everything; --only is for check")
-        runs = play_all(a.jobs)
+            # a run named on purpose is recorded again; every other keeps its record (and the
+            # next full check still plays them all)
+            try:
+                doc = load_record()
+            except FileNotFoundError:
+                ap.error("no record yet: record everything first (without --only)")
+            runs = play_all(a.jobs, a.only)
+            doc["runs"].update(runs)
+            doc["runs"] = dict(sorted(doc["runs"].items()))
+            doc["why"] = f"{doc.get('why', '')}; {_commit()}: {', '.join(sorted(runs))}: {a.why}"
+        else:
+            runs = play_all(a.jobs)
+            doc = {"recorded_on": _commit(), "why": a.why,
+                   "campaign": {"seed": CAMPAIGN_SEED, "runs": CAMPAIGN_RUNS},
+                   "runs": dict(sorted(runs.items()))}
         RECORD.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"recorded_on": _commit(), "why": a.why,
-               "campaign": {"seed": CAMPAIGN_SEED, "runs": CAMPAIGN_RUNS},
-               "runs": dict(sorted(runs.items()))}
         RECORD.write_text(json.dumps(doc, indent=1) + "\n")
         print(f"recorded {len(runs)} runs in {RECORD.relative_to(ROOT)}")
         return 0
