@@ -25,7 +25,12 @@ ST-RELAY              current reaches the trays with the patient relay open: the
 Each of these refuses treatment; the device shows the fault and says what to do.
 
 A welded patient relay is a latent fault that only shows while someone is in the water: the
-open output then has a current path through the patient. Every procedure that drives the output
+open output then has a current path through the patient. The board keeps every test current
+off the trays by itself: the test-load relay is a changeover that opens the line to the patient
+relay while the test load is in (``hardware/README.md``), so hands that go in during a test get
+none of it, a welded patient relay or not. The checks below are the second line: they find the
+weld, name a voltage channel that reads wrong, and would see a board whose test-load relay
+were wired across the output. Every procedure that drives the output
 with the patient relay commanded open (this self-test, and every technician procedure: see
 :func:`guarded`) is therefore watched the whole time, not only at its start:
 
@@ -79,8 +84,9 @@ IR_DROP_TOL = 0.01
 #: the voltage and would look like a second path).
 IR_STEADY_S = 0.02
 IR_MIN_MA = 0.4
-#: every test current starts with this much for PRESTEP_S: a path that appeared since the last
-#: probe takes a share of it, not of the full test current, before I x R stops it
+#: every test current starts with this much for PRESTEP_S: on a board where a path could appear
+#: beside the test load (the changeover keeps the trays off the line), it takes a share of
+#: this, not of the full test current, before I x R stops it
 PRESTEP_MA = 0.5
 PRESTEP_S = 0.03
 

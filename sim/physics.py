@@ -405,7 +405,10 @@ class AnalogBoard:
         branch = None
         if self.k_test:
             g += 1.0 / self._r_test
-        if self.k_patient:
+        # The test-load relay is a changeover (hardware/README.md): switched in, it connects
+        # the test load and opens the line to the patient relay, so nothing in the trays is
+        # in parallel with the test load, a welded patient relay included.
+        elif self.k_patient:
             if p.short_ohm is not None:
                 g += 1.0 / p.short_ohm
             branch = p.branch(t)
