@@ -54,14 +54,53 @@ class AdcSample:
         return self.current_a_ma if self.current_a_ma > self.current_b_ma else self.current_b_ma
 
 
+def _config_setting(name: str) -> property:
+    """The driver's property ``name``, whose setter also forgets the cached config words."""
+    base = getattr(ADS1115, name)
+
+    def fset(self, value):
+        base.fset(self, value)
+        self._words = {}
+    return property(base.fget, fset, doc=base.__doc__)
+
+
 class _BoundedADS1115(ADS1115):
-    """The adafruit ADS1115 with its OS-bit poll bounded in time (the driver's has no limit)."""
+    """The adafruit ADS1115 with its OS-bit poll bounded in time (the driver's has no limit),
+    and the configuration word of each single-shot conversion computed once per input.
+
+    The driver builds the same 16-bit word from eight settings before every conversion (four a
+    control period); here it is the driver's own ``_write_config`` that builds it, once per
+    input, and the word is kept until one of the settings that make it is set again. The bytes
+    on the bus are the driver's, in the same transactions."""
 
     def __init__(self, i2c, *, clock, timeout_s: float, **kw):
         self._clock = clock
         self._timeout_s = timeout_s
         self._deadline = None
+        self._words: dict[int, int] = {}
         super().__init__(i2c, **kw)
+
+    gain = _config_setting("gain")
+    data_rate = _config_setting("data_rate")
+    mode = _config_setting("mode")
+    comparator_mode = _config_setting("comparator_mode")
+    comparator_polarity = _config_setting("comparator_polarity")
+    comparator_latch = _config_setting("comparator_latch")
+    comparator_queue_length = _config_setting("comparator_queue_length")
+
+    def _write_config(self, pin_config=None):
+        if pin_config is None or self.mode != Mode.SINGLE:
+            return super()._write_config(pin_config)
+        word = self._words.get(pin_config)
+        if word is None:
+            words = []
+            self._write_register = lambda reg, value: words.append((reg, value))
+            try:
+                super()._write_config(pin_config)
+            finally:
+                del self._write_register
+            word = self._words[pin_config] = words[0]
+        self._write_register(*word)
 
     def _read(self, pin):
         self._deadline = self._clock() + self._timeout_s

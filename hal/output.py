@@ -64,6 +64,13 @@ class OutputStage:
         self._test = out("test_load")
         self._setpoint_ma = 0.0
         self._duty = 0.0
+        # What was last written to each line, kept here rather than read back through gpiozero
+        # (every read of an output's value goes through the device and its pin: ten of them a
+        # control period). An output's level is only ever what this class wrote; each is set
+        # after its write succeeded, so a write that raises leaves the last good one.
+        self._gate_value = 0.0
+        self._hv_on = False
+        self._relay_on = {"patient": False, "polarity": False, "test-load": False}
 
     # --- setpoint ---------------------------------------------------------------------------
     @property
@@ -90,6 +97,7 @@ class OutputStage:
     def gate_dc(self) -> None:
         """Enable the sink continuously (DC)."""
         self._gate.value = 1.0
+        self._gate_value = 1.0
 
     def gate_pulsed(self, hz: float, duty: float) -> None:
         """Pulse the sink enable at ``hz`` with ``duty`` (0 < duty < 1)."""
@@ -101,35 +109,40 @@ class OutputStage:
         if self._gate.frequency != hz:
             self._gate.frequency = hz
         self._gate.value = duty
+        self._gate_value = duty
 
     def gate_off(self) -> None:
         self._gate.value = 0.0
+        self._gate_value = 0.0
 
     @property
     def gate(self) -> float:
         """The gate's duty: 0 off, 1 DC, in between pulsed."""
-        return self._gate.value
+        return self._gate_value
 
     # --- HV ---------------------------------------------------------------------------------
     def hv_on(self) -> None:
         self._hv.on()
+        self._hv_on = True
 
     def hv_off(self) -> None:
         self._hv.off()
+        self._hv_on = False
 
     @property
     def hv_enabled(self) -> bool:
-        return bool(self._hv.value)
+        return self._hv_on
 
     # --- relays (switched dead) -------------------------------------------------------------
     def _switch(self, dev, on: bool, name: str) -> None:
-        if bool(dev.value) == on:
+        if self._relay_on[name] == on:
             return
-        if self.hv_enabled:
+        if self._hv_on:
             raise RelayInterlockError(
                 f"refusing to switch the {name} relay while HV is enabled; "
                 "call hv_off() first (relays are switched with no voltage on their contacts)")
         dev.value = on
+        self._relay_on[name] = on
 
     def set_patient_relay(self, closed: bool) -> None:
         if closed and self.test_load:
@@ -150,15 +163,15 @@ class OutputStage:
 
     @property
     def patient_relay(self) -> bool:
-        return bool(self._patient.value)
+        return self._relay_on["patient"]
 
     @property
     def polarity(self) -> int:
-        return -1 if self._polarity.value else 1
+        return -1 if self._relay_on["polarity"] else 1
 
     @property
     def test_load(self) -> bool:
-        return bool(self._test.value)
+        return self._relay_on["test-load"]
 
     # --- safe state -------------------------------------------------------------------------
     def safe(self) -> None:

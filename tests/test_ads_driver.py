@@ -144,3 +144,37 @@ def test_conversion_that_never_completes_times_out(board):
     afe = AnalogFrontEnd(board, i2c=bus, clock=clock.now)
     with pytest.raises(AdcTimeoutError, match="not complete after 5.0 ms"):
         afe.sample()
+
+
+def test_the_front_end_puts_the_drivers_own_bytes_on_the_bus(board):
+    """The front end's driver computes each input's configuration word once (four conversions a
+    control period); the transactions and their bytes are the stock driver's, also after a
+    setting that makes the word is changed."""
+    from hal.afe import _BoundedADS1115
+
+    def traffic(cls, **kw):
+        clock = VirtualClock()
+        bus = SimI2CBus(clock)
+        bus.attach(0x48, Ads1115Emulator(clock, Inputs(0.3, 1.2, 2.0, 2.4)))
+        log = []
+        for name in ("writeto", "readfrom_into", "writeto_then_readfrom"):
+            orig = getattr(bus, name)
+
+            def spy(address, *bufs, _orig=orig, _name=name, **k):
+                _orig(address, *bufs, **k)
+                log.append((_name, address, tuple(bytes(b) for b in bufs), clock.t))
+            setattr(bus, name, spy)
+        ads = cls(bus, data_rate=860, mode=Mode.SINGLE, **kw)
+        values = []
+        for gain in (1, 2):
+            ads.gain = gain
+            for _ in range(3):
+                values += [AnalogIn(ads, pin).value for pin in (0, 1, 2, 3)]
+        ads.data_rate = 475
+        values.append(AnalogIn(ads, 2).value)
+        return log, values
+
+    stock = traffic(ADS1115)
+    ours = traffic(_BoundedADS1115, clock=lambda: 0.0, timeout_s=0.005)
+    assert ours == stock
+    assert len(stock[0]) > 60 and len(set(stock[1])) > 4

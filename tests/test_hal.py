@@ -115,3 +115,50 @@ def test_pin_history_is_bounded(rig_hw):
     run(rig, hw, 60.0)  # 6000 WDI edges
     wdi = rig.pin_factory.pin_by_bcm(rig.board.gpio["wdi"].bcm)
     assert len(wdi.states) <= 256
+
+
+def test_the_output_stage_reports_what_the_lines_carry_without_reading_them_back(rig_hw):
+    """The output stage keeps what it wrote instead of reading each line back through gpiozero
+    (ten reads a control period): after every kind of write, and after a write the interlock
+    refused, what it reports is the pins' level, and reporting it reads no pin."""
+    rig, hw = rig_hw
+    out = hw.output
+    pins = {name: dev.pin for name, dev in (
+        ("gate", out._gate), ("hv", out._hv), ("patient", out._patient),
+        ("polarity", out._polarity), ("test", out._test))}
+
+    def level(name):
+        return pins[name].state
+
+    def check():
+        reads = []
+        for name, pin in pins.items():
+            orig = type(pin)._get_state
+            pin._get_state = lambda pin=pin, orig=orig, name=name: (reads.append(name),
+                                                                     orig(pin))[1]
+        try:
+            seen = (out.gate, out.hv_enabled, out.patient_relay, out.polarity, out.test_load)
+        finally:
+            for pin in pins.values():
+                del pin._get_state
+        assert reads == []
+        assert seen == (level("gate"), bool(level("hv")), bool(level("patient")),
+                        -1 if level("polarity") else 1, bool(level("test")))
+
+    check()
+    out.set_test_load(True)
+    check()
+    out.set_test_load(False)
+    out.set_polarity(-1)
+    out.set_patient_relay(True)
+    out.gate_pulsed(1000.0, 0.5)
+    check()
+    out.hv_on()
+    with pytest.raises(RelayInterlockError):
+        out.set_polarity(1)
+    check()
+    out.gate_dc()
+    check()
+    out.safe()
+    check()
+    assert (out.gate, out.hv_enabled, out.patient_relay) == (0.0, False, False)
