@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import make_rig
+from conftest import device, make_rig
 from controller import Limits, Prescription
 from firmware import calibration as calmod
 from firmware import settings
@@ -293,3 +293,16 @@ def test_sigkill_at_random_moments_loses_nothing_committed(tmp_path, board):
     assert log.integrity_ok()
     if os.environ.get("IONTO_VERBOSE"):
         print(outcomes)
+
+
+def test_a_failing_log_does_not_stop_the_control_loop():
+    dev = device()
+    dev.run_until_state("IDLE", 2.0)
+
+    def broken(_event):
+        raise OSError("disk full")
+
+    dev.controller.events.listeners.append(broken)
+    dev.loop.observers.append(lambda *_: (_ for _ in ()).throw(OSError("disk full")))
+    assert dev.start_and_treat()
+    assert dev.controller.events.listener_errors and dev.loop.observer_errors

@@ -452,3 +452,13 @@ def test_a_childs_pulse_peak_stays_within_the_limit_when_a_hand_goes_back_in():
     assert s["treatment_s"] > 25.0                     # it treated through the lift
     assert s["peak_ma"] <= 15.0 + 0.3                  # the campaign's bound for the site limit
 
+
+def test_a_short_during_treatment_does_not_poison_the_density_reference():
+    dev = device(Prescription(target_ma=15.0, duration_min=5.0, ramp_ma_s=1.0))
+    assert dev.start_and_treat()
+    dev.rig.short(20.0)
+    dev.run(2.0)
+    dev.rig.unshort()
+    assert dev.run_until_state("TREAT", 30.0)
+    dev.run(2.0)
+    assert abs(dev.rig.physics.patient_ma) == pytest.approx(15.0, rel=0.01)

@@ -181,3 +181,11 @@ def test_a_sink_short_on_a_high_load_during_the_ramp_is_safe_within_the_deadline
     assert dev.controller.fault["code"] in ("R-OC-REL", "R-NOCMD", "R-OC-ABS")
     # the observer runs after each period: the rise began at most one period earlier
     assert safe_after_ms(dev, rise[0] - 0.01) <= 60.0
+
+
+def test_a_trip_latch_left_set_is_reset_by_the_self_test():
+    dev = device()
+    dev.rig.physics.tripped = True  # set before power-on (the analog board stayed powered)
+    dev.rig.physics._inputs_dirty = True
+    assert dev.run_until_state("IDLE", 2.0)
+    assert not dev.rig.physics.tripped

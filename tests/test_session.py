@@ -207,3 +207,13 @@ def test_prescription_changes_are_refused_during_a_session():
     assert dev.start_and_treat()
     with pytest.raises(RuntimeError, match="treatment is running"):
         dev.controller.set_prescription(Prescription(target_ma=10))
+
+
+def test_a_press_while_done_does_not_start_a_second_session():
+    dev = device()
+    assert dev.start_and_treat()
+    dev.press(0.1)  # the patient stops
+    assert dev.run_until_state("DONE", 10.0)
+    dev.press()  # "acknowledging" the green blink
+    dev.run(1.0)
+    assert dev.state in ("DONE", "IDLE") and dev.controller.session is None
