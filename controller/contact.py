@@ -335,6 +335,9 @@ class ShuntGuard:
         self._y: float | None = None        # the load, filtered for the clearing
         self._open = 0                      # consecutive samples of an open circuit
         self._hist: deque[tuple[float, float, float | None]] = deque()  # (t, x, envelope)
+        # the window's highest x, kept as it goes (a decreasing run of (t, x) of _hist's): the
+        # max of the window in one look instead of a scan of its hundred samples each period
+        self._top: deque[tuple[float, float]] = deque()
         self._x: float | None = None        # the load, filtered (X_GAIN a sample)
         self._before = math.inf             # the load before the fall
         self._excluded = False
@@ -431,6 +434,7 @@ class ShuntGuard:
             # lowest load seen once the current is back up (below).
             self._below = 0
             self._hist.clear()
+            self._top.clear()
             self._x = None
             self._ihist.clear()
             self._lags.clear()
@@ -440,11 +444,15 @@ class ShuntGuard:
         self._x = x
         low_now = min(x, load)
         hist = self._hist
-        while hist and hist[0][0] < now - FALL_WINDOW_S:
+        tops = self._top
+        old = now - FALL_WINDOW_S
+        while hist and hist[0][0] < old:
             hist.popleft()
+        while tops and tops[0][0] < old:
+            tops.popleft()
         env = self._env
         if hist:
-            top = max(h[1] for h in hist)
+            top = tops[0][1]   # max(x for _, x, _ in hist)
             env_old = hist[0][2]
             fast = low_now < (1.0 - SHUNT_FALL - lag) * top
             low = env_old is None or low_now < (1.0 - SHUNT_FALL / 2) * env_old
@@ -478,6 +486,9 @@ class ShuntGuard:
             # lowest currents, and a lowest load taken there would blunt the guard.
             self._env = x if env is None else min(env, x)
         hist.append((now, x, self._env))
+        while tops and tops[-1][1] <= x:
+            tops.pop()
+        tops.append((now, x))
 
     def _lag(self, now: float, i_ma: float) -> float:
         """The share by which a patient's load may read low now, the current rising: the
@@ -510,6 +521,7 @@ class ShuntGuard:
         self.detected = True
         self._y = None
         self._hist.clear()
+        self._top.clear()
 
     def at_probe(self, load: float) -> bool:
         """A steady load of the contact probe (the skin test's cycle: no lag there). This share
