@@ -34,9 +34,9 @@ from . import settings
 from .backends import sim_hardware
 from .console import TechConsole, set_pin
 from .device import DeviceProgram
+from .run_device import SIM_PIN
 from .sdnotify import Notifier
 
-SIM_PIN = "123456"
 TRACE_COLUMNS = ("t_s", "state", "setpoint_ma", "measured_ma", "measured_b_ma", "patient_ma",
                  "electrode_v", "supply_v", "load_ohm", "contact", "polarity", "output_led")
 RX_FIELDS = {f.name for f in fields(Prescription)}
