@@ -22,8 +22,6 @@ import math
 import re
 from pathlib import Path
 
-from sim.numbers import BadNumber, allowed, number
-
 #: the longest shown form of a bad value
 _SHOW = 40
 
@@ -50,17 +48,38 @@ def _parse_number(text: str, integer: bool):
     return value
 
 
+def allowed(lo=None, hi=None, *, integer=False, low_open=False, unit="") -> str:
+    """What :func:`number_arg` accepts, in words (the words of the scenario files' check,
+    ``sim.numbers.allowed``; this module must not import the simulator: the device program on
+    the Pi loads none of it)."""
+    kind = "a whole number" if integer else "a number"
+    unit = f" {unit}" if unit else ""
+    if lo is not None and hi is not None:
+        return f"{kind} {'above' if low_open else 'from'} {lo} to {hi}{unit}"
+    if lo is not None:
+        return f"{kind} {'above' if low_open else 'at least'} {lo}{unit}"
+    if hi is not None:
+        return f"{kind} up to {hi}{unit}"
+    return kind
+
+
 def number_arg(lo=None, hi=None, *, integer=False, low_open=False, unit=""):
-    """A ``type=`` function: a finite number (an int with ``integer``) from ``lo`` to ``hi``."""
+    """A ``type=`` function: a finite number (an int with ``integer``) from ``lo`` to ``hi``
+    (``lo`` excluded with ``low_open``). The range is tested on the value as read (Python
+    compares an int with a float exactly, whatever its size), so an integer of 400 digits is
+    simply out of range; a float is returned as a float."""
     words = allowed(lo, hi, integer=integer, low_open=low_open, unit=unit)
 
     def check(text: str):
         try:
             value = _parse_number(text, integer)
-            return number(value, lo, hi, integer=integer, low_open=low_open, unit=unit)
-        except (argparse.ArgumentTypeError, BadNumber):
-            raise argparse.ArgumentTypeError(f"{_shown(text)} is not allowed; allowed: "
-                                             f"{words}") from None
+        except argparse.ArgumentTypeError:
+            value = None
+        if value is not None:
+            below = lo is not None and (value <= lo if low_open else value < lo)
+            if not below and (hi is None or value <= hi):
+                return value if integer else float(value)
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not allowed; allowed: {words}")
 
     check.allowed = words
     check.kind = "number"
