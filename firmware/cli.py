@@ -161,6 +161,12 @@ def cmd_tech(args) -> int:
             if not line:
                 raise EOFError
             first = second = line.strip()
+        elif not sys.stdin.isatty():
+            # getpass would fall back to reading standard input with a warning that the PIN
+            # may be echoed: a script says so with --pin-stdin
+            print("ionto tech: standard input is not a terminal to type the PIN on; a "
+                  "provisioning script gives --pin-stdin; nothing was changed", file=sys.stderr)
+            return 1
         else:
             import getpass
             first = getpass.getpass("new technician PIN (6-12 digits): ")

@@ -205,6 +205,19 @@ def test_set_pin_with_no_input_is_a_line_not_a_traceback(tmp_path, capsys, monke
     assert "no PIN was given" in err and not (d / "pin.json").exists()
 
 
+@pytest.mark.parametrize("extra", [[], ["--pin-stdin"]])
+def test_set_pin_from_dev_null_is_one_line(extra, tmp_path):
+    """``ionto tech set-pin </dev/null``, run as a user runs it: no traceback, no warning."""
+    import subprocess
+    r = subprocess.run([sys.executable, "-m", "firmware.cli", "tech", "set-pin", "--data-dir",
+                        str(tmp_path), *extra], stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr and "Warning" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "nothing was changed" in r.stderr
+    assert not (tmp_path / "pin.json").exists()
+
+
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_data_dir_goes_before_or_after_the_subcommand(where, places, capsys):
     d = str(places / "logdata")
