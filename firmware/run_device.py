@@ -77,8 +77,9 @@ def run(args) -> int:
         # so that a run is reproducible.
         console = PtyConsole(program, executor=None if args.speed is None
                              else ThreadPoolExecutor(1))
-        print(f"simulated unit, data folder {data_dir} (technician PIN {SIM_PIN})", flush=True)
+        # the console's line first: scripts and tests read it as the first line
         print(f"console: {console.path}", flush=True)
+        print(f"simulated unit, data folder {data_dir} (technician PIN {SIM_PIN})", flush=True)
         program.loop.observers.append(lambda *_: console.poll())
     else:
         from .console import SerialConsole
