@@ -22,12 +22,13 @@ import math
 import re
 from pathlib import Path
 
-#: the longest shown form of a bad value
+#: the longest shown form of a bad number (a 400-digit one is not printed whole) and of a path
 _SHOW = 40
+_SHOW_PATH = 300
 
 
-def _shown(text: str) -> str:
-    return repr(text) if len(text) <= _SHOW else repr(text[:_SHOW - 3] + "...")
+def _shown(text: str, limit: int = _SHOW) -> str:
+    return repr(text) if len(text) <= limit else repr(text[:limit - 3] + "...")
 
 
 def _parse_number(text: str, integer: bool):
@@ -111,7 +112,7 @@ def speed_arg(lo: float = 0.01, hi: int = 10_000):
 
 def _path(text: str) -> Path:
     if not text or "\x00" in text:
-        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a path")
+        raise argparse.ArgumentTypeError(f"{_shown(text, _SHOW_PATH)} is not a path")
     return Path(text).expanduser()
 
 
@@ -120,7 +121,8 @@ def _path_check(kind: str, words: str, test):
         path = _path(text)
         problem = test(path)
         if problem:
-            raise argparse.ArgumentTypeError(f"{_shown(text)} {problem}; allowed: {words}")
+            raise argparse.ArgumentTypeError(f"{_shown(text, _SHOW_PATH)} {problem}; "
+                                             f"allowed: {words}")
         return path
 
     check.allowed = words
