@@ -158,7 +158,12 @@ class SessionRecord:
     outcome: str | None = None          # completed | stopped | fault | incomplete
     fault_code: str | None = None
     treat_s: float = 0.0
-    dose_ma_min: float = 0.0            # measured (device) charge, mA*min
+    #: The session's dose, its one definition: the charge the device measured through the
+    #: patient (patient relay closed, test load off) from the session's start to its end, the
+    #: ramps up and down and any re-ramp after a pause included, in mA*min: the patient receives
+    #: all of it, and it is what the treatment log records. Said once, at SESSION-END, when it
+    #: is final (TREATMENT-COMPLETE comes before the ramp down, which still adds to it).
+    dose_ma_min: float = 0.0
     peak_ma: float = 0.0                # measured, pulse peak
     load_sum: float = 0.0
     load_n: int = 0
@@ -945,7 +950,8 @@ class Controller:
             done = self._treat_done(sess)
             if done:
                 self._emit(now, "info", "TREATMENT-COMPLETE",
-                           f"{sess.treat_s / 60:.1f} min at target, {sess.dose_ma_min:.1f} mA*min")
+                           f"{sess.treat_s / 60:.1f} min at target; ramping down (the session's "
+                           "dose is given at its end)")
                 self._begin_stop(now, "completed", None)
                 return self._ramp_down(inp, ctx)
             if rx.reverse_polarity and not self._reversed and \

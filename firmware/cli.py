@@ -12,6 +12,10 @@ from pathlib import Path
 
 from hardware import BoardConfigError, load_board
 
+from .cliargs import Parser, existing_dir, existing_file, new_dir, number_arg, out_file, speed_arg
+from .config import ConfigError
+from .run_device import SIM_PIN
+
 
 def _board(args):
     return load_board(args.board) if getattr(args, "board", None) else load_board()
@@ -70,14 +74,22 @@ def cmd_device(args) -> int:
     return run(args)
 
 
-def _open_log(args):
+def _data_dir(args) -> Path:
     from .config import load_config
+    return Path(args.data_dir) if args.data_dir else load_config(args.config).data_dir
+
+
+def _open_log(args):
+    import sqlite3
+
     from .treatlog import TreatmentLog
-    data_dir = Path(args.data_dir) if args.data_dir else load_config(args.config).data_dir
-    path = data_dir / "treatment.sqlite"
+    path = _data_dir(args) / "treatment.sqlite"
     if not path.exists():
         raise SystemExit(_err(f"no treatment log at {path}; give --data-dir"))
-    return TreatmentLog(path)
+    try:
+        return TreatmentLog(path)
+    except (sqlite3.Error, OSError) as exc:
+        raise SystemExit(_err(f"cannot read the treatment log {path}: {exc}")) from None
 
 
 def _err(msg: str) -> int:
@@ -86,54 +98,83 @@ def _err(msg: str) -> int:
 
 
 def cmd_log(args) -> int:
+    import sqlite3
     log = _open_log(args)
     try:
-        if args.log_cmd == "list":
-            print(f"{'id':>4} {'start (UTC)':25s} {'outcome':12s} {'treat min':>9} "
-                  f"{'dose mA*min':>11} {'peak mA':>8} {'fault':10s}")
-            for r in log.sessions():
-                print(f"{r['id']:>4} {r['start_utc']:25s} {r['outcome']:12s} "
-                      f"{(r['treat_s'] or 0) / 60:9.1f} {r['dose_ma_min'] or 0:11.1f} "
-                      f"{r['peak_ma'] or 0:8.2f} {r['fault_code'] or '':10s}")
-            return 0
-        row = log.session(args.id)
-        if row is None:
-            return _err(f"no session {args.id}; 'ionto log list' shows the sessions")
-        if args.log_cmd == "show":
-            for k, v in row.items():
-                print(f"{k:16s} {v}")
-            print("events:")
-            for e in log.events_of(args.id):
-                print(f"  {e['t_s']:10.2f} {e['kind']:9s} {e['code']:22s} {e['message']}")
-            return 0
-        if args.log_cmd == "export":
-            text = log.export_csv(args.id)
-            if args.out:
-                Path(args.out).write_text(text)
-            else:
-                sys.stdout.write(text)
-            return 0
-        if args.log_cmd == "plot":
-            from .plots import plot_logged_session
-            plot_logged_session(log, args.id, Path(args.out))
-            print(f"wrote {args.out}")
-            return 0
+        return _log_command(log, args)
+    except sqlite3.Error as exc:
+        return _err(f"cannot read the treatment log: {exc}")
+    except OSError as exc:
+        return _err(f"cannot write {exc.filename or args.out}: {exc.strerror or exc}")
     finally:
         log.close()
+
+
+def _log_command(log, args) -> int:
+    """One of list, show, export, plot on the open log."""
+    if args.log_cmd == "list":
+        print(f"{'id':>4} {'start (UTC)':25s} {'outcome':12s} {'treat min':>9} "
+              f"{'dose mA*min':>11} {'peak mA':>8} {'fault':10s}")
+        for r in log.sessions():
+            print(f"{r['id']:>4} {r['start_utc']:25s} {r['outcome'] or 'in progress':12s} "
+                  f"{(r['treat_s'] or 0) / 60:9.1f} {r['dose_ma_min'] or 0:11.1f} "
+                  f"{r['peak_ma'] or 0:8.2f} {r['fault_code'] or '':10s}")
+        return 0
+    row = log.session(args.id)
+    if row is None:
+        return _err(f"no session {args.id}; 'ionto log list' shows the sessions")
+    if args.log_cmd == "show":
+        for k, v in row.items():
+            print(f"{k:16s} {v}")
+        print("events:")
+        for e in log.events_of(args.id):
+            print(f"  {e['t_s']:10.2f} {e['kind']:9s} {e['code']:22s} {e['message']}")
+        return 0
+    if args.log_cmd == "export":
+        text = log.export_csv(args.id)
+        if args.out:
+            Path(args.out).write_text(text)
+        else:
+            sys.stdout.write(text)
+        return 0
+    if args.log_cmd == "plot":
+        from .plots import plot_logged_session
+        plot_logged_session(log, args.id, Path(args.out))
+        print(f"wrote {args.out}")
+        return 0
     return 0
 
 
 def cmd_tech(args) -> int:
     """Provision the technician PIN on the device itself (there is no default PIN)."""
-    from .config import load_config
     from .console import set_pin
-    data_dir = Path(args.data_dir) if args.data_dir else load_config(args.config).data_dir
-    if args.pin_stdin:
-        first = second = sys.stdin.readline().strip()
-    else:
-        import getpass
-        first = getpass.getpass("new technician PIN (6-12 digits): ")
-        second = getpass.getpass("again: ")
+    data_dir = _data_dir(args)
+    if not data_dir.is_dir():
+        # the configuration's folder (--data-dir is checked as it is read): never made here,
+        # a PIN in a new folder would be a PIN the device does not read
+        print(f"ionto tech: the data folder {data_dir} does not exist; give --data-dir with "
+              "the device's data folder; nothing was changed", file=sys.stderr)
+        return 2
+    try:
+        if args.pin_stdin:
+            line = sys.stdin.readline()
+            if not line:
+                raise EOFError
+            first = second = line.strip()
+        elif not sys.stdin.isatty():
+            # getpass would fall back to reading standard input with a warning that the PIN
+            # may be echoed: a script says so with --pin-stdin
+            print("ionto tech: standard input is not a terminal to type the PIN on; a "
+                  "provisioning script gives --pin-stdin; nothing was changed", file=sys.stderr)
+            return 1
+        else:
+            import getpass
+            first = getpass.getpass("new technician PIN (6-12 digits): ")
+            second = getpass.getpass("again: ")
+    except EOFError:
+        print("ionto tech: no PIN was given (standard input ended); nothing was changed",
+              file=sys.stderr)
+        return 1
     if first != second:
         print("ionto tech: the two PINs differ; nothing was changed", file=sys.stderr)
         return 1
@@ -141,6 +182,10 @@ def cmd_tech(args) -> int:
         set_pin(data_dir, first)
     except ValueError as exc:
         print(f"ionto tech: {exc}; nothing was changed", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"ionto tech: cannot write the PIN in {data_dir}: {exc.strerror or exc}; "
+              "nothing was changed", file=sys.stderr)
         return 1
     print(f"technician PIN set in {data_dir}")
     return 0
@@ -163,31 +208,28 @@ def cmd_sim(args) -> int:
         print(f"ionto sim: internal error while reading {args.scenario}: "
               f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    speed = None
-    if args.speed != "max":
-        try:
-            speed = float(args.speed)
-            if not speed > 0:
-                raise ValueError
-        except ValueError:
-            print(f"ionto sim: --speed {args.speed!r}: allowed: max or a factor above 0",
-                  file=sys.stderr)
-            return 2
     out = Path(args.out) if args.out else Path("sim-out") / Path(args.scenario).stem
     progress = not args.quiet and sys.stderr.isatty()
     try:
-        summary = run_scenario(sc, out, plot=args.plot, progress=progress, speed=speed)
+        summary = run_scenario(sc, out, plot=args.plot, progress=progress, speed=args.speed)
+    except OSError as exc:
+        print(f"ionto sim: cannot write in {out}: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001 - exit 1: an internal error, said in one line
         print(f"ionto sim: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    bad = check_expect(sc, summary)
     if not args.quiet:
         keys = ("outcome", "fault", "treatment_s", "dose_ma_min", "dose_ma_min_measured",
                 "peak_ma", "max_step_ma", "max_density_ma_cm2", "sim_s", "wall_s", "speed")
         print(json.dumps({k: summary[k] for k in keys}, indent=1))
-        bad = check_expect(sc, summary)
         if sc.expect:
             print("expect: " + ("all hold" if not bad else "; ".join(bad)))
         print(f"wrote {out}/summary.json, trace.csv" + (", session.png" if args.plot else ""))
+    if bad:
+        # a scenario whose expectation does not hold is a failed check, for a script or CI
+        print(f"ionto sim: {sc.name}: expectation not met: {'; '.join(bad)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -208,96 +250,162 @@ def cmd_campaign(args) -> int:
     return 0
 
 
+#: the checks of every value the commands take (firmware/cliargs.py), named once
+LOAD_OHM = number_arg(50, 1_000_000, unit="ohm")          # the scenario files' patient.load_ohm
+SEED = number_arg(0, 2 ** 31, integer=True)          # the scenario files' seed
+CAMPAIGN_SEED = number_arg(0, 2 ** 63 - 1, integer=True)
+RUNS = number_arg(1, 1_000_000, integer=True)
+JOBS = number_arg(1, 256, integer=True)
+FIRST = number_arg(0, 10 ** 12, integer=True)
+EXIT_AFTER = number_arg(0, 7 * 86400, low_open=True, unit="simulated s")
+SESSION_ID = number_arg(1, 2 ** 63 - 1, integer=True)   # SQLite's INTEGER
+SPEED = speed_arg()
+CONFIG_FILE = existing_file("device configuration file")
+DATA_DIR = existing_dir("folder")
+
+
+def _data_dir_options(p: argparse.ArgumentParser, *, after: bool) -> None:
+    """``--data-dir`` and ``--config``, accepted both before and after the subcommand
+    (``ionto log --data-dir D list`` and ``ionto log list --data-dir D``). After it they
+    default to SUPPRESS, so that a subcommand that is not given them does not overwrite the
+    value given before it with its own default."""
+    default = argparse.SUPPRESS if after else None
+    p.add_argument("--data-dir", metavar="DIR", type=DATA_DIR, default=default,
+                   help="the device's data folder, holding treatment.sqlite, the calibration, "
+                   "the settings and the PIN (default: the configuration's data_dir); "
+                   f"allowed: {DATA_DIR.allowed}")
+    p.add_argument("--config", metavar="FILE", type=CONFIG_FILE, default=default,
+                   help="device configuration, for its data folder "
+                   "(default: firmware/config.default.toml)")
+
+
 def build_campaign_parser() -> argparse.ArgumentParser:
     from .campaign import PROFILES
-    c = argparse.ArgumentParser(prog="ionto sim campaign",
-                                description="Random scenarios hunting for unsafe behaviour.")
-    c.add_argument("--runs", type=int, required=True)
-    c.add_argument("--seed", type=int, required=True)
-    c.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
+    c = Parser(prog="ionto sim campaign",
+               description="Random scenarios hunting for unsafe behaviour. Exit status 0: no "
+               "safety property was broken; 3: at least one run broke one (each saved as a "
+               "scenario file under OUT/violations/ that 'ionto sim' replays); 2: a bad option.")
+    c.add_argument("--runs", type=RUNS, required=True, metavar="N",
+                   help=f"how many random scenarios to play; allowed: {RUNS.allowed}")
+    c.add_argument("--seed", type=CAMPAIGN_SEED, required=True, metavar="S",
+                   help="the seed every run is drawn from: the same seed, index and profile "
+                   f"give the same scenario; allowed: {CAMPAIGN_SEED.allowed}")
+    c.add_argument("--jobs", type=JOBS, default=1, metavar="J",
+                   help=f"processes (default 1); allowed: {JOBS.allowed}")
     c.add_argument("--profile", choices=PROFILES, default="full",
                    help="full: whole sessions (default); short: each run stops after 20-150 "
                    "simulated s (self-test, contact, ramp, early treatment), the CI gate's profile")
-    c.add_argument("--first", type=int, default=0,
+    c.add_argument("--first", type=FIRST, default=0, metavar="I",
                    help="index of the first run (default 0): a large campaign can be played in "
                    "parts with the result of one run")
-    c.add_argument("--out", default="sim-out/campaign", help="default: sim-out/campaign")
-    c.add_argument("--quiet", action="store_true")
+    c.add_argument("--out", type=new_dir(), default="sim-out/campaign", metavar="DIR",
+                   help="report and violations folder (default: sim-out/campaign)")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_campaign)
     return c
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="ionto",
-        description="Tap-water iontophoresis controller: device program, simulator and tools.")
-    p.add_argument("--board", metavar="FILE",
+        description="Tap-water iontophoresis controller: device program, simulator and tools. "
+        "Exit status 0: done; 1: an error the command names (or a scenario's expectation that "
+        "does not hold); 2: a bad option, value or input file.")
+    p.add_argument("--board", metavar="FILE", type=existing_file("hardware description file"),
                    help="hardware description (default: the board.toml shipped in hardware/)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     d = sub.add_parser("hw-demo", help="step the setpoint on the simulated board and print "
                        "ADC readings against the true current",
                        description=cmd_hw_demo.__doc__)
-    d.add_argument("--load", type=float, default=2000.0, metavar="OHM",
-                   help="patient load at full immersion (default 2000)")
-    d.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    d.add_argument("--load", type=LOAD_OHM, default=2000.0, metavar="OHM",
+                   help=f"patient load at full immersion (default 2000); allowed: "
+                   f"{LOAD_OHM.allowed}")
+    d.add_argument("--seed", type=SEED, default=0, help=f"noise seed (default 0); allowed: "
+                   f"{SEED.allowed}")
     d.set_defaults(func=cmd_hw_demo)
 
     dv = sub.add_parser("device", help="run the device program (on the Pi, or with --sim on "
                         "the simulator)", description=(
                             "Run the device program. Without --sim it drives the real unit and "
-                            "fails with a hint on a computer without its hardware."))
+                            "fails with a hint on a computer without its hardware. With --sim "
+                            "the simulated unit is provisioned in its data folder like a unit "
+                            "from the factory: nominal calibration, the default prescription "
+                            f"and the technician PIN {SIM_PIN} (a simulated unit's PIN; a real "
+                            "unit has none until 'ionto tech set-pin')."))
     dv.add_argument("--sim", action="store_true",
                     help="run on the simulated hardware (never chosen automatically)")
-    dv.add_argument("--speed", default="1", metavar="N|max",
-                    help="simulation speed: N times real time, or max (default 1)")
-    dv.add_argument("--config", metavar="FILE", help="device configuration "
+    dv.add_argument("--speed", type=SPEED, default="1", metavar="N|max",
+                    help=f"--sim: simulation speed (default 1); allowed: {SPEED.allowed}")
+    dv.add_argument("--config", metavar="FILE", type=CONFIG_FILE, help="device configuration "
                     "(default: firmware/config.default.toml)")
-    dv.add_argument("--data-dir", metavar="DIR", help="treatment log, calibration and settings "
-                    "(default: from the configuration; with --sim: ./sim-out/device-data)")
-    dv.add_argument("--load", type=float, default=2000.0, metavar="OHM",
-                    help="--sim: the simulated patient's load (default 2000)")
-    dv.add_argument("--seed", type=int, default=0, help="--sim: noise seed")
+    dv.add_argument("--data-dir", metavar="DIR", type=DATA_DIR,
+                    help="treatment log, calibration, settings and PIN (default: from the "
+                    "configuration; with --sim: ./sim-out/device-data, made if missing); "
+                    f"allowed: {DATA_DIR.allowed}")
+    dv.add_argument("--load", type=LOAD_OHM, default=2000.0, metavar="OHM",
+                    help=f"--sim: the simulated patient's load (default 2000); allowed: "
+                    f"{LOAD_OHM.allowed}")
+    dv.add_argument("--seed", type=SEED, default=0,
+                    help=f"--sim: noise seed (default 0); allowed: {SEED.allowed}")
     dv.add_argument("--start", action="store_true",
                     help="--sim: press START once the device is ready")
-    dv.add_argument("--exit-after", type=float, metavar="S",
-                    help="--sim: stop after S simulated seconds")
+    dv.add_argument("--exit-after", type=EXIT_AFTER, metavar="S",
+                    help=f"--sim: stop after S simulated seconds; allowed: {EXIT_AFTER.allowed}")
     dv.add_argument("--quiet", action="store_true", help="--sim: no terminal panel")
     dv.set_defaults(func=cmd_device)
 
-    lg = sub.add_parser("log", help="read the treatment log (on any computer)")
-    lg.add_argument("--data-dir", metavar="DIR", help="folder holding treatment.sqlite")
-    lg.add_argument("--config", metavar="FILE", help="device configuration (for its data dir)")
+    lg = sub.add_parser("log", help="read the treatment log (on any computer)",
+                        description="Read the treatment log of a device's data folder. "
+                        "--data-dir and --config go before or after the subcommand.")
+    _data_dir_options(lg, after=False)
     lsub = lg.add_subparsers(dest="log_cmd", metavar="list|show|export|plot", required=True)
-    lsub.add_parser("list", help="one line per session")
+    ls = lsub.add_parser("list", help="one line per session")
+    _data_dir_options(ls, after=True)
     for name, helptext in (("show", "a session and its events"),
                            ("export", "a session's 1 Hz trace as CSV"),
                            ("plot", "a session's trace as a PNG")):
-        sp = lsub.add_parser(name, help=helptext)
-        sp.add_argument("id", type=int)
+        sp = lsub.add_parser(name, help=helptext, description=helptext)
+        sp.add_argument("id", type=SESSION_ID, metavar="ID",
+                        help="the session's number, the first column of 'ionto log list'")
+        _data_dir_options(sp, after=True)
         if name == "export":
             sp.add_argument("--csv", action="store_true", help="CSV (the only format)")
-            sp.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+            sp.add_argument("--out", metavar="FILE", type=out_file(),
+                            help="write to FILE instead of stdout")
         if name == "plot":
-            sp.add_argument("--out", metavar="FILE.png", required=True)
+            sp.add_argument("--out", metavar="FILE.png", type=out_file(".png"), required=True,
+                            help="the PNG to write")
     lg.set_defaults(func=cmd_log)
 
     sm = sub.add_parser("sim", help="play a scenario file (or 'sim campaign ...')",
                         description="Play SCENARIO.toml against the complete device program "
-                        "on simulated hardware and write summary.json and trace.csv. "
+                        "on simulated hardware and write summary.json and trace.csv. Exit "
+                        "status 0: played and every [expect] holds; 1: an expectation does not "
+                        "hold (each named); 2: a bad scenario file or option. "
                         "'ionto sim campaign --runs N --seed S [--jobs J] [--out DIR]' runs a "
-                        "random campaign.")
-    sm.add_argument("scenario", metavar="SCENARIO.toml")
-    sm.add_argument("--out", metavar="DIR", help="default: sim-out/<scenario file stem>/")
-    sm.add_argument("--speed", default="max", metavar="max|FACTOR")
+                        "random campaign ('ionto sim campaign --help').")
+    sm.add_argument("scenario", metavar="SCENARIO.toml", type=existing_file("scenario file"),
+                    help="the scenario to play (scenarios/README.md)")
+    sm.add_argument("--out", metavar="DIR", type=new_dir(),
+                    help="output folder (default: sim-out/<scenario file stem>/)")
+    sm.add_argument("--speed", type=SPEED, default="max", metavar="max|FACTOR",
+                    help="max: as fast as the machine allows (default); FACTOR: paced at "
+                    f"FACTOR times real time; allowed: {SPEED.allowed}")
     sm.add_argument("--plot", action="store_true", help="also write session.png")
-    sm.add_argument("--quiet", action="store_true", help="no progress line, no summary")
+    sm.add_argument("--quiet", action="store_true",
+                    help="no progress line, no summary (the exit status still tells whether "
+                    "the expectations hold)")
     sm.set_defaults(func=cmd_sim)
 
-    tc = sub.add_parser("tech", help="technician set-up on the device (set-pin)")
+    tc = sub.add_parser("tech", help="technician set-up on the device (set-pin)",
+                        description="Technician set-up. --data-dir and --config go before or "
+                        "after the subcommand.")
+    _data_dir_options(tc, after=False)
     tsub = tc.add_subparsers(dest="tech_cmd", metavar="set-pin", required=True)
-    sp = tsub.add_parser("set-pin", help="set the console PIN (stored as a salted scrypt hash)")
-    sp.add_argument("--data-dir", metavar="DIR", help="the device's data folder")
-    sp.add_argument("--config", metavar="FILE", help="device configuration (for its data dir)")
+    sp = tsub.add_parser("set-pin", help="set the console PIN (stored as a salted scrypt hash)",
+                         description="Set the technician console's PIN in the device's data "
+                         "folder (which must exist).")
+    _data_dir_options(sp, after=True)
     sp.add_argument("--pin-stdin", action="store_true",
                     help="read the PIN from standard input (for provisioning scripts)")
     tc.set_defaults(func=cmd_tech)
@@ -306,19 +414,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:2] == ["sim", "campaign"]:
-        parser = build_campaign_parser()
-        args = parser.parse_args(argv[2:])
-    else:
-        parser = build_parser()
-        args = parser.parse_args(argv)
+    try:
+        if argv[:2] == ["sim", "campaign"]:
+            parser = build_campaign_parser()
+            args = parser.parse_args(argv[2:])
+        else:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+    except SystemExit as exc:   # --help (0) or a refused option (2), already said
+        return int(exc.code or 0)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+        parser.print_help(sys.stderr)   # no command given: a usage error
+        return 2
     try:
         return args.func(args)
     except BoardConfigError as exc:
         print(f"ionto: hardware file error: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"ionto: configuration error: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:
         return int(exc.code or 0)

@@ -9,78 +9,130 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+#: one colour a state, each told apart from its neighbours in a session (the ramps from the
+#: treatment, the treatment from the contact check, a pause from a fault); drawn light, so the
+#: curves stay readable on them
+STATE_COLOURS = {"IDLE": "#ffffff", "SELF_TEST": "#bdbdbd", "WAIT_CONTACT": "#9ecae1",
+                 "RAMP_UP": "#c7e9c0", "TREAT": "#74c476", "REVERSING": "#bcbddc",
+                 "RAMP_DOWN": "#fdae6b", "PAUSED": "#fff176", "DONE": "#e0e0e0",
+                 "FAULT": "#fb6a4a", "SERVICE": "#f1b6da"}
+BAND_ALPHA = 0.45
+
+
+def _state_bands(t: list[float], states: list[str]) -> list[tuple[float, float, str]]:
+    bands, start, state = [], t[0], states[0]
+    for ti, st in zip(t[1:], states[1:], strict=True):
+        if st != state:
+            bands.append((start, ti, state))
+            start, state = ti, st
+    bands.append((start, t[-1], state))
+    return bands
+
+
+def _draw_bands(axes, t, states) -> None:
+    """The device states as shaded bands on every axis, named once in the first one's
+    legend."""
+    seen = set()
+    for a, b, st in _state_bands(t, states):
+        for ax in axes:
+            ax.axvspan(a, b, color=STATE_COLOURS.get(st, "white"), alpha=BAND_ALPHA, lw=0,
+                       label=st if (ax is axes[0] and st not in seen) else None)
+        seen.add(st)
+
+
+def _legend_outside(ax, handles=None, labels=None) -> None:
+    """The legend to the right of the axes, never over the data."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
+              borderaxespad=0.0, frameon=False)
+
+
+def _nan(v):
+    """An unknown value (None, an empty reading) as NaN: a gap in the curve, never a 0."""
+    return float("nan") if v is None or v == "" else v
+
 
 def plot_logged_session(log, sid: int, out: Path) -> None:
     row = log.session(sid)
     rows = log.trace_of(sid)
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True,
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 6), sharex=True,
                                    gridspec_kw={"height_ratios": [3, 1]})
     if rows:
         t = [r[0] - rows[0][0] for r in rows]
-        ax1.plot(t, [r[2] for r in rows], label="setpoint (mA)", color="0.5", ls="--")
-        ax1.plot(t, [r[3] for r in rows], label="measured A (mA)", color="C0")
-        ax1.plot(t, [r[4] for r in rows], label="measured B (mA)", color="C1", alpha=0.6)
-        ax2.plot(t, [(r[7] or 0) / 1000 for r in rows], color="C2")
+        _draw_bands((ax1, ax2), t, [r[1] for r in rows])
+        ax1.plot(t, [_nan(r[2]) for r in rows], label="setpoint (mA)", color="0.3", ls="--")
+        ax1.plot(t, [_nan(r[3]) for r in rows], label="measured A (mA)", color="C0")
+        ax1.plot(t, [_nan(r[4]) for r in rows], label="measured B (mA)", color="C1", alpha=0.6)
+        # the load is unknown while no current flows (a pause, the contact check): a gap
+        ax2.plot(t, [_nan(r[7]) / 1000 if r[7] is not None else float("nan") for r in rows],
+                 color="C2", label="load (kOhm)")
+    ax1.set_ylim(bottom=0)
     ax1.set_ylabel("current (mA)")
-    ax1.legend(loc="upper right")
-    ax1.set_title(f"session {sid}: {row['outcome']}, {(row['treat_s'] or 0) / 60:.1f} min, "
-                  f"{row['dose_ma_min'] or 0:.1f} mA*min")
+    _legend_outside(ax1)
+    ax1.set_title(f"session {sid}: {row['outcome'] or 'in progress'}, "
+                  f"{(row['treat_s'] or 0) / 60:.1f} min at target, "
+                  f"{row['dose_ma_min'] or 0:.1f} mA*min", fontsize=10)
     ax2.set_ylabel("load (kOhm)")
-    ax2.set_xlabel("time (s)")
+    ax2.set_xlabel("time from the session's start (s)")
+    _legend_outside(ax2)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    fig.savefig(out, dpi=100, format="png")
     plt.close(fig)
-
-
-STATE_COLOURS = {"SELF_TEST": "0.85", "WAIT_CONTACT": "#cfe2ff", "RAMP_UP": "#d9f2e6",
-                 "TREAT": "#b7e4c7", "REVERSING": "#f3d9fa", "RAMP_DOWN": "#d9f2e6",
-                 "PAUSED": "#fff3bf", "DONE": "#e9ecef", "FAULT": "#ffc9c9", "IDLE": "white",
-                 "SERVICE": "0.9"}
 
 
 def plot_scenario(rows, summary: dict, out: Path) -> None:
     """True and measured current against the setpoint, the load and the contact, with the
-    device states as shaded bands and the events marked; readable without the CSV."""
+    device states as shaded bands and the events marked; readable without the CSV.
+
+    ``rows`` may be thinned, but must keep each stretch's extremes (firmware/thinning.py): the
+    y axis is drawn to the highest current of the rows, and the title's peak is the summary's.
+    Event names are written above the axes, legends beside them: nothing covers a curve."""
     if not rows:
         return
     t = [r[0] for r in rows]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True,
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12.5, 7), sharex=True,
                                    gridspec_kw={"height_ratios": [3, 1.3]})
-    # State bands.
-    start, state = t[0], rows[0][1]
-    bands = []
-    for r in rows[1:]:
-        if r[1] != state:
-            bands.append((start, r[0], state))
-            start, state = r[0], r[1]
-    bands.append((start, t[-1], state))
-    seen = set()
-    for a, b, st in bands:
-        for ax in (ax1, ax2):
-            ax.axvspan(a, b, color=STATE_COLOURS.get(st, "white"), lw=0,
-                       label=st if (ax is ax1 and st not in seen) else None)
-        seen.add(st)
-    duty_sp = [r[2] for r in rows]
-    ax1.plot(t, duty_sp, color="0.4", ls="--", lw=1, label="sink command (mA)")
-    ax1.plot(t, [abs(r[5]) for r in rows], color="C3", lw=1.4, label="true current (mA)")
-    ax1.plot(t, [r[3] if r[3] != "" else float("nan") for r in rows], color="C0", lw=0.8,
-             alpha=0.8, label="measured A (mA)")
+    _draw_bands((ax1, ax2), t, [r[1] for r in rows])
+    ax1.plot(t, [r[2] for r in rows], color="0.3", ls="--", lw=1, label="sink command (mA)")
+    if len(rows[0]) > 12:   # the period's true peak (simrun): what the title's peak is
+        ax1.plot(t, [r[12] for r in rows], color="#e377c2", lw=0.8,
+                 label="true current, peak in each 10 ms (mA)")
+    ax1.plot(t, [abs(r[5]) for r in rows], color="C3", lw=1.4,
+             label="true current, mean of each 10 ms (mA)")
+    ax1.plot(t, [_nan(r[3]) for r in rows], color="C0", lw=0.8, alpha=0.8,
+             label="measured A (mA)")
+    top = max(max(r[2] for r in rows), max(abs(r[5]) for r in rows), summary["peak_ma"],
+              max((r[12] for r in rows if len(r) > 12), default=0.0), 1.0)
+    ax1.set_ylim(0, top * 1.05)
+    ax1.set_xlim(t[0], t[-1])
+    marks = []
     for ev in summary.get("events", []):
         if ev["kind"] in ("fault", "pause", "resume", "warning") or \
                 ev["detail"].startswith(("REVERSAL", "STOP-BY-PATIENT")):
-            colour = {"fault": "red", "pause": "orange"}.get(ev["kind"], "purple")
+            colour = {"fault": "red", "pause": "darkorange"}.get(ev["kind"], "purple")
             ax1.axvline(ev["t_s"], color=colour, lw=0.8, ls=":")
-            ax1.annotate(ev["detail"].split(":")[0], (ev["t_s"], ax1.get_ylim()[1]),
-                         rotation=90, fontsize=7, va="top", ha="right", color=colour)
+            marks.append((ev["t_s"], ev["detail"].split(":")[0], colour))
+    # names above the axes (x in data, y in axes units), one per 1.5 % of the width so that
+    # they do not overprint one another
+    span = (t[-1] - t[0]) or 1.0
+    last = None
+    for x, name, colour in marks:
+        if last is not None and x - last < 0.015 * span:
+            continue
+        last = x
+        ax1.text(x, 1.01, name, transform=ax1.get_xaxis_transform(), rotation=90,
+                 fontsize=7, va="bottom", ha="center", color=colour, clip_on=False)
     ax1.set_ylabel("current (mA)")
-    ax1.legend(loc="upper left", fontsize=7, ncol=3, framealpha=0.9)
+    _legend_outside(ax1)
     fault = summary.get("fault")
     title = (f"{summary['scenario']}: {summary['outcome']}"
              + (f" ({fault['code']})" if fault else "")
              + f"; {summary['treatment_s'] / 60:.1f} min at target, "
              f"{summary['dose_ma_min']:.1f} mA*min; peak {summary['peak_ma']:.2f} mA, "
              f"max step {summary['max_step_ma']:.2f} mA")
-    ax1.set_title(title, fontsize=10)
+    # the title above the event names
+    ax1.set_title(title, fontsize=10, pad=62 if marks else 6)
     load = [min(r[8], 50_000) / 1000 for r in rows]
     ax2.plot(t, load, color="C2", label="load (kOhm, true)")
     ax2.set_ylabel("load (kOhm)")
@@ -91,7 +143,8 @@ def plot_scenario(rows, summary: dict, out: Path) -> None:
     ax2.set_xlabel("simulated time (s)")
     h1, l1 = ax2.get_legend_handles_labels()
     h2, l2 = ax3.get_legend_handles_labels()
-    ax2.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=7)
+    ax2.legend(h1 + h2, l1 + l2, loc="upper left", bbox_to_anchor=(1.07, 1.0), fontsize=7,
+               borderaxespad=0.0, frameon=False)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)

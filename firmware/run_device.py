@@ -23,6 +23,10 @@ from hardware import load_board
 
 from .config import ConfigError, load_config
 
+#: the technician PIN of every simulated unit (``ionto device --sim`` and the scenario runner),
+#: so that scenarios and a developer can log in on its console; a real unit has no default PIN
+SIM_PIN = "123456"
+
 
 def _fail(msg: str) -> int:
     print(f"ionto device: {msg}", file=sys.stderr)
@@ -71,9 +75,11 @@ def run(args) -> int:
         from .console import PtyConsole
         # In real time the slow console work runs off the loop; at --speed max it runs inline,
         # so that a run is reproducible.
-        console = PtyConsole(program, executor=None if args.speed == "max"
+        console = PtyConsole(program, executor=None if args.speed is None
                              else ThreadPoolExecutor(1))
+        # the console's line first: scripts and tests read it as the first line
         print(f"console: {console.path}", flush=True)
+        print(f"simulated unit, data folder {data_dir} (technician PIN {SIM_PIN})", flush=True)
         program.loop.observers.append(lambda *_: console.poll())
     else:
         from .console import SerialConsole
@@ -91,7 +97,7 @@ def run(args) -> int:
     if args.sim and sys.stdin.isatty() and sys.stdout.isatty() and not args.quiet:
         from .ttypanel import TerminalPanel
         panel = TerminalPanel(program, rig)
-    speed = None if args.speed == "max" else float(args.speed)
+    speed = args.speed   # None: as fast as the machine allows (cli.SPEED)
     wall0 = time.monotonic()
     sim0 = clock.now()
     pressed_start = False
@@ -127,19 +133,25 @@ def run(args) -> int:
 
 
 def _provision_sim(data_dir: Path, board) -> None:
-    """A simulated unit comes from the factory calibrated to its nominal values and with the
-    default prescription, as a real one would leave the factory calibrated. Existing files are
-    left alone (a corrupt one then makes the device refuse to treat, as it should)."""
+    """A simulated unit comes from the factory calibrated to its nominal values, with the
+    default prescription and the simulated unit's technician PIN (:data:`SIM_PIN`), as a real
+    one would leave the factory calibrated (a real unit's PIN is set on site with ``ionto tech
+    set-pin``). Existing files are left alone (a corrupt one then makes the device refuse to
+    treat, as it should; a PIN changed on the console stays)."""
     from controller import Limits, Prescription
 
     from . import calibration as calmod
     from . import settings
+    from .console import set_pin
+    from .console.auth import pin_path
     data_dir.mkdir(parents=True, exist_ok=True)
     if not calmod.path_in(data_dir).exists() and not \
             calmod.path_in(data_dir).with_name("calibration.json.prev").exists():
         calmod.save(data_dir, calmod.Calibration.nominal(board), board)
     if not settings.rx_path(data_dir).exists():
         settings.save(data_dir, rx=Prescription().validated(), limits=Limits())
+    if not pin_path(data_dir).exists():
+        set_pin(data_dir, SIM_PIN)
 
 
 def default_sim_data_dir() -> str:

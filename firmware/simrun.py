@@ -34,9 +34,10 @@ from . import settings
 from .backends import sim_hardware
 from .console import TechConsole, set_pin
 from .device import DeviceProgram
+from .run_device import SIM_PIN
 from .sdnotify import Notifier
+from .thinning import PeakThinner
 
-SIM_PIN = "123456"
 TRACE_COLUMNS = ("t_s", "state", "setpoint_ma", "measured_ma", "measured_b_ma", "patient_ma",
                  "electrode_v", "supply_v", "load_ohm", "contact", "polarity", "output_led")
 RX_FIELDS = {f.name for f in fields(Prescription)}
@@ -59,6 +60,10 @@ RX_FIELDS = {f.name for f in fields(Prescription)}
 #: and a rule blind below its floor (the channels' 0.3 mA) then finds the fault only as the
 #: current returns (docs/safety/campaigns.md, finding 15).
 ACTIVE_MA = 1.0
+#: the signals of a plot row (a trace row and the period's true peak) whose extremes a thinned
+#: plot keeps: the sink command, measured A, the true current, the load, the contact, the peak
+PLOT_KEYS = (lambda r: r[2], lambda r: r[3], lambda r: abs(r[5]), lambda r: r[8],
+             lambda r: r[9], lambda r: r[12])
 
 
 #: [protocol]'s numbers and their ranges (controller.limits); target_ma's upper bound is the
@@ -153,7 +158,10 @@ class ScenarioRun:
             self._trace = csv.writer(self._trace_file)
             self._trace.writerow(TRACE_COLUMNS)
         self.plot = plot
-        self.plot_rows: list[tuple] = []  # 20 rows a simulated second, kept only for --plot
+        # --plot: the rows thinned to about 2000 windows of the run, each keeping its extremes
+        # (a fault's peak lasts a period or two) and every state change (firmware/thinning.py)
+        self._plot_thin = PeakThinner(max(0.05, self.horizon() / 2000), PLOT_KEYS) \
+            if plot else None
         self.first_fault: dict | None = None
         # when an injected fault could first act on the patient (see ACTIVE_MA)
         self.active_t: float | None = None
@@ -269,8 +277,15 @@ class ScenarioRun:
                int(self.hw.panel.output_led))
         if self._trace is not None:
             self._trace.writerow(row)
-        if self.plot and (not self.plot_rows or row[0] - self.plot_rows[-1][0] >= 0.05):
-            self.plot_rows.append(row)
+        if self._plot_thin is not None:
+            # the plot's row adds the period's true peak: a shorted sink's 31 mA can last less
+            # than the period whose mean patient_ma gives (19 mA in fault-sink-short)
+            self._plot_thin.add(row + (round(self.truth.last_peak_ma, 4),))
+
+    @property
+    def plot_rows(self) -> list[tuple]:
+        """The rows the plot draws (none without ``plot``)."""
+        return self._plot_thin.rows() if self._plot_thin is not None else []
 
     def _episode_over(self) -> bool:
         """The first fault's episode has ended (a new session began after its detection with

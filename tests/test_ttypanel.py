@@ -1,0 +1,85 @@
+"""The terminal panel of ``ionto device --sim``: what its status line says."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+import pytest
+
+from firmware import ttypanel
+from firmware.ttypanel import fault_advice, status_line
+
+
+def fake(state="IDLE", colour="green", a=0.0, b=0.0, contact=1.0, fault=None, session=None,
+         output=False):
+    panel = SimpleNamespace(colour=colour, output_led=output, buzzer=False)
+    sample = SimpleNamespace(current_a_ma=a, current_b_ma=b)
+    controller = SimpleNamespace(state=state, fault=fault, session=session,
+                                 rx=SimpleNamespace(target_ma=12.0, duration_min=20.0))
+    program = SimpleNamespace(controller=controller, hw=SimpleNamespace(panel=panel),
+                              loop=SimpleNamespace(last_sample=sample))
+    return program, SimpleNamespace(patient=SimpleNamespace(contact=contact))
+
+
+def test_a_blinking_led_is_drawn_with_its_colour_and_pattern_in_its_dark_half():
+    program, rig = fake(state="PAUSED", colour="off")
+    line = status_line(program, rig, 3.0, colour=False)
+    assert "yellow blink 1 Hz" in line and " off " not in line
+    program, rig = fake(state="TREAT", colour="cyan")
+    assert "cyan steady" in status_line(program, rig, 3.0, colour=False)
+
+
+def test_noise_around_zero_is_never_minus_zero():
+    program, rig = fake(a=-0.0013, b=-0.002)
+    line = status_line(program, rig, 1.0, colour=False)
+    assert "-0.00" not in line and " 0.00/12.0 mA" in line
+
+
+@pytest.mark.parametrize("contact,said", [(1.0, "hands in water"), (0.0, "hands OUT of water"),
+                                          (0.5, "hands 50% in water")])
+def test_the_line_says_where_the_hands_are(contact, said):
+    program, rig = fake(contact=contact)
+    assert said in status_line(program, rig, 1.0, colour=False)
+
+
+def test_a_fault_shows_its_code_and_what_to_do():
+    fault = {"code": "R-OC-ABS", "message": "current 31.0 mA above 20.4 mA", "at_s": 40.0}
+    program, rig = fake(state="FAULT", colour="red", fault=fault)
+    assert "FAULT R-OC-ABS" in status_line(program, rig, 41.0, colour=False)
+    advice = fault_advice(fault)
+    assert "R-OC-ABS" in advice and "31.0 mA" in advice and "what to do:" in advice
+    assert "hold START" in fault_advice({"code": "SHORT-AT-START", "message": "short"})
+    assert "call service" in fault_advice({"code": "ST-TRIP", "message": "no trip"})
+
+
+def test_a_shorter_line_leaves_nothing_of_a_longer_one(monkeypatch):
+    """After a session the line is shorter (no time left): the rest of the line is cleared."""
+    out = io.StringIO()
+    monkeypatch.setattr(ttypanel.sys, "stdout", out)
+    panel = object.__new__(ttypanel.TerminalPanel)
+    panel._fault_said = None
+    program, rig = fake(state="TREAT", session=SimpleNamespace(treat_s=1156.0))
+    panel.program, panel.rig = program, rig
+    panel.draw(10.0)
+    assert "00:44 left" in out.getvalue()
+    program.controller.state, program.controller.session = "IDLE", None
+    out.truncate(0)
+    panel.draw(11.0)
+    text = out.getvalue().lstrip("\x00")
+    assert text.startswith("\r") and text.endswith(ttypanel.CLEAR_EOL) and "left" not in text
+
+
+def test_the_panel_of_a_real_program_in_a_fault(tmp_path):
+    """fault-sink-short on the complete program: the line and the advice name R-OC-ABS."""
+    from firmware.simrun import ScenarioRun
+    from sim.scenario import load_scenario
+    run = ScenarioRun(load_scenario("scenarios/fault-sink-short.toml"), None, trace=False)
+    try:
+        while run.program.controller.state != "FAULT" and run.clock.now() < 60:
+            run.step()
+        line = status_line(run.program, run.rig, run.clock.now(), colour=False)
+        assert "FAULT R-OC-ABS" in line and "red blink 4 Hz" in line and "hands in water" in line
+        assert "what to do:" in fault_advice(run.program.controller.fault)
+    finally:
+        run.close()
