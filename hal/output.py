@@ -66,8 +66,10 @@ class OutputStage:
         self._duty = 0.0
         # What was last written to each line, kept here rather than read back through gpiozero
         # (every read of an output's value goes through the device and its pin: ten of them a
-        # control period). An output's level is only ever what this class wrote; each is set
-        # after its write succeeded, so a write that raises leaves the last good one.
+        # control period), and a write of the level a line already has is skipped (the control
+        # loop asks for the gate, HV and the relays every period). An output's level is only
+        # ever what this class wrote; each is set after its write succeeded, so a write that
+        # raises leaves the last good one and the next call writes again.
         self._gate_value = 0.0
         self._hv_on = False
         self._relay_on = {"patient": False, "polarity": False, "test-load": False}
@@ -96,8 +98,9 @@ class OutputStage:
     # --- pulse gate -------------------------------------------------------------------------
     def gate_dc(self) -> None:
         """Enable the sink continuously (DC)."""
-        self._gate.value = 1.0
-        self._gate_value = 1.0
+        if self._gate_value != 1.0:
+            self._gate.value = 1.0
+            self._gate_value = 1.0
 
     def gate_pulsed(self, hz: float, duty: float) -> None:
         """Pulse the sink enable at ``hz`` with ``duty`` (0 < duty < 1)."""
@@ -108,12 +111,14 @@ class OutputStage:
             raise ValueError(f"pulse duty {duty} out of range; allowed: above 0 and below 1")
         if self._gate.frequency != hz:
             self._gate.frequency = hz
-        self._gate.value = duty
-        self._gate_value = duty
+        if self._gate_value != duty:
+            self._gate.value = duty
+            self._gate_value = duty
 
     def gate_off(self) -> None:
-        self._gate.value = 0.0
-        self._gate_value = 0.0
+        if self._gate_value != 0.0:
+            self._gate.value = 0.0
+            self._gate_value = 0.0
 
     @property
     def gate(self) -> float:
@@ -122,12 +127,14 @@ class OutputStage:
 
     # --- HV ---------------------------------------------------------------------------------
     def hv_on(self) -> None:
-        self._hv.on()
-        self._hv_on = True
+        if not self._hv_on:
+            self._hv.on()
+            self._hv_on = True
 
     def hv_off(self) -> None:
-        self._hv.off()
-        self._hv_on = False
+        if self._hv_on:
+            self._hv.off()
+            self._hv_on = False
 
     @property
     def hv_enabled(self) -> bool:

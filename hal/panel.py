@@ -36,6 +36,8 @@ class Panel:
         self._output_led = out("output_led")
         self._buzzer = out("buzzer")
         self._colour = "off"
+        self._output_led_on = False
+        self._buzzer_on = False
 
     @property
     def start_pressed(self) -> bool:
@@ -59,20 +61,25 @@ class Panel:
         return self._colour
 
     def set_output_led(self, on: bool) -> None:
-        if bool(self._output_led.value) != on:
+        # the level last written is kept (as the colour is), not read back each period
+        on = bool(on)
+        if self._output_led_on != on:
             self._output_led.value = on
+            self._output_led_on = on
 
     @property
     def output_led(self) -> bool:
-        return bool(self._output_led.value)
+        return self._output_led_on
 
     def set_buzzer(self, on: bool) -> None:
-        if bool(self._buzzer.value) != on:
+        on = bool(on)
+        if self._buzzer_on != on:
             self._buzzer.value = on
+            self._buzzer_on = on
 
     @property
     def buzzer(self) -> bool:
-        return bool(self._buzzer.value)
+        return self._buzzer_on
 
     def close(self) -> None:
         for dev in (*self._rgb, self._output_led, self._buzzer, self._start):

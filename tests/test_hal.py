@@ -162,3 +162,41 @@ def test_the_output_stage_reports_what_the_lines_carry_without_reading_them_back
     out.safe()
     check()
     assert (out.gate, out.hv_enabled, out.patient_relay) == (0.0, False, False)
+
+
+def test_a_write_of_the_level_a_line_has_reaches_no_pin(rig_hw):
+    """The control loop asks for the gate, HV, the relays and the lights every period; only a
+    change reaches the pin (on the Pi a same-level write does nothing either). A change still
+    does, each time."""
+    rig, hw = rig_hw
+    out, panel = hw.output, hw.panel
+    devices = [out._gate, out._hv, out._patient, out._polarity, out._test,
+               panel._output_led, panel._buzzer]
+    writes = []
+    for dev in devices:
+        pin = dev.pin
+        orig = type(pin)._set_state
+        pin._set_state = lambda value, pin=pin, orig=orig: (writes.append(pin.info.name),
+                                                            orig(pin, value))[1]
+
+    def period(gate, hv, led):
+        writes.clear()
+        gate()
+        (out.hv_on if hv else out.hv_off)()
+        out.set_polarity(1)
+        panel.set_output_led(led)
+        panel.set_buzzer(False)
+        return len(writes)
+
+    try:
+        out.set_patient_relay(True)
+        assert period(out.gate_dc, True, True) == 3        # gate, HV, light: each changes
+        assert period(out.gate_dc, True, True) == 0        # the same again: nothing written
+        assert period(lambda: out.gate_pulsed(1000.0, 0.4), True, True) == 1
+        assert period(lambda: out.gate_pulsed(1000.0, 0.4), True, True) == 0
+        assert period(out.gate_off, False, False) == 3
+        assert period(out.gate_off, False, False) == 0
+        assert (out.gate, out.hv_enabled, panel.output_led) == (0.0, False, False)
+    finally:
+        for dev in devices:
+            del dev.pin._set_state
