@@ -96,6 +96,11 @@ def cmd_log(args) -> int:
                       f"{(r['treat_s'] or 0) / 60:9.1f} {r['dose_ma_min'] or 0:11.1f} "
                       f"{r['peak_ma'] or 0:8.2f} {r['fault_code'] or '':10s}")
             return 0
+        if args.log_cmd == "audit":
+            from .console.service_cmds import audit_line
+            for r in log.audit_rows(args.last):
+                print(audit_line(r))
+            return 0
         row = log.session(args.id)
         if row is None:
             return _err(f"no session {args.id}; 'ionto log list' shows the sessions")
@@ -126,7 +131,7 @@ def cmd_log(args) -> int:
 def cmd_tech(args) -> int:
     """Provision the technician PIN on the device itself (there is no default PIN)."""
     from .config import load_config
-    from .console import set_pin
+    from .console import provision_pin
     data_dir = Path(args.data_dir) if args.data_dir else load_config(args.config).data_dir
     if args.pin_stdin:
         first = second = sys.stdin.readline().strip()
@@ -138,7 +143,7 @@ def cmd_tech(args) -> int:
         print("ionto tech: the two PINs differ; nothing was changed", file=sys.stderr)
         return 1
     try:
-        set_pin(data_dir, first)
+        provision_pin(data_dir, first)
     except ValueError as exc:
         print(f"ionto tech: {exc}; nothing was changed", file=sys.stderr)
         return 1
@@ -267,8 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     lg = sub.add_parser("log", help="read the treatment log (on any computer)")
     lg.add_argument("--data-dir", metavar="DIR", help="folder holding treatment.sqlite")
     lg.add_argument("--config", metavar="FILE", help="device configuration (for its data dir)")
-    lsub = lg.add_subparsers(dest="log_cmd", metavar="list|show|export|plot", required=True)
+    lsub = lg.add_subparsers(dest="log_cmd", metavar="list|show|export|plot|audit",
+                             required=True)
     lsub.add_parser("list", help="one line per session")
+    au = lsub.add_parser("audit", help="the technician's audit trail: logins, logouts, "
+                         "lockouts, changes with old -> new and the console they came from")
+    au.add_argument("--last", type=int, metavar="N", help="only the newest N rows")
     for name, helptext in (("show", "a session and its events"),
                            ("export", "a session's 1 Hz trace as CSV"),
                            ("plot", "a session's trace as a PNG")):
