@@ -284,3 +284,46 @@ def test_set_pin_writes_the_pin_only_the_owner_can_read(tmp_path, monkeypatch):
         assert ionto(["tech", "set-pin", "--data-dir", str(tmp_path), "--pin-stdin"]) == 0
     for name in ("pin.json", "pin.json.prev"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+
+
+@pytest.mark.hazard("H-HANG-1")
+def test_the_uart_transport_sends_a_long_export_whole_at_the_lines_pace(tmp_path, board):
+    """The UART transport (pyserial on the Pi) on one side of a pseudo-terminal, the
+    technician's terminal on the other reading 115 bytes a period: what the driver does not
+    take waits in the queue and nothing is lost. pyserial's own write is never called: with
+    write_timeout=0 it retries a refused write until there is room, and the control loop
+    would spin in it as soon as the terminal's buffer is full."""
+    import os
+    import pty
+
+    from firmware.console import SerialConsole
+    from firmware.console.tech import Inline
+
+    b = Bench(tmp_path, board)  # the device; its pty console stays unused
+    master, slave = pty.openpty()
+    os.set_blocking(master, False)
+    uart = SerialConsole(b.prog, os.ttyname(slave), 115200, executor=Inline())
+    os.close(slave)
+    b.prog.loop.observers.append(lambda *_: uart.poll())
+    uart.ser.write = lambda data: pytest.fail("pyserial's write called")
+    try:
+        sid = fill_session(b.prog, 4000)
+        expected = b.prog.log.export_csv(sid).encode()
+        os.write(master, f"login {PIN}\rlog export {sid}\r".encode())
+        got = bytearray()
+        end = b"OK\r\nionto> "
+        for _ in range(20_000):
+            b.prog.step()
+            try:
+                got += os.read(master, BYTES_PER_PERIOD_115200)
+            except BlockingIOError:
+                pass
+            if got.count(end) == 2:
+                break
+        start = got.index(b"t_s,state")
+        assert bytes(got[start:]) == expected + end  # byte for byte
+        assert uart.console.login.logged_in
+    finally:
+        uart.close()
+        os.close(master)
+        b.close()

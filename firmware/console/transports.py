@@ -21,8 +21,8 @@ import os
 from .core import MAX_BYTES_PER_PERIOD
 from .tech import TechConsole
 
-#: bytes the UART transport lets wait in the driver's output buffer
-OUT_ROOM = 2048
+#: the most bytes one write hands the UART driver (its buffer holds 4 kB)
+OUT_CHUNK = 2048
 
 
 class PtyConsole:
@@ -98,26 +98,17 @@ class SerialConsole:
         self.failed = False
 
     def _write(self, data: bytes) -> int:
+        """One non-blocking write to the port's file descriptor: what the driver takes now.
+        Not pyserial's ``write``: with ``write_timeout=0`` it retries a write the driver refuses
+        (EAGAIN) until there is room, a busy wait in the control loop."""
         if self.failed:
             return 0
         try:
-            # write_timeout=0: pyserial returns what one write took, but it retries a write
-            # the driver refuses (EAGAIN) until there is room, a busy wait in the control loop;
-            # so it is handed only what the driver's buffer has room for
-            room = self._room()
-            if room <= 0:
-                return 0
-            return self.ser.write(data[:room]) or 0
-        except Exception:  # noqa: BLE001 - a full buffer or a pulled cable must not stop the loop
-            return 0
-
-    def _room(self) -> int:
-        """What the driver's output buffer takes now: 2 kB (half of the kernel's 4 kB UART
-        buffer, 180 ms at 115200 baud) less what already waits in it."""
-        try:
-            return OUT_ROOM - self.ser.out_waiting
-        except Exception:  # noqa: BLE001 - a port without the ioctl: a line's worth at a time
-            return 256
+            return os.write(self.ser.fd, data[:OUT_CHUNK])
+        except BlockingIOError:
+            return 0  # the driver's buffer is full: the rest goes in a later period
+        except OSError:
+            return 0  # a failing port: poll() sees it and counts it as a hang-up
 
     def poll(self) -> None:
         try:
