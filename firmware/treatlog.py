@@ -215,33 +215,40 @@ class TreatmentLog:
     def export_csv(self, sid: int) -> str:
         return "".join(self.export_lines(sid, page=None))
 
-    def export_lines(self, sid: int, page: int | None = 200):
+    def export_lines(self, sid: int, page: int | None = 50):
         """A session's trace as CSV lines (``\\r\\n`` ends), the header first. With ``page`` a
-        generator that reads ``page`` rows at a time, each read a query of its own (no cursor
-        stays open between two reads): the console sends a long session's export across many
-        control periods while the log goes on writing."""
+        generator that reads ``page`` rows at a time, each read a short query of its own on the
+        ``(session_id, t_s)`` index (no cursor stays open between two reads, no read scans the
+        table): the console sends a long session's export across many control periods while
+        the log goes on writing."""
+        buf = io.StringIO()
+        out = csv.writer(buf)
+
         def csv_line(row) -> str:
-            buf = io.StringIO()
-            csv.writer(buf).writerow(row)
+            buf.seek(0)
+            buf.truncate()
+            out.writerow(row)
             return buf.getvalue()
 
         yield csv_line(TRACE_COLUMNS)
-        cols = ", ".join(TRACE_COLUMNS)
         if page is None:
             for row in self.trace_of(sid):
                 yield csv_line(row)
             return
-        after = (float("-inf"), -1)
+        cols = ", ".join(TRACE_COLUMNS)
+        last_t, same = float("-inf"), 0   # the last time sent, and how many rows had it
         while True:
             rows = self.db.execute(
-                f"SELECT {cols}, rowid FROM trace WHERE session_id=? AND "
-                "(t_s > ? OR (t_s = ? AND rowid > ?)) ORDER BY t_s, rowid LIMIT ?",
-                (sid, after[0], after[0], after[1], page)).fetchall()
+                f"SELECT {cols} FROM trace WHERE session_id=? AND t_s >= ? "
+                "ORDER BY t_s, rowid LIMIT ? OFFSET ?", (sid, last_t, page, same)).fetchall()
             for row in rows:
-                yield csv_line(row[:-1])
+                yield csv_line(row)
+                if row[0] == last_t:
+                    same += 1
+                else:
+                    last_t, same = row[0], 1
             if len(rows) < page:
                 return
-            after = (rows[-1][0], rows[-1][-1])
 
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

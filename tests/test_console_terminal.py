@@ -327,3 +327,23 @@ def test_the_uart_transport_sends_a_long_export_whole_at_the_lines_pace(tmp_path
         uart.close()
         os.close(master)
         b.close()
+
+
+def test_the_paged_export_is_the_whole_export_whatever_the_page(tmp_path):
+    """Pages read on the (session, time) index give every row once, in order, even rows
+    with the same time across a page's edge, and none of another session."""
+    from controller import Prescription
+    from firmware.treatlog import TreatmentLog
+    log = TreatmentLog(tmp_path / "t.sqlite")
+    try:
+        for _ in range(2):
+            sid = log.start_session(0.0, Prescription())
+            log.db.executemany("INSERT INTO trace VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               [(sid, float(t // 3), "TREAT", t, 0, 0, 0, 0, sid)
+                                for t in range(301)])
+        whole = log.export_csv(1)
+        assert whole.count("\r\n") == 302 and ",2\r\n" not in whole
+        for page in (1, 2, 3, 7, 50, 1000):
+            assert "".join(log.export_lines(1, page=page)) == whole, page
+    finally:
+        log.close()

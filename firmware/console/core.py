@@ -36,8 +36,10 @@ from .values import num
 MAX_LINE = 256
 #: input read a period; 115200 baud carries about 115 bytes in 10 ms
 MAX_BYTES_PER_PERIOD = 1024
-#: a long reply's lines produced a period (about 70 times what 115200 baud carries)
-MAX_STREAM_PER_PERIOD = 8192
+#: a long reply's lines produced a period: about 18 times what 115200 baud carries, and some
+#: 0.5 ms of the period on the development PC (reading the log and formatting CSV lines cost
+#: about 20 us a line)
+MAX_STREAM_PER_PERIOD = 2048
 #: a long reply's next page is produced when fewer bytes than this wait in the queue
 STREAM_LOW_WATER = 4096
 #: replies waiting for a reader; beyond this the queue is dropped with an ERR OVERFLOW line
