@@ -120,6 +120,11 @@ def _log_command(log, args) -> int:
                   f"{(r['treat_s'] or 0) / 60:9.1f} {r['dose_ma_min'] or 0:11.1f} "
                   f"{r['peak_ma'] or 0:8.2f} {r['fault_code'] or '':10s}")
         return 0
+    if args.log_cmd == "audit":
+        from .console.service_cmds import audit_line
+        for r in log.audit_rows(args.last):
+            print(audit_line(r))
+        return 0
     row = log.session(args.id)
     if row is None:
         return _err(f"no session {args.id}; 'ionto log list' shows the sessions")
@@ -147,7 +152,7 @@ def _log_command(log, args) -> int:
 
 def cmd_tech(args) -> int:
     """Provision the technician PIN on the device itself (there is no default PIN)."""
-    from .console import set_pin
+    from .console import provision_pin
     data_dir = _data_dir(args)
     if not data_dir.is_dir():
         # the configuration's folder (--data-dir is checked as it is read): never made here,
@@ -179,7 +184,7 @@ def cmd_tech(args) -> int:
         print("ionto tech: the two PINs differ; nothing was changed", file=sys.stderr)
         return 1
     try:
-        set_pin(data_dir, first)
+        provision_pin(data_dir, first)
     except ValueError as exc:
         print(f"ionto tech: {exc}; nothing was changed", file=sys.stderr)
         return 1
@@ -259,6 +264,7 @@ JOBS = number_arg(1, 256, integer=True)
 FIRST = number_arg(0, 10 ** 12, integer=True)
 EXIT_AFTER = number_arg(0, 7 * 86400, low_open=True, unit="simulated s")
 SESSION_ID = number_arg(1, 2 ** 63 - 1, integer=True)   # SQLite's INTEGER
+AUDIT_ROWS = number_arg(1, 2 ** 63 - 1, integer=True)
 SPEED = speed_arg()
 CONFIG_FILE = existing_file("device configuration file")
 DATA_DIR = existing_dir("folder")
@@ -358,9 +364,14 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Read the treatment log of a device's data folder. "
                         "--data-dir and --config go before or after the subcommand.")
     _data_dir_options(lg, after=False)
-    lsub = lg.add_subparsers(dest="log_cmd", metavar="list|show|export|plot", required=True)
+    lsub = lg.add_subparsers(dest="log_cmd", metavar="list|show|export|plot|audit", required=True)
     ls = lsub.add_parser("list", help="one line per session")
     _data_dir_options(ls, after=True)
+    au = lsub.add_parser("audit", help="the technician's audit trail: logins, logouts, "
+                         "lockouts, changes with old -> new and the console they came from")
+    au.add_argument("--last", type=AUDIT_ROWS, metavar="N",
+                    help=f"only the newest N rows; allowed: {AUDIT_ROWS.allowed}")
+    _data_dir_options(au, after=True)
     for name, helptext in (("show", "a session and its events"),
                            ("export", "a session's 1 Hz trace as CSV"),
                            ("plot", "a session's trace as a PNG")):

@@ -31,13 +31,28 @@ def _digest(payload: dict) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def save(path: Path | str, kind: str, payload: dict) -> None:
-    """Write ``payload`` atomically, keeping the previous good copy as ``<path>.prev``."""
+def _create(path: Path, mode: int | None):
+    """A new file for writing; with ``mode`` it has that mode from its creation, whatever the
+    umask (the PIN's hash is never readable by others, not even for an instant)."""
+    if mode is None:
+        return open(path, "w", encoding="utf-8")  # noqa: SIM115 - the caller closes it
+    try:
+        os.unlink(path)  # a left-over temporary file keeps its own mode otherwise
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    os.fchmod(fd, mode)
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
+def save(path: Path | str, kind: str, payload: dict, *, mode: int | None = None) -> None:
+    """Write ``payload`` atomically, keeping the previous good copy as ``<path>.prev``.
+    ``mode`` (e.g. ``0o600``): the file and its previous copy get that mode."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"format": FORMAT, "kind": kind, "payload": payload, "sha256": _digest(payload)}
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with _create(tmp, mode) as f:
         json.dump(doc, f, indent=1, sort_keys=True)
         f.write("\n")
         f.flush()
@@ -48,7 +63,11 @@ def save(path: Path | str, kind: str, payload: dict) -> None:
             load(path, kind)  # keep only a good copy as the previous one
             # Copy (not rename): the current file exists at every instant.
             ptmp = path.with_name(path.name + ".prev.tmp")
-            shutil.copyfile(path, ptmp)
+            if mode is None:
+                shutil.copyfile(path, ptmp)
+            else:
+                with _create(ptmp, mode) as f:
+                    f.write(path.read_text(encoding="utf-8"))
             with open(ptmp, "rb") as f:
                 os.fsync(f.fileno())
             os.replace(ptmp, prev)

@@ -1,7 +1,10 @@
 """The treatment log: one SQLite file in the data folder, safe against a power cut.
 
-Tables: ``sessions`` (one row per session), ``events`` (everything the device did and said) and
-``trace`` (one row per second of a session, for plots). The database runs in WAL mode with
+Tables: ``sessions`` (one row per session), ``events`` (everything the device did and said),
+``trace`` (one row per second of a session, for plots) and ``audit`` (the technician's trail:
+each login, logout and lockout, and each change of the prescription, the limits, the calibration
+and the latched fault, with its time, the console it came from and the value before and after;
+committed at once). The database runs in WAL mode with
 ``synchronous=FULL``, so a committed transaction survives a power cut. A session's row is
 inserted and committed when it starts; its end (outcome, dose, treatment time...) is committed
 before the device shows "done". A session still open when the program starts again was cut
@@ -57,10 +60,21 @@ CREATE TABLE IF NOT EXISTS trace (
     hv_v REAL,
     load_ohm REAL
 );
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    utc TEXT NOT NULL,
+    t_s REAL NOT NULL,
+    console TEXT NOT NULL,
+    action TEXT NOT NULL,
+    old TEXT,
+    new TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+);
 CREATE INDEX IF NOT EXISTS events_session ON events(session_id);
 CREATE INDEX IF NOT EXISTS trace_session ON trace(session_id, t_s);
 """
 
+AUDIT_COLUMNS = ("id", "utc", "t_s", "console", "action", "old", "new", "detail")
 TRACE_COLUMNS = ("t_s", "state", "setpoint_ma", "current_a_ma", "current_b_ma", "electrode_v",
                  "hv_v", "load_ohm")
 
@@ -143,6 +157,17 @@ class TreatmentLog:
                         (self.session_id, t_s, state, setpoint_ma, a, b, e, hv, load_ohm))
         self.commit()
 
+    def audit(self, t_s: float, console: str, action: str, old: str | None = None,
+              new: str | None = None, detail: str = "") -> None:
+        """One row of the technician's trail, committed at once (like a fault event): ``action``
+        what was done (``rx set``, ``login``...), ``old`` and ``new`` the values before and
+        after a change, ``console`` where it came from."""
+        self._begin()
+        self.db.execute("INSERT INTO audit(utc, t_s, console, action, old, new, detail) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (_utc(), t_s, console, action, old, new, detail))
+        self.commit()
+
     def _begin(self) -> None:
         if not self.db.in_transaction:
             self.db.execute("BEGIN")
@@ -175,17 +200,55 @@ class TreatmentLog:
                               "ORDER BY id", (sid,))
         return [dict(zip(("t_s", "kind", "code", "message"), r, strict=True)) for r in cur]
 
+    def audit_rows(self, last: int | None = None) -> list[dict]:
+        """The technician's trail, oldest first (the newest ``last`` rows if given)."""
+        sql = f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit ORDER BY id"
+        if last is not None:
+            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(last)}) ORDER BY id"
+        return [dict(zip(AUDIT_COLUMNS, r, strict=True)) for r in self.db.execute(sql)]
+
     def trace_of(self, sid: int) -> list[tuple]:
         return list(self.db.execute(
-            f"SELECT {', '.join(TRACE_COLUMNS)} FROM trace WHERE session_id=? ORDER BY t_s",
-            (sid,)))
+            f"SELECT {', '.join(TRACE_COLUMNS)} FROM trace WHERE session_id=? "
+            "ORDER BY t_s, rowid", (sid,)))
 
     def export_csv(self, sid: int) -> str:
+        return "".join(self.export_lines(sid, page=None))
+
+    def export_lines(self, sid: int, page: int | None = 50):
+        """A session's trace as CSV lines (``\\r\\n`` ends), the header first. With ``page`` a
+        generator that reads ``page`` rows at a time, each read a short query of its own on the
+        ``(session_id, t_s)`` index (no cursor stays open between two reads, no read scans the
+        table): the console sends a long session's export across many control periods while
+        the log goes on writing."""
         buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(TRACE_COLUMNS)
-        w.writerows(self.trace_of(sid))
-        return buf.getvalue()
+        out = csv.writer(buf)
+
+        def csv_line(row) -> str:
+            buf.seek(0)
+            buf.truncate()
+            out.writerow(row)
+            return buf.getvalue()
+
+        yield csv_line(TRACE_COLUMNS)
+        if page is None:
+            for row in self.trace_of(sid):
+                yield csv_line(row)
+            return
+        cols = ", ".join(TRACE_COLUMNS)
+        last_t, same = float("-inf"), 0   # the last time sent, and how many rows had it
+        while True:
+            rows = self.db.execute(
+                f"SELECT {cols} FROM trace WHERE session_id=? AND t_s >= ? "
+                "ORDER BY t_s, rowid LIMIT ? OFFSET ?", (sid, last_t, page, same)).fetchall()
+            for row in rows:
+                yield csv_line(row)
+                if row[0] == last_t:
+                    same += 1
+                else:
+                    last_t, same = row[0], 1
+            if len(rows) < page:
+                return
 
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

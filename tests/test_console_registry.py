@@ -50,7 +50,8 @@ def test_every_command_is_in_help_with_every_way_to_type_it(console):
     reg = console.registry
     listing = console.ask("help")
     assert listing[-1] == "OK"
-    assert [line.split()[0] for line in listing[:-1]] == reg.names()
+    assert [line.split()[0] for line in listing[:-1] if not line.startswith(" ")] == reg.names()
+    assert all(len(line) <= 79 for line in listing)  # an 80-column terminal cuts nothing
     for spec in _specs(reg):
         full = console.ask(f"help {spec.words[0]}")
         assert full[-1] == "OK"

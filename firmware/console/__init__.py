@@ -13,10 +13,10 @@
 ========================  ===================================================================
 """
 
-from .auth import check_pin, set_pin
+from .auth import check_pin, guessable, provision_pin, set_pin
 from .core import MAX_BYTES_PER_PERIOD, Console
 from .tech import TechConsole
 from .transports import PtyConsole, SerialConsole
 
 __all__ = ["MAX_BYTES_PER_PERIOD", "Console", "PtyConsole", "SerialConsole", "TechConsole",
-           "check_pin", "set_pin"]
+           "check_pin", "guessable", "provision_pin", "set_pin"]

@@ -19,9 +19,19 @@ from controller.io import hold
 from controller.selftest import PRESTEP_MA, PRESTEP_S
 
 from .. import calibration as calmod
-from .values import parse
+from .values import num, parse
 
 CAL_REF_MA = 10.0
+#: the decimals of each calibration value that mean something (an offset to the microampere,
+#: a gain to a part in 100 000)
+CAL_PLACES = {"setpoint_ma_per_duty": 4, "setpoint_offset_ma": 4, "a_gain": 5,
+              "a_offset_ma": 4, "b_gain": 5, "b_offset_ma": 4}
+
+
+def cal_values(cal) -> dict[str, str]:
+    """A calibration's values, rounded to what they mean."""
+    return {k: num(v, CAL_PLACES[k]) if k in CAL_PLACES else str(v)
+            for k, v in dataclasses.asdict(cal).items()}
 
 
 def measure(setpoint_ma: float, settle_s: float = 0.2, samples: int = 20):
@@ -88,14 +98,13 @@ def register(con) -> None:
         cal = p.calibration
         if cal is None:
             return ["calibration: none valid"], "OK"
-        lines = [f"{k}: {v}" for k, v in dataclasses.asdict(cal).items()]
+        lines = [f"{k}: {v}" for k, v in cal_values(cal).items()]
         age = cal.age_days()
         if age is not None and age > calmod.WARN_AFTER_DAYS:
             lines.append(f"warning: calibrated {age} days ago (over 12 months): recalibrate")
         if con.cal_new is not None:
             lines.append("pending (not saved): " + ", ".join(
-                f"{k}={v:.5g}" for k, v in dataclasses.asdict(con.cal_new).items()
-                if isinstance(v, float)))
+                f"{k}={v}" for k, v in cal_values(con.cal_new).items() if k in CAL_PLACES))
         return lines, "OK"
 
     def discard(args):
@@ -106,17 +115,22 @@ def register(con) -> None:
         if con.cal_new is None:
             return [], "ERR STATE: nothing to save; run 'cal zero' then 'cal ref <mA>'"
         new = con.cal_new
+        old = cal_values(p.calibration) if p.calibration is not None else None
 
         def finish(_result, error):
             if error is not None:
                 return [], f"ERR STORAGE: the calibration could not be written: {error}"
+            after = cal_values(new)
+            warn = con.audit("cal save", " ".join(f"{k}={v}" for k, v in old.items())
+                             if old else "(none valid)",
+                             " ".join(f"{k}={v}" for k, v in after.items()))
             p.calibration = new
             sp, ca, cb = new.hal_objects()
             p.hw.output.calibration, p.hw.afe.cal_a, p.hw.afe.cal_b = sp, ca, cb
             p.controller.calibration_ok = True
             p.controller.calibration_problem = ""
             con.cal_zero = con.cal_new = None
-            return ["calibration saved"], "OK"
+            return ["calibration saved", *([warn] if warn else [])], "OK"
         return con.background(lambda: calmod.save(con.data_dir, new, p.board), finish)
 
     def zero(args):

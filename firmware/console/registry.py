@@ -13,6 +13,7 @@ command with sub-commands may name one as its default, run when the word is type
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,16 @@ Reply = tuple[list[str], str] | None
 Handler = Callable[[list[str]], Reply]
 
 BUSY = "ERR BUSY: a treatment is running; change settings when the device is idle"
+#: help is wrapped at a word to fit an 80-column terminal (a terminal cuts a longer line
+#: wherever the column ends); a continuation line starts with spaces
+WIDTH = 79
+
+
+def wrap(text: str, indent: int) -> list[str]:
+    """``text`` in lines of at most ``WIDTH`` columns, cut between words, the lines after
+    the first indented by ``indent`` spaces."""
+    return textwrap.wrap(text, WIDTH, subsequent_indent=" " * indent,
+                         break_long_words=False, break_on_hyphens=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +113,8 @@ class Registry:
 
     def help_lines(self) -> list[str]:
         """A line a command: its name and what it does."""
-        return [f"{name:10s} {self.summary(name)}" for name in self.names()]
+        return [line for name in self.names()
+                for line in wrap(f"{name:10s} {self.summary(name)}", 11)]
 
     def summary(self, name: str) -> str:
         if name in self._desc:
@@ -114,10 +126,10 @@ class Registry:
         lines = []
         if name in self._desc:
             desc, detail = self._desc[name]
-            lines = [desc + (f"; {detail}" if detail else "")]
+            lines = wrap(desc + (f"; {detail}" if detail else ""), 2)
         for s in self._specs[name]:
-            lines.append(f"{s.usage}: {s.desc}" + (" (refused during a treatment)"
-                                                    if s.idle_only else ""))
+            lines += wrap(f"{s.usage}: {s.desc}" + (" (refused during a treatment)"
+                                                     if s.idle_only else ""), 2)
         if self._specs[name][0].login:
             lines.append("needs 'login <PIN>' first")
         return lines

@@ -1,5 +1,7 @@
-"""The console's ``key=value`` arguments, parsed and checked with a message that names what is
-wrong (a value is quoted at most 16 characters long, a key 32)."""
+"""The console's values: ``key=value`` arguments parsed and checked with a message that names
+what is wrong (a value is quoted at most 16 characters long, a key 32), and numbers printed
+rounded to what they mean (a current to the microampere the ADC can tell, never the float's
+last digits: ``39.6``, not ``39.599999999999994``)."""
 
 from __future__ import annotations
 
@@ -33,3 +35,25 @@ def parse(value: str, typ):
             raise ValueError(f"'{value[:16]}' is not a number")
         return v
     return value
+
+
+def num(value, places: int = 3) -> str:
+    """``value`` rounded to ``places`` decimals, without trailing zeros (``15``, ``0.15``,
+    ``39.6``); ``-`` for a missing value, ``yes``/``no`` for a bool, text as it is."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = f"{value:.{places}f}"
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
+    return str(value)
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``1 try``, ``2 tries``: the count with the right form of the noun."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
