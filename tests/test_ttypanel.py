@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -57,6 +58,9 @@ def test_a_shorter_line_leaves_nothing_of_a_longer_one(monkeypatch):
     """After a session the line is shorter (no time left): the rest of the line is cleared."""
     out = io.StringIO()
     monkeypatch.setattr(ttypanel.sys, "stdout", out)
+    # a terminal wide enough for the whole line (the test's own may be 80 columns or none)
+    monkeypatch.setattr(ttypanel.shutil, "get_terminal_size",
+                        lambda fallback=None: os.terminal_size((200, 24)))
     panel = object.__new__(ttypanel.TerminalPanel)
     panel._fault_said = None
     program, rig = fake(state="TREAT", session=SimpleNamespace(treat_s=1156.0))
