@@ -94,6 +94,10 @@ is a count or two of the ADC; a faster sample after the step (the electrode chan
 or twice) is a change to the front end. A shunt that is there before the hands go in is seen
 (a bridge, then a fall of the load as the hands go in: its estimate stays); one put there with
 the hands already in, before START, is not: residual risk, ``docs/safety/hazard-analysis.md``.
+Nor is one that comes as the hands go in or in the first contact check, before the guard has a
+lowest load: that check therefore ends only when the load has been steady for ``SETTLE_S``
+(:meth:`ContactWatch.may_start`), so that such a path, if it goes within that time, goes at the
+probe; one that stays longer is the same residual risk.
 
 Pure logic, as the rest of :mod:`controller`: no clock, no I/O.
 """
