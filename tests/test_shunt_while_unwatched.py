@@ -131,3 +131,76 @@ def test_a_path_that_comes_at_a_current_under_1_ma_is_no_step():
     # else the skin test's hold found the fall (at this load it cannot judge the skin): a path
     # of unknown split stays held at the cap, the price of the doubt (H-BRIDGE-1)
     assert true_ma(dev) >= 0.95 * before
+
+
+#: a path that comes while the hands go in, or in the first contact check before the guard has
+#: seen the hands alone, and goes again 3 s later: (prescription, patient load, area, path)
+FIRST_CHECK = {
+    "hands-2k-1k": (RX15, 2000.0, 150.0, 1000.0),
+    # the shape the campaign found (seed 20261125, run 147 of the short profile)
+    "axillae-4k5-1k9": (Prescription(site="axillae", target_ma=2.93, duration_min=10.0,
+                                     ramp_ma_s=0.5), 4493.0, 47.3, 1912.0),
+}
+
+
+@pytest.mark.hazard("H-SHUNT-1")
+@pytest.mark.parametrize("case", sorted(FIRST_CHECK))
+@pytest.mark.parametrize("after_s", [-0.5, 0.1, 1.0, 2.0])
+def test_a_path_that_comes_in_the_first_contact_check_and_goes_is_no_step(case, after_s):
+    """A path beside the patient that comes as the hands go in (``after_s`` < 0: the hands go
+    in during the self-test, the path just before the contact check) or at any moment of the
+    session's first contact check, and goes 3 s later. The guard has no lowest load to judge it
+    against yet, and the load's history begins with it, or its fall looks like the hands going
+    deeper. The check ended 2 s after contact, and the first ramp was under way when the path
+    went: with 1 mA/s to 15 mA a 1 kOhm path beside 2 kOhm stepped the patient by 1.3 mA. The
+    check now waits until the load has been steady for SETTLE_S (the path's coming starts the
+    wait again), so that the path goes at the probe. Judged on the true patient current."""
+    rx, load, area, path = FIRST_CHECK[case]
+    dev = device(rx, load_ohm=load, area_cm2=area)
+    assert dev.run_until_state("IDLE", 5.0)
+    dev.rig.lift()
+    dev.press()
+    assert dev.run_until_state("SELF_TEST", 2.0)
+    dev.run(0.4)
+    dev.rig.immerse()                         # the hands go in during the self-test
+    assert dev.run_until_state("WAIT_CONTACT", 5.0)
+    if after_s < 0:
+        dev.rig.short(path)                   # the path comes just before the contact check
+        dev.run(3.0)
+    else:
+        dev.run(after_s)
+        dev.rig.short(path)
+        dev.run(3.0)
+    dev.rig.unshort()
+    dev.run(2.0)
+    assert dev.truth.max_step_ma <= 0.5, dev.truth.max_step_ma
+    assert dev.run_until_state("TREAT", 60.0)  # and the treatment starts without it
+
+
+@pytest.mark.hazard("H-SHUNT-1")
+@pytest.mark.parametrize("patient", ["dry-hands", "wet-hands", "child-pulsed", "feet"])
+def test_the_first_checks_wait_costs_a_real_patient_only_its_time(patient):
+    """The wait for a steady load at the first contact check (controller/contact.py,
+    SETTLE_S) is no alarm for real patients: no SHUNT or BRIDGE event, the ramp begins within
+    SETTLE_S and a second of the contact, and the treatment reaches its target."""
+    from controller.contact import SETTLE_S
+    rx, load, kw = {
+        "dry-hands": (RX15, 9000.0, {"area_cm2": 110.0}),
+        "wet-hands": (RX15, 700.0, {}),
+        "child-pulsed": (Prescription(target_ma=6.0, duration_min=10.0, ramp_ma_s=0.5,
+                                      child=True, waveform="pulsed"), 3500.0,
+                         {"area_cm2": 60.0}),
+        "feet": (Prescription(site="feet", target_ma=15.0, duration_min=10.0, ramp_ma_s=1.0),
+                 1500.0, {"area_cm2": 130.0}),
+    }[patient]
+    dev = device(rx, load_ohm=load, **kw)
+    assert dev.run_until_state("IDLE", 5.0)
+    dev.press()
+    assert dev.run_until_state("WAIT_CONTACT", 5.0)
+    t0 = dev.clock.now()
+    assert dev.run_until_state("RAMP_UP", 30.0)
+    waited = dev.clock.now() - t0
+    assert waited <= SETTLE_S + 1.0, waited
+    assert dev.run_until_state("TREAT", 60.0)
+    assert not {"SHUNT", "SHUNT-FOUND", "BRIDGE"} & set(codes(dev)), codes(dev)
+    assert dev.truth.max_step_ma <= 0.5
