@@ -129,7 +129,9 @@ def _log_command(log, args) -> int:
     if row is None:
         return _err(f"no session {args.id}; 'ionto log list' shows the sessions")
     if args.log_cmd == "show":
-        for k, v in row.items():
+        from .console.service_cmds import session_lines
+        for line in session_lines(row):   # rounded as the console shows it, - for none
+            k, _, v = line.partition(": ")
             print(f"{k:16s} {v}")
         print("events:")
         for e in log.events_of(args.id):

@@ -267,3 +267,13 @@ def test_the_simulated_unit_has_its_pin(places, capsys):
     assert cli.main(["device", "--sim", "--speed", "max", "--exit-after", "0.1", "--quiet",
                      "--data-dir", str(d)]) == 0
     assert f"technician PIN {SIM_PIN}" in capsys.readouterr().out
+
+
+def test_log_show_rounds_each_figure_and_says_none_as_a_dash(places, capsys):
+    """``ionto log show`` reads as the console's ``log show`` does: figures rounded to what
+    they mean (no 1200.0099999989077), an absent value as ``-`` (no ``None``)."""
+    import re
+    assert cli.main(["log", "--data-dir", str(places / "logdata"), "show", "1"]) == 0
+    record = capsys.readouterr().out.split("events:")[0]
+    assert "None" not in record and "treat_s" in record
+    assert not re.search(r"\d\.\d{5,}", record), record
