@@ -94,10 +94,6 @@ is a count or two of the ADC; a faster sample after the step (the electrode chan
 or twice) is a change to the front end. A shunt that is there before the hands go in is seen
 (a bridge, then a fall of the load as the hands go in: its estimate stays); one put there with
 the hands already in, before START, is not: residual risk, ``docs/safety/hazard-analysis.md``.
-Nor is one that comes as the hands go in or in the first contact check, before the guard has a
-lowest load: that check therefore ends only when the load has been steady for ``SETTLE_S``
-(:meth:`ContactWatch.may_start`), so that such a path, if it goes within that time, goes at the
-probe; one that stays longer is the same residual risk.
 
 Pure logic, as the rest of :mod:`controller`: no clock, no I/O.
 """
@@ -177,14 +173,6 @@ HOLD_S = 20.0
 HOLD_FALL = 0.1
 #: the least load of a patient (ohm), the contact range's floor: the bridge's largest share
 HOLD_PATIENT_MIN_OHM = 300.0
-#: while the shunt guard has no lowest load to judge against (the session's first contact
-#: check, no reference carried), the check ends only when the skin test's cycle loads have stayed
-#: within SETTLE_TOL of one another for this long (s): a path that comes with the hands and goes
-#: again within it does so at the 0.2 mA probe (:meth:`ContactWatch.may_start`)
-SETTLE_S = 5.0
-#: the band of that steadiness (a cycle's load is the mean of four samples at the probe; the
-#: skin drifts 0.4 % in SETTLE_S at the 5 %/min the immersion estimate credits it with)
-SETTLE_TOL = 0.04
 
 
 def expected_signature(load_ohm: float, area_cm2: float, *,
@@ -657,9 +645,6 @@ class ContactWatch:
         self._note_t = -math.inf
         self._bridge_told_at: float | None = None
         self._hold_told: float | None = None
-        self._now: float | None = None
-        self._settle_load: float | None = None  # the first cycle load of the steady stretch
-        self._settle_t: float | None = None     # when that stretch began (s)
 
     @property
     def excluded(self) -> bool:
@@ -670,35 +655,8 @@ class ContactWatch:
         return self.guard.r_shunt is not None
 
     def may_start(self) -> bool:
-        """The skin test has a verdict, and it is not a resistive path; and, while the shunt
-        guard has no lowest load to judge a path against, the load has been steady at the probe
-        for ``SETTLE_S``.
-
-        Why the wait: a path that comes as the hands go in, or in the contact check before the
-        guard has seen the hands alone, is part of the load's whole history; nothing the load
-        shows tells it from the patient (hazard analysis, residual risk (i)). Ramped up from the
-        probe as soon as the check was complete, the current was on the first ramp when such a
-        path went again (0.67 mA, 70 % of it through a 1.9 kohm path beside a 4.5 kohm patient:
-        the patient's current rose 0.49 mA at once). A move of the load (SETTLE_TOL: the hands
-        going deeper, a path coming or going) starts the wait again; a path that goes within it
-        goes at the probe, and the patient's current rises by at most the probe's 0.2 mA."""
-        if self.skin.verdict not in ("skin", "unknown"):
-            return False
-        if self.guard._env is not None:
-            return True
-        return self._settle_t is not None and self._now is not None and \
-            self._now - self._settle_t >= SETTLE_S - 1e-9
-
-    def _settle(self, now: float) -> None:
-        """The steady stretch of the skin test's cycle loads (:meth:`may_start`)."""
-        skin = self.skin
-        r = skin.cycle_load
-        if skin.cycles == 0 or r is None:
-            self._settle_load = self._settle_t = None   # the test began again: the load moved
-            return
-        lv = self._settle_load
-        if lv is None or abs(r / lv - 1.0) > SETTLE_TOL:
-            self._settle_load, self._settle_t = r, now
+        """The skin test has a verdict, and it is not a resistive path."""
+        return self.skin.verdict in ("skin", "unknown")
 
     def at_probe(self, ctl, ctx, c: str) -> tuple[str, float]:
         """One period of the contact check. ``c`` is the check's view of the load (ok, open,
@@ -717,9 +675,6 @@ class ContactWatch:
         cycles = skin.cycles
         probe = skin.observe(c == "ok", v, ctx.load_ohm, PROBE_MA)
         self._last_c = c
-        self._now = ctx.now
-        if skin.cycles != cycles:
-            self._settle(ctx.now)
         # The path is judged on the load as the lower current channel gives it: a path lowers
         # the load both channels see, while a channel reading high lowers only the load of the
         # higher one (a sensing fault, R-CH-AGREE's to latch once the current is up: taken for
@@ -748,7 +703,6 @@ class ContactWatch:
         lowered to what the known shunt allows. Sets :attr:`pause_now` when one appears."""
         guard = self.guard
         self.pause_now = False
-        self._settle_load = self._settle_t = None   # each contact check waits anew
         if not ctx.in_contact_phase:
             return cap if self._last_cap is None else min(cap, self._last_cap)
         # The skin test's hold where it could not judge (SkinTest.hold_ma).
