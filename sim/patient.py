@@ -29,6 +29,10 @@ class Patient:
     :param skin_uf_per_cm2: specific skin capacitance (0.05 uF/cm^2 is typical of wet palm skin).
     :param contact: immersed fraction 0..1.
     :param short_ohm: resistance of a short between the electrodes, or ``None``.
+    :param water_ohm: what the water in the trays adds to ``load_ohm``, which is given for
+        typical tap water (:func:`sim.water.extra_ohm`: positive in soft water, negative in
+        hard); it adds to the part that does not scale with the area, and never takes that
+        part below a quarter of itself.
     """
 
     load_ohm: float = 2000.0
@@ -38,6 +42,7 @@ class Patient:
     skin_uf_per_cm2: float = 0.05
     contact: float = 1.0
     short_ohm: float | None = None
+    water_ohm: float = 0.0
 
     def full_load_ohm(self, t: float) -> float:
         """Full-immersion resistance at time ``t`` (s), drift applied."""
@@ -52,6 +57,8 @@ class Patient:
         f = 1.0 + self.load_drift_per_min * t / 60.0
         full = self.load_ohm * (f if f > 0.2 else 0.2)
         r_body = full * self.body_fraction
+        if self.water_ohm:
+            r_body = max(r_body + self.water_ohm, 0.25 * r_body)
         r_skin = full * (1.0 - self.body_fraction) / c
         # Two electrode areas in series: half the capacitance of one.
         c_skin = self.skin_uf_per_cm2 * 1e-6 * self.area_cm2 * c / 2.0
