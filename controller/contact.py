@@ -342,7 +342,7 @@ class ShuntGuard:
         self._before = math.inf             # the load before the fall
         self._excluded = False
         self._ihist: deque[tuple[float, float]] = deque()   # (t, current) for the lag
-        self._lags: deque[tuple[float, float]] = deque()    # (t, lag allowance)
+        self._lags: deque[tuple[float, float]] = deque()    # (t, lag), falling: see _lag
 
     @property
     def excluded(self) -> bool:
@@ -504,13 +504,19 @@ class ShuntGuard:
         if now - t0 < 0.75 * TAU_MAX_S:
             # Not yet a window's history (the current just came above FAST_MIN_MA): the rate
             # is unknown, so is the lag; nothing is judged, and nothing sets the lowest load.
-            lags.append((now, 1.0))
+            lag = 1.0
         else:
             rate = (i_ma - i0) / (now - t0)
-            lags.append((now, TAU_MAX_S * max(0.0, rate) / i_ma))
-        while lags and lags[0][0] < now - LAG_HOLD_S:
+            lag = TAU_MAX_S * max(0.0, rate) / i_ma
+        # The largest lag of the last LAG_HOLD_S as a running maximum: the deque keeps only the
+        # entries that a newer one does not exceed (falling values, oldest first), so its head is
+        # the window's maximum, the same value as max() over the whole window.
+        while lags and lags[-1][1] <= lag:
+            lags.pop()
+        lags.append((now, lag))
+        while lags[0][0] < now - LAG_HOLD_S:
             lags.popleft()
-        return max(v for _, v in lags)
+        return lags[0][1]
 
     def _found(self, load: float, before: float) -> None:
         self._before = before
