@@ -567,3 +567,17 @@ def test_ionto_log_reads_a_v1_log_and_refuses_a_newer_one(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("ionto log: the treatment log") and "version 9" in err
     assert "Traceback" not in err
+
+
+def test_ionto_device_refuses_a_newer_log_with_a_clear_message(tmp_path, capsys):
+    path = tmp_path / "treatment.sqlite"
+    TreatmentLog(path).close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 3")
+    db.close()
+    rc = cli.main(["device", "--sim", "--speed", "max", "--quiet", "--exit-after", "0.2",
+                   "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.startswith("ionto device: the treatment log") and "version 3" in err
+    assert "Traceback" not in err and user_version(path) == 3
