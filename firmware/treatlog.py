@@ -296,7 +296,10 @@ class TreatmentLog:
             self.db.execute("COMMIT")
         except Exception as exc:
             if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass   # closing the connection rolls it back all the same
             raise TreatmentLogError(
                 f"the treatment log {self.path} could not be upgraded from version {v} to "
                 f"{v + 1} ({type(exc).__name__}: {exc}); it was left at version {v} with "
