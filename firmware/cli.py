@@ -82,12 +82,16 @@ def _data_dir(args) -> Path:
 def _open_log(args):
     import sqlite3
 
-    from .treatlog import TreatmentLog
-    path = _data_dir(args) / "treatment.sqlite"
+    from . import settings
+    from .treatlog import TreatmentLog, TreatmentLogError
+    data_dir = _data_dir(args)
+    path = data_dir / "treatment.sqlite"
     if not path.exists():
         raise SystemExit(_err(f"no treatment log at {path}; give --data-dir"))
-    try:
-        return TreatmentLog(path)
+    try:   # a log of an older version is upgraded as the device's next start would do it
+        return TreatmentLog(path, prescription=settings.rx_record(data_dir))
+    except TreatmentLogError as exc:
+        raise SystemExit(_err(str(exc))) from None
     except (sqlite3.Error, OSError) as exc:
         raise SystemExit(_err(f"cannot read the treatment log {path}: {exc}")) from None
 

@@ -20,7 +20,7 @@ from .indication import Indicator
 from .loop import DeviceLoop
 from .sdnotify import Notifier
 from .store import StoreError
-from .treatlog import TreatmentLog
+from .treatlog import FIRST_PROFILE, TreatmentLog
 
 
 def controller_config(board: Board) -> ControllerConfig:
@@ -35,10 +35,14 @@ class DeviceProgram:
     """:param hw: the hardware bundle. :param clock: ``now()``/``sleep()``.
     :param board: the hardware description. :param data_dir: log, calibration, settings.
     :param notifier: systemd notifier (default: from the environment).
+    :param first_profile: the profile id the prescription gets when the treatment log is
+        upgraded to profiles, and the profile each session is logged against.
+    :raises TreatmentLogError: the treatment log cannot be opened (a newer version, a failed
+        upgrade); the file is left as it was.
     """
 
     def __init__(self, hw, clock, *, board: Board, data_dir: Path,
-                 notifier: Notifier | None = None):
+                 notifier: Notifier | None = None, first_profile: str = FIRST_PROFILE):
         self.hw = hw
         self.clock = clock
         self.board = board
@@ -46,7 +50,12 @@ class DeviceProgram:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.notifier = notifier or Notifier()
         self.stop_requested = False
-        self.log = TreatmentLog(self.data_dir / "treatment.sqlite")
+        # The prescription file's record: on the first start with a log of version 1, the
+        # upgrade makes it the first profile, and every session already logged is its.
+        self.first_profile = first_profile
+        self.log = TreatmentLog(self.data_dir / "treatment.sqlite",
+                                prescription=settings.rx_record(self.data_dir),
+                                first_profile=first_profile)
         interrupted = self.log.mark_interrupted()
 
         # Calibration: the device refuses to treat without a valid record.
@@ -85,7 +94,8 @@ class DeviceProgram:
     # --- wiring -----------------------------------------------------------------------------------
     def _on_event(self, ev) -> None:
         if ev.code == "SESSION-START":
-            self.log.start_session(ev.t, self.controller.rx)
+            pid = self.first_profile if self.first_profile in self.log.profiles() else None
+            self.log.start_session(ev.t, self.controller.rx, profile_id=pid)
         self.log.event(ev)
         self.indicator.on_event(ev)
 

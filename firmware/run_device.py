@@ -67,7 +67,12 @@ def run(args) -> int:
         hw.safe()
         return _fail(f"cannot use the data folder {data_dir}: {exc}")
 
-    program = DeviceProgram(hw, clock, board=board, data_dir=data_dir)
+    from .treatlog import TreatmentLogError
+    try:
+        program = DeviceProgram(hw, clock, board=board, data_dir=data_dir)
+    except TreatmentLogError as exc:
+        hw.safe()
+        return _fail(str(exc))
     console = None
     if args.sim:
         from concurrent.futures import ThreadPoolExecutor

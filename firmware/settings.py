@@ -37,6 +37,16 @@ def load(data_dir: Path) -> tuple[Prescription, Limits, str]:
     return rx, limits, "; ".join(problems)
 
 
+def rx_record(data_dir: Path) -> dict | None:
+    """The prescription file's record as it is stored (checksum verified, not validated), or
+    None when it is missing or corrupt: what the treatment log's upgrade to profiles keeps as
+    the first profile's prescription."""
+    try:
+        return store.load(rx_path(data_dir), "prescription")
+    except store.StoreError:
+        return None
+
+
 def save(data_dir: Path, rx: Prescription | None = None, limits: Limits | None = None) -> None:
     if limits is not None:
         limits = limits.validated()
