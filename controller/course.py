@@ -399,6 +399,9 @@ class Override:
     def usable(self, sessions: Iterable[datetime], now: datetime) -> bool:
         """Whether it still lets a session start at ``now``: granted, not yet used by a session
         started since, and not stale."""
+        if not isinstance(self.granted_at, datetime):
+            raise PrescriptionError("override.granted_at", self.granted_at,
+                                    "the date and time of the grant are needed")
         if not isinstance(self.by, str) or not self.by.strip():
             return False
         if not self.granted_at <= now <= self.granted_at + OVERRIDE_VALID:
@@ -468,7 +471,7 @@ def due(sessions: Sequence[datetime], now: datetime, *, phase: str = INITIAL,
     """Whether a session is due at ``now``, and whether one may start.
 
     :param sessions: the start times of the profile's completed sessions.
-    :param now: the real-time clock's local time.
+    :param now: the real-time clock's local time (naive datetimes, as the clock keeps them).
     :param phase: the plan's phase (:func:`phase_history`).
     :param clock_lost: the real-time clock has lost its time (its oscillator stopped, its battery
         died): every date is then unknown, and the device refuses (CLOCK-LOST). A session in the
@@ -531,8 +534,7 @@ class PhaseChange:
 
 
 def phase_history(start: date, hdss: Sequence[tuple[date, int]],
-                  decisions: Sequence[tuple[date, str]] = (), today: date | None = None
-                  ) -> list[PhaseChange]:
+                  decisions: Sequence[tuple[date, str]], today: date) -> list[PhaseChange]:
     """The plan's phases from the course's start to ``today``, oldest first.
 
     :param start: the course's first day (the initial phase starts on it).
@@ -540,7 +542,7 @@ def phase_history(start: date, hdss: Sequence[tuple[date, int]],
         before ``start``, or failing one the first after it), then weekly.
     :param decisions: ``(date, phase)``: the technician sets the phase; setting ``initial``
         starts the initial phase again from that date, with the last score as its start score.
-    :param today: what is later is not looked at (``None``: everything).
+    :param today: the day judged; what is later is not looked at.
 
     The rules: in the initial phase, a score of 1 or 2 that follows another of 1 or 2 at least
     6 days before it (two weekly scores in a row, none above 2 between) moves the plan to
@@ -550,6 +552,7 @@ def phase_history(start: date, hdss: Sequence[tuple[date, int]],
     technician's decision.
     """
     _a_date("start", start)
+    _a_date("today", today)
     scores = []
     for item in hdss:
         d, s = _pair("hdss", item)
@@ -561,7 +564,8 @@ def phase_history(start: date, hdss: Sequence[tuple[date, int]],
         d, ph = _pair("decision", item)
         _phase(ph)
         moves.append((d, 1, ph))
-    events = sorted(e for e in scores + moves if today is None or e[0] <= today)
+    # by day, a day's scores before its decisions, each in the order given
+    events = sorted((e for e in scores + moves if e[0] <= today), key=lambda e: (e[0], e[1]))
 
     changes = [PhaseChange(start, INITIAL, "the course starts")]
     phase, p_start = INITIAL, start
@@ -579,8 +583,8 @@ def phase_history(start: date, hdss: Sequence[tuple[date, int]],
     i = 0
     while True:
         nxt = events[i][0] if i < len(events) else None
-        if (phase == INITIAL and check is not None and (today is None or check <= today)
-                and (nxt is None or nxt > check) and (nxt is not None or today is not None)):
+        if (phase == INITIAL and check is not None and check <= today
+                and (nxt is None or nxt > check)):
             if not improved:
                 start_score = "none" if baseline is None else str(baseline[1])
                 enter(check, NOT_RESPONDING,
@@ -621,6 +625,13 @@ def phase_history(start: date, hdss: Sequence[tuple[date, int]],
             elif value != phase:
                 enter(d, value, "the technician's decision")
     return changes
+
+
+def next_hdss_date(start: date, hdss: Sequence[tuple[date, int]]) -> date:
+    """The day the next HDSS score is due: the start, then a week after the last score."""
+    _a_date("start", start)
+    days = [_pair("hdss", item)[0] for item in hdss]
+    return start if not days else max(days) + timedelta(days=7)
 
 
 def current_phase(start: date, hdss: Sequence[tuple[date, int]],
@@ -732,6 +743,13 @@ def session_setup(profile: Profile, *, medication_unlocked: bool,
     return SessionSetup(eff.validated(limits), p.drug_tray, p.drug)
 
 
+def effective_prescription(profile: Profile, *, medication_unlocked: bool,
+                           limits: Limits | None = None) -> Prescription:
+    """The prescription the profile's next session runs (:func:`session_setup`)."""
+    return session_setup(profile, medication_unlocked=medication_unlocked,
+                         limits=limits).prescription
+
+
 def next_comfort_ma(prescribed_ma: float, lowest_ma: float | None,
                     started_ma: float | None = None) -> float | None:
     """The level the next session starts from (a profile's ``comfort_ma``).
@@ -750,8 +768,9 @@ def next_comfort_ma(prescribed_ma: float, lowest_ma: float | None,
     levels = []
     for name, v in (("lowest_ma", lowest_ma), ("started_ma", started_ma)):
         if v is not None:
-            _number(name, v, 0.0, prescribed_ma, "mA", low_open=True)
-            levels.append(float(v))
+            _number(name, v, 0.0, max(m[0] for m in SITE_MAX_MA.values()), "mA",
+                    low_open=True)
+            levels.append(min(float(v), prescribed_ma))   # a prescription lowered since
     if not levels:
         return None
     nxt = min(levels) + COMFORT_RISE_MA

@@ -35,8 +35,10 @@ from controller.course import (
     comfort_step_down,
     current_phase,
     due,
+    effective_prescription,
     next_comfort_ma,
     next_due_date,
+    next_hdss_date,
     phase_history,
     screening_refusal,
     session_setup,
@@ -85,6 +87,23 @@ def test_a_profile_round_trips_through_its_stored_form():
     plain = Profile("bo").validated()
     assert Profile.from_dict(json.loads(json.dumps(plain.to_dict()))) == plain
     assert plain.to_dict()["screening"] is None
+
+
+@PROPS
+@given(st.from_regex(r"[a-z0-9-]{1,12}", fullmatch=True),
+       st.sampled_from(["hands", "feet", "axillae"]), st.booleans(),
+       st.floats(min_value=0.01, max_value=1.0), st.booleans(),
+       st.one_of(st.none(), st.floats(min_value=0.01, max_value=1.0)),
+       st.integers(min_value=7, max_value=28), st.booleans())
+def test_any_valid_profile_round_trips(pid, site, child, share, drug, comfort, days, yes):
+    rx = Prescription(site=site, child=child, target_ma=share * (5.0 if site == "axillae"
+                                                                  else 8.0 if drug else 15.0))
+    kw = dict(drug="glycopyrronium", drug_mg_ml=0.5, drug_tray="A") if drug else {}
+    s = Screening(**{**NO, "epilepsy": yes}, on=START, cleared_by="Dr W" if yes else None,
+                  cleared_on=START if yes else None)
+    p = Profile(pid, rx, screening=s, maintenance_days=days, child=child,
+                comfort_ma=None if comfort is None else comfort * rx.target_ma, **kw).validated()
+    assert Profile.from_dict(json.loads(json.dumps(p.to_dict()))) == p
 
 
 @pytest.mark.parametrize("bad", [{"nickname": "x"}, {"prescription": {"colour": "red"}},
@@ -420,13 +439,29 @@ def test_the_technicians_decisions_set_the_phase_and_restart_the_initial_phase()
                          day(58)).on == day(58)
 
 
+def test_a_days_decisions_are_taken_in_the_order_given_and_after_its_scores():
+    ds = [(day(10), NOT_RESPONDING), (day(10), MAINTENANCE)]
+    assert current_phase(START, [(day(0), 3)], ds, day(11)).phase == MAINTENANCE
+    ds = [(day(10), MAINTENANCE), (day(10), NOT_RESPONDING)]
+    assert current_phase(START, [(day(0), 3)], ds, day(11)).phase == NOT_RESPONDING
+    # the restart's start score is that day's score, entered before the decision
+    h = phase_history(START, [(day(0), 4), (day(30), 2)], [(day(30), "initial")], day(58))
+    assert h[-1].phase == NOT_RESPONDING and "score 2" in h[-1].reason
+
+
+def test_the_hdss_is_asked_at_the_start_then_weekly():
+    assert next_hdss_date(START, []) == START
+    assert next_hdss_date(START, [(day(0), 3)]) == day(7)
+    assert next_hdss_date(START, [(day(0), 3), (day(8), 3)]) == day(15)
+
+
 def test_scores_outside_1_to_4_are_refused():
     for bad in (0, 5, True, 2.5):
         with pytest.raises(PrescriptionError) as exc:
-            phase_history(START, [(START, bad)])
+            phase_history(START, [(START, bad)], [], START)
         assert field_of(exc) == "hdss"
     with pytest.raises(PrescriptionError):
-        phase_history(START, [], [(START, "cured")])
+        phase_history(START, [], [(START, "cured")], START)
 
 
 # --- water advice ------------------------------------------------------------------------------
@@ -511,6 +546,7 @@ def test_the_drug_only_when_the_technician_has_unlocked_the_medication_mode():
     # tap water needs no unlock and names no anode
     tap = session_setup(profile(), medication_unlocked=False)
     assert tap.anode_tray is None and tap.prescription.target_ma == 15.0
+    assert effective_prescription(p, medication_unlocked=True) == setup.prescription
 
 
 @pytest.mark.hazard("H-DRUG-1")
@@ -530,8 +566,11 @@ def test_the_start_rises_towards_the_prescription_by_at_most_1_ma_a_session():
     assert next_comfort_ma(15.0, 14.0) is None          # 15 reached: the prescription again
     assert next_comfort_ma(15.0, 14.5) is None
     assert next_comfort_ma(15.0, None) is None
-    with pytest.raises(PrescriptionError):
-        next_comfort_ma(15.0, 16.0)
+    # a prescription lowered since the last session: its levels count as the prescription
+    assert next_comfort_ma(12.0, 13.0, started_ma=13.0) is None
+    for bad in (0.0, -1.0, "low", True):
+        with pytest.raises(PrescriptionError):
+            next_comfort_ma(15.0, bad)
 
 
 def test_the_comfort_level_is_where_the_next_session_starts():
