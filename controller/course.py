@@ -20,7 +20,7 @@ What it decides, and where each number comes from (``docs/course.md`` gives the 
 - **The plan** (:func:`due`): an initial phase of three sessions a week, then maintenance every
   ``maintenance_days`` (7 to 28). Tap-water regimens: sessions every 2 to 3 days for 5 to 10
   sessions, then the interval stretched to 1 to 4 weeks (R.A. Fischer, ibid.; Australian Family
-  Physician 2013;42(7), letters: "several times a week ... then 1-4 weeks"). Refused as
+  Physician 2013;42(7), letters to the editor). Refused as
   TOO-SOON: a second session within 20 hours, or a sixth within 7 days (rolling), the caps of
   Dermadry's home unit (one session a day, five a week); a technician's override lets exactly
   one refused session through. A clock that has lost its time refuses as CLOCK-LOST.
