@@ -108,7 +108,8 @@ class Ds3231Emulator:
     # --- the simulator's side -----------------------------------------------------------------
     def lose_time(self) -> None:
         """A power-up with a flat (or missing) battery: every register at its power-on value,
-        OSF set, the time 2000-01-01 00:00:00 (a Saturday, day register 1)."""
+        OSF set, the time 2000-01-01 00:00:00 with the day register at 1 (the chip does not
+        know which day that is: it only counts the register up at each midnight)."""
         self.regs[:] = bytes(N_REGISTERS)
         self.regs[REG_DAY] = 1
         self.regs[REG_DATE] = 1

@@ -99,6 +99,7 @@ def test_skipped_days_advance_the_clock_without_the_virtual_clock():
     rig.skip_time(40 * 86400 + 7.5)  # a course: the unit off between two visits
     assert rig.clock.t == t
     assert hw_rtc.now() == RTC_START + timedelta(days=40, seconds=7)
+    assert rig.rtc.time() == hw_rtc.now()  # the simulator's own view of the chip agrees
     rig.skip_time(86400, powered=True)
     assert hw_rtc.now() == RTC_START + timedelta(days=41, seconds=7)
     assert not hw_rtc.lost_time

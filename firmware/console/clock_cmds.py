@@ -17,9 +17,16 @@ FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
 USAGE = "YYYY-MM-DD HH:MM"
 
 
+def lost_word(reading) -> str:
+    """yes (the time cannot be planned by), no, or unknown (the clock could not be read)."""
+    if reading.when is None and not reading.lost:
+        return "unknown"
+    return "yes" if reading.problem else "no"
+
+
 def reading_lines(reading) -> list[str]:
     when = f"{reading.when:%Y-%m-%d %H:%M:%S}" if reading.when is not None else "-"
-    lines = [f"time: {when}", f"lost: {'yes' if reading.problem else 'no'}"]
+    lines = [f"time: {when}", f"lost: {lost_word(reading)}"]
     if reading.problem:
         lines.append(f"problem: {reading.problem}")
     return lines
@@ -27,7 +34,7 @@ def reading_lines(reading) -> list[str]:
 
 def audit_value(reading) -> str:
     when = f"{reading.when:%Y-%m-%dT%H:%M:%S}" if reading.when is not None else "-"
-    return f"time={when} lost={'yes' if reading.problem else 'no'}"
+    return f"time={when} lost={lost_word(reading)}"
 
 
 def parse_when(args: list[str]) -> datetime:
