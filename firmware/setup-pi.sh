@@ -17,6 +17,9 @@ grep -q '^dtoverlay=pwm-2chan' "$CONFIG_TXT" || echo 'dtoverlay=pwm-2chan' >> "$
 # four ADS1115 conversions counts their I2C transactions at 400 kHz (hardware/README.md, sim/ads1115.py).
 sed -i '/^dtparam=i2c_arm_baudrate=/d' "$CONFIG_TXT"
 echo 'dtparam=i2c_arm_baudrate=400000' >> "$CONFIG_TXT"
+# The device program reads the DS3231 real-time clock (0x68) itself: the kernel's RTC driver
+# must not claim the address (hardware/README.md, "Real-time clock").
+sed -i '/^dtoverlay=i2c-rtc/d' "$CONFIG_TXT"
 # On the Pi 4 the analogue audio uses the same PWM block: switch it off.
 sed -i 's/^dtparam=audio=on/dtparam=audio=off/' "$CONFIG_TXT"
 grep -q '^dtparam=audio=off' "$CONFIG_TXT" || echo 'dtparam=audio=off' >> "$CONFIG_TXT"

@@ -1,5 +1,6 @@
 """The hardware abstraction layer: typed devices built from ``hardware/board.toml`` on an injected
-gpiozero pin factory and an injected I2C bus. No policy and no physics live here."""
+gpiozero pin factory and an injected I2C bus (the ADS1115 and the DS3231 real-time clock). No
+policy and no physics live here."""
 
 from .afe import AdcSample, AnalogFrontEnd, ChannelCalibration
 from .device import Hardware, build_hardware
@@ -8,15 +9,20 @@ from .errors import (
     AdcError,
     AdcTimeoutError,
     BackendUnavailable,
+    ClockLostError,
     HalError,
     RelayInterlockError,
+    RtcAbsentError,
+    RtcError,
 )
 from .guard import Guard
 from .output import OutputStage, SetpointCalibration
 from .panel import COLOURS, Panel
+from .rtc import CLOCK_LOST, ClockReading, RealTimeClock
 
 __all__ = [
     "AdcAbsentError", "AdcError", "AdcSample", "AdcTimeoutError", "AnalogFrontEnd",
-    "BackendUnavailable", "COLOURS", "ChannelCalibration", "Guard", "HalError", "Hardware",
-    "OutputStage", "Panel", "RelayInterlockError", "SetpointCalibration", "build_hardware",
+    "BackendUnavailable", "CLOCK_LOST", "COLOURS", "ChannelCalibration", "ClockLostError",
+    "ClockReading", "Guard", "HalError", "Hardware", "OutputStage", "Panel", "RealTimeClock",
+    "RelayInterlockError", "RtcAbsentError", "RtcError", "SetpointCalibration", "build_hardware",
 ]

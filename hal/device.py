@@ -15,6 +15,7 @@ from .afe import AnalogFrontEnd, ChannelCalibration
 from .guard import Guard
 from .output import OutputStage, SetpointCalibration
 from .panel import Panel
+from .rtc import RealTimeClock
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Hardware:
     afe: AnalogFrontEnd
     panel: Panel
     guard: Guard
+    rtc: RealTimeClock
 
     def safe(self) -> None:
         """Drive the outputs to the safe state (see DESIGN.md)."""
@@ -31,7 +33,7 @@ class Hardware:
         self.panel.set_output_led(False)
 
     def close(self) -> None:
-        for part in (self.output, self.panel, self.guard, self.afe):
+        for part in (self.output, self.panel, self.guard, self.afe, self.rtc):
             try:
                 part.close()
             except Exception:  # noqa: BLE001 - close every part even if one fails
@@ -51,6 +53,8 @@ def build_hardware(board: Board, *, pin_factory, i2c, clock,
     """Build every device. ``clock`` is a callable returning seconds.
 
     If the ADC is absent, the outputs already built are closed (safe) before the error rises.
+    The real-time clock on the same bus is probed at its first use (:mod:`hal.rtc`): a clock
+    that does not answer does not keep the unit from starting.
     """
     output = OutputStage(board, pin_factory=pin_factory, calibration=setpoint_cal)
     panel = Panel(board, pin_factory=pin_factory)
@@ -61,4 +65,4 @@ def build_hardware(board: Board, *, pin_factory, i2c, clock,
         for part in (output, panel, guard):
             part.close()
         raise
-    return Hardware(board, output, afe, panel, guard)
+    return Hardware(board, output, afe, panel, guard, RealTimeClock(board, i2c=i2c))

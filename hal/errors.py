@@ -29,3 +29,19 @@ class AdcTimeoutError(AdcError):
 class BackendUnavailable(HalError, RuntimeError):
     """The Raspberry Pi backend cannot start on this machine. The message says what is missing
     and suggests ``--sim``."""
+
+
+class RtcError(HalError, OSError):
+    """The real-time clock could not be read or set: the bus failed."""
+
+
+class RtcAbsentError(RtcError):
+    """No DS3231 answers at the configured I2C address."""
+
+
+class ClockLostError(HalError, RuntimeError):
+    """The real-time clock's time cannot be trusted: it lost it (its oscillator stopped, as with a
+    flat battery), it holds an impossible date, or it does not answer. Whatever plans by the date
+    refuses with :attr:`code`; the message says what happened and how to put it right."""
+
+    code = "CLOCK-LOST"

@@ -1,5 +1,5 @@
 """The Raspberry Pi backend: gpiozero's lgpio pin factory, the kernel's hardware PWM for the
-setpoint and the pulse gate, and ``busio.I2C`` for the ADS1115.
+setpoint and the pulse gate, and ``busio.I2C`` for the ADS1115 and the DS3231 real-time clock.
 
 Everything Pi-specific is imported lazily, inside :func:`open_pi_backend`, so that this module can
 be imported on any computer. When the backend cannot start it raises
@@ -125,7 +125,8 @@ def open_pi_backend(board: Board, *, dev: Path = Path("/dev"), pwm_root: Path = 
     """Build ``(pin_factory, i2c)`` for the real board, or raise BackendUnavailable.
 
     Checks, in order: a GPIO chip, the I2C bus device, the lgpio library, the hardware PWM chip,
-    and Blinka's ``busio``. The ADS1115 itself is probed by :class:`~hal.afe.AnalogFrontEnd`.
+    and Blinka's ``busio``. The ADS1115 itself is probed by :class:`~hal.afe.AnalogFrontEnd`,
+    the DS3231 by :class:`~hal.rtc.RealTimeClock` at its first use; both are on this one bus.
     """
     if not any(p.name.startswith("gpiochip") for p in _listdir(dev)):
         raise BackendUnavailable(
@@ -136,9 +137,10 @@ def open_pi_backend(board: Board, *, dev: Path = Path("/dev"), pwm_root: Path = 
         raise BackendUnavailable(
             f"I2C is not enabled ({i2c_dev} missing): run 'sudo raspi-config nonint do_i2c 0' "
             f"and reboot. {HINT}")
-    if board.adc.i2c_bus != 1:
-        raise BackendUnavailable(f"the Pi backend drives I2C bus 1; {board.path} asks for bus "
-                                 f"{board.adc.i2c_bus}")
+    for part, bus in (("[adc]", board.adc.i2c_bus), ("[rtc]", board.rtc.i2c_bus)):
+        if bus != 1:
+            raise BackendUnavailable(f"the Pi backend drives I2C bus 1; {board.path} {part} "
+                                     f"asks for bus {bus}")
     try:
         from gpiozero.pins.lgpio import LGPIOFactory
     except ImportError as exc:

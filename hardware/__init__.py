@@ -34,6 +34,8 @@ RESERVED_BCM = {2: "I2C SDA", 3: "I2C SCL", 14: "UART TXD (console)", 15: "UART 
 FSR_TO_GAIN = {6.144: 2 / 3, 4.096: 1, 2.048: 2, 1.024: 4, 0.512: 8, 0.256: 16}
 DATA_RATES = (8, 16, 32, 64, 128, 250, 475, 860)
 ADC_CHANNELS = ("current_a", "current_b", "electrode_v", "hv_rail")
+#: the DS3231 answers only here
+RTC_ADDRESS = 0x68
 
 
 class BoardConfigError(ValueError):
@@ -88,6 +90,14 @@ class Adc:
     @property
     def volts_per_count(self) -> float:
         return self.fsr_v / 32768.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rtc:
+    """The battery-backed DS3231 real-time clock."""
+
+    i2c_bus: int
+    address: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +174,7 @@ class Board:
     name: str
     gpio: dict[str, Gpio]
     adc: Adc
+    rtc: Rtc
     sense: Sense
     setpoint: Setpoint
     pulse: Pulse
@@ -188,6 +199,10 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "data_rate": (int, None, None, "one of " + ", ".join(str(v) for v in DATA_RATES)),
         "vdd_v": (float, 2.0, 5.5, "V"),
         "conversion_timeout_ms": (float, 1.0, 100.0, "ms"),
+    },
+    "rtc": {
+        "i2c_bus": (int, 0, 10, ""),
+        "address": (int, None, None, "0x68, fixed in the DS3231"),
     },
     "sense": {
         "r_s1_ohm": (float, 1.0, 10_000.0, "ohm"),
@@ -312,6 +327,11 @@ def parse_board(raw: dict, path: Path | str = "<board>") -> Board:
         raise BoardConfigError(path, "[adc] data_rate", f"{adc['data_rate']!r} is not allowed; "
                                f"allowed: {', '.join(str(v) for v in DATA_RATES)}")
 
+    if values["rtc"]["address"] != RTC_ADDRESS:
+        raise BoardConfigError(path, "[rtc] address",
+                               f"0x{values['rtc']['address']:02x} is not allowed; allowed: "
+                               f"0x{RTC_ADDRESS:02x} (the DS3231's address is fixed)")
+
     gpio_raw = raw["gpio"]
     _check_keys(path, "[gpio]", gpio_raw, dict.fromkeys(GPIO_ROLES))
     gpio: dict[str, Gpio] = {}
@@ -365,7 +385,8 @@ def parse_board(raw: dict, path: Path | str = "<board>") -> Board:
     chans = values["adc"].pop("channels")
     return Board(
         path=str(path), name=values["board"]["name"], gpio=gpio,
-        adc=Adc(**values["adc"], channels=chans), sense=Sense(**values["sense"]),
+        adc=Adc(**values["adc"], channels=chans), rtc=Rtc(**values["rtc"]),
+        sense=Sense(**values["sense"]),
         setpoint=Setpoint(**sp), pulse=Pulse(**pulse), hv=Hv(**hv),
         output=Output(**values["output"]), protection=Protection(**prot),
     )

@@ -1,4 +1,5 @@
-"""The simulated hardware as one object: clock, pins, I2C bus, ADS1115, board physics, patient.
+"""The simulated hardware as one object: clock, pins, I2C bus, ADS1115, DS3231 real-time clock,
+board physics, patient.
 
 ``SimRig`` is what the composition root hands to ``hal.build_hardware`` in place of the Pi's
 pin factory and ``busio.I2C``. It also offers the outside world's actions (the patient's hands
@@ -8,14 +9,20 @@ and button, broken components) and the ground truth. It never imports ``controll
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from hardware import Board, load_board
 
 from . import faults as _faults
 from .ads1115 import Ads1115Emulator, SimI2CBus
 from .clock import VirtualClock
+from .ds3231 import Ds3231Emulator
 from .patient import Patient
 from .physics import AnalogBoard
 from .pins import SimPinFactory
+
+#: the real-time clock's time at the rig's power-on unless the rig is given another
+RTC_START = datetime(2027, 1, 4, 8, 0, 0)
 
 
 class ReferenceMeter:
@@ -50,10 +57,13 @@ class SimRig:
     :param seed: seeds the measurement noise and the I2C glitch draws.
     :param noise_v: ADC input noise (V, standard deviation).
     :param sink_gain: true / nominal transconductance of the current sink (default exact).
+    :param rtc_start: the real-time clock's time at power-on (the virtual clock's 0), set and
+        counting; None: the clock lost its time (a flat battery: OSF set, 2000-01-01).
     """
 
     def __init__(self, board: Board | None = None, *, patient: Patient | None = None,
-                 seed: int = 0, noise_v: float = 60e-6, sink_gain: float = 1.0):
+                 seed: int = 0, noise_v: float = 60e-6, sink_gain: float = 1.0,
+                 rtc_start: datetime | None = RTC_START):
         self.board = board or load_board()
         self.clock = VirtualClock()
         self.patient = patient or Patient()
@@ -64,6 +74,8 @@ class SimRig:
         self.i2c = SimI2CBus(self.clock, seed=seed)
         self.adc = Ads1115Emulator(self.clock, self.physics.adc_input, vdd=self.board.adc.vdd_v)
         self.i2c.attach(self.board.adc.address, self.adc)
+        self.rtc = Ds3231Emulator(self.clock, start=rtc_start)
+        self.i2c.attach(self.board.rtc.address, self.rtc)
         self.active_faults: dict[str, dict[str, float]] = {}
         self.meter = ReferenceMeter()
 
@@ -105,6 +117,24 @@ class SimRig:
         self._world()
         self.physics.button_pressed = pressed
         self.physics._drive_inputs()
+
+    # ------------------------------------------------------------------------------------------
+    # The world: time away and the clock's battery
+    # ------------------------------------------------------------------------------------------
+    def skip_time(self, seconds: float, *, powered: bool = False) -> None:
+        """``seconds`` pass that the virtual clock does not count: the unit off (on the
+        clock's battery), or left idle and ``powered`` (a course skips the days between
+        visits). The real-time clock counts them; a flat battery loses the time instead."""
+        self.rtc.skip(seconds, on_battery=not powered)
+
+    def flat_battery(self) -> None:
+        """The clock's coin cell is flat: at the next power cut the time is lost."""
+        self.rtc.battery_ok = False
+
+    def lose_clock_time(self) -> None:
+        """The unit comes up with a clock that lost its time (a power cut on a flat battery):
+        OSF set, the time 2000-01-01 00:00:00."""
+        self.rtc.lose_time()
 
     # ------------------------------------------------------------------------------------------
     # Faults (the catalogue in ../shared/SCENARIOS.md)

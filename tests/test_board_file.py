@@ -146,3 +146,22 @@ def test_the_controller_switching_waits_are_at_least_the_boards(board):
     assert 5 * board.hv.rise_tau_ms <= REVERSAL_DWELL_S * 1000
     assert board.output.relay_switch_ms <= RELAY_SETTLE_S * 1000
     assert 5 * board.hv.rise_tau_ms <= HV_SETTLE_S * 1000
+
+
+def test_the_real_time_clock_is_on_the_i2c_bus_at_its_fixed_address(board):
+    assert (board.rtc.i2c_bus, board.rtc.address) == (board.adc.i2c_bus, 0x68)
+
+
+def test_a_real_time_clock_elsewhere_than_0x68_is_refused():
+    doc = raw()
+    doc["rtc"]["address"] = 0x57
+    expect_error(doc, "[rtc] address", r"0x57 is not allowed; allowed: 0x68 \(the DS3231")
+
+
+def test_a_missing_real_time_clock_entry_is_named():
+    doc = raw()
+    del doc["rtc"]["i2c_bus"]
+    expect_error(doc, "rtc", "missing")
+    doc = raw()
+    del doc["rtc"]
+    expect_error(doc, "rtc", "missing")

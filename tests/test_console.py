@@ -346,7 +346,8 @@ def test_a_flood_does_not_stall_the_control_loop(bench):
 WORDS = ["help", "status", "version", "login", "logout", "rx", "limits", "cal", "selftest",
          "fault", "log", "show", "set", "zero", "ref", "save", "discard", "clear", "list",
          "export", "site=hands", "target=15", "target=-1", "duration=99", "waveform=ac",
-         "reverse=maybe", "density=0.2", "hands=20", "ramp=nan", "1", "x", PIN, "=", "=="]
+         "reverse=maybe", "density=0.2", "hands=20", "ramp=nan", "1", "x", PIN, "=", "==",
+         "clock", "2027-03-01", "19:30", "2099-12-31", "25:61"]
 LINES = st.one_of(
     st.lists(st.sampled_from(WORDS), max_size=6).map(lambda w: " ".join(w).encode()),
     st.binary(max_size=300),

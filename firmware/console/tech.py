@@ -1,15 +1,17 @@
 """The technician's console: the public commands and, after ``login <PIN>``, the prescription,
-the limits, the calibration, the self-test, the latched fault and the treatment log.
+the limits, the calibration, the self-test, the latched fault, the treatment log and the
+real-time clock.
 
 The commands themselves are declared in their own modules (:mod:`.settings_cmds`,
-:mod:`.cal_cmds`, :mod:`.service_cmds`); this class carries what they share:
+:mod:`.cal_cmds`, :mod:`.service_cmds`, :mod:`.clock_cmds`); this class carries what they
+share:
 
 - the gate (:mod:`.auth`): ``ERR NO-PIN`` until a PIN is provisioned, ``ERR AUTH`` until
   ``login``, the end of the login (``logout``, a hang-up, 10 minutes idle);
 - the audit trail (:meth:`TechConsole.audit`): each login, logout and lockout, and each change
-  of the prescription, the limits, the calibration and the latched fault, with the value before
-  and after and the console it came from, is a row of the treatment log's ``audit`` table
-  (``log audit`` here, ``ionto log audit`` on any computer);
+  of the prescription, the limits, the calibration, the latched fault and the clock, with the
+  value before and after and the console it came from, is a row of the treatment log's
+  ``audit`` table (``log audit`` here, ``ionto log audit`` on any computer);
 - slow work off the control loop (:meth:`TechConsole.background`: the scrypt PIN check and
   fsync'd writes run on the executor, a one-thread pool on the device, inline in the
   simulator), with one command at a time (``ERR BUSY`` while a reply is pending);
@@ -31,7 +33,7 @@ from concurrent.futures import Future
 from controller.session import ServiceRefused
 
 from .. import store
-from . import auth, cal_cmds, service_cmds, settings_cmds
+from . import auth, cal_cmds, clock_cmds, service_cmds, settings_cmds
 from .core import Console
 from .values import plural
 
@@ -79,6 +81,7 @@ class TechConsole(Console):
         settings_cmds.register(self)
         cal_cmds.register(self)
         service_cmds.register(self)
+        clock_cmds.register(self)
 
     # --- the audit trail ----------------------------------------------------------------------
     def audit(self, action: str, old: str | None = None, new: str | None = None,
