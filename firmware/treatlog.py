@@ -194,17 +194,21 @@ MIGRATIONS: list[Callable[[sqlite3.Connection, Upgrade], None]] = [_v0_to_v1, _v
 LATEST_VERSION = len(MIGRATIONS)
 
 
+def _json_object(what: str, data) -> str:
+    """``data`` as stored JSON text (keys sorted, no NaN), or a ProfileError naming ``what``."""
+    if not isinstance(data, dict):
+        raise ProfileError(f"{what} is a JSON object (dict), not {type(data).__name__}")
+    try:
+        return json.dumps(data, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ProfileError(f"{what} is not JSON ({exc})") from None
+
+
 def _profile_json(pid, data) -> str:
     """The stored text of a profile's record; refuses what is not a JSON object with this id."""
     if not isinstance(pid, str) or not pid:
         raise ProfileError(f"a profile id is a non-empty text, not {pid!r}")
-    if not isinstance(data, dict):
-        raise ProfileError(f"profile {pid}: its record is a JSON object (dict), not "
-                           f"{type(data).__name__}")
-    try:
-        text = json.dumps(data, sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ProfileError(f"profile {pid}: its record is not JSON ({exc})") from None
+    text = _json_object(f"profile {pid}: its record", data)
     if data.get("id") != pid:
         raise ProfileError(f"profile {pid}: the record's id is {data.get('id')!r}; it must be "
                            f"{pid!r}")
@@ -494,14 +498,7 @@ class TreatmentLog:
             raise ProfileError(f"course event kind {kind!r}: one of {', '.join(COURSE_KINDS)}")
         if not isinstance(code, str) or not code:
             raise ProfileError(f"course event code {code!r}: a non-empty text")
-        detail = {} if detail is None else detail
-        if not isinstance(detail, dict):
-            raise ProfileError(f"course event detail: a JSON object (dict), not "
-                               f"{type(detail).__name__}")
-        try:
-            text = json.dumps(detail, sort_keys=True, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ProfileError(f"course event detail is not JSON ({exc})") from None
+        text = _json_object("course event detail", {} if detail is None else detail)
         with self._transaction():
             self._known(pid)
             cur = self.db.execute("INSERT INTO course_events(profile_id, t_utc, kind, code, "

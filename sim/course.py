@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from .scenario import (
     _keys,
     parse_scenario,
     read_number,
+    read_toml,
 )
 from .water import CONDUCTIVITY_RANGE, REFERENCE_US_CM
 
@@ -122,18 +122,7 @@ def is_course(raw: dict) -> bool:
 
 def load_course(path: Path | str) -> Course:
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(path, "(file)", "not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(path, "(file)", f"cannot be read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(path, "(file)", f"is not valid TOML: {exc}") from None
-    except ValueError:
-        raise ScenarioError(path, "(file)", "holds an integer of more than 4300 digits; "
-                            "allowed: numbers within each key's range") from None
-    return parse_course(raw, path)
+    return parse_course(read_toml(path), path)
 
 
 def _bool(path, key, value) -> bool:

@@ -121,10 +121,11 @@ def _keys(path, where, table, allowed):
                                 f"unknown key; allowed: {', '.join(sorted(allowed))}")
 
 
-def load_scenario(path: Path | str) -> Scenario:
-    path = Path(path)
+def read_toml(path: Path) -> dict:
+    """A scenario or course file's tables, or a ScenarioError that says what is wrong with the
+    file (missing, unreadable, not TOML, an integer Python refuses to read)."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ScenarioError(path, "(file)", "not found") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -135,7 +136,11 @@ def load_scenario(path: Path | str) -> Scenario:
         # Python refuses to read an integer literal of more than 4300 digits
         raise ScenarioError(path, "(file)", "holds an integer of more than 4300 digits; "
                             "allowed: numbers within each key's range") from None
-    return parse_scenario(raw, path)
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    path = Path(path)
+    return parse_scenario(read_toml(path), path)
 
 
 def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
