@@ -28,7 +28,7 @@ Anti-shock and current-density guard (limiters on the reference, every period):
   see :mod:`.immersion`.
   Limitation: a load can only tell a *change* of immersion. Hands that are only partly in the
   water from the very start look like full immersion. A session that starts within
-  ``CARRY_REF_S`` of the last one's end, on the same prescription, therefore takes the lowest
+  ``CARRY_REF_S`` of the last one's end, at the same site (finding 21), therefore takes the lowest
   full-immersion load of that session as its reference when it is lower than its own contact
   load (a patient who stopped, lifted a hand half out and pressed START again: the random
   campaign's finding 17); before the first session of a sitting, the patient instructions
@@ -91,13 +91,18 @@ DENSITY_MARGIN = 0.9
 #: counts as a reduced target (reported, and the time extended for the dose): the margin is
 #: the calibration's uncertainty, not a current the patient is short of.
 CAL_BUDGET = 0.018
-#: a session that starts this soon (s) after the last one ended, with the same prescription,
-#: takes the last one's full-immersion load as its reference where that is lower than its own
-#: contact load: the same person back at the trays, whose skin has not had the time to dry
+#: a session that starts this soon (s) after the last one ended, at the same site (the same
+#: trays), takes the last one's full-immersion load as its reference where that is lower than its
+#: own contact load: the same person back at the trays, whose skin has not had the time to dry
 #: back. A fresh contact load well above the carried one is a hand partly out of the water, and
-#: the density guard limits the current as it would in one session. The price: another person
-#: with a higher load who starts within this time is treated at a lowered current (the
-#: DENSITY-LIMIT warning says so) until the load falls. A new prescription ends the carry.
+#: the density guard limits the current as it would in one session. A new target, duration,
+#: waveform or ramp keeps the carry: they change what the device gives, not whose hands are in
+#: the water (the CI campaign's fresh seed 7756744, run 90: the technician raised a child's
+#: target between two sessions, the carry ended with it, and the second session took a contact
+#: load with a quarter of the hands in the water for full immersion: 0.208 mA/cm2 for 3.4 s).
+#: Another site ends it. The price: another person with a higher load who starts on the same
+#: trays within this time is treated at a lowered current (the DENSITY-LIMIT warning says so)
+#: until the load falls.
 CARRY_REF_S = 15 * 60.0
 
 
@@ -288,8 +293,7 @@ class Controller:
         if self.busy:
             raise RuntimeError("a treatment is running; change the prescription when idle")
         self.rx = rx.validated(self.limits)
-        self._carry = None  # another prescription: perhaps another person (CARRY_REF_S)
-        return self.rx
+        return self.rx  # the carry (CARRY_REF_S) ends with another site, in _carried_ref
 
     def set_limits(self, limits: Limits) -> None:
         if self.busy:
@@ -860,12 +864,12 @@ class Controller:
         return cmd
 
     def _carried_ref(self, now: float) -> float | None:
-        """The last session's full-immersion load, if it ended within CARRY_REF_S with the
-        prescription in force now."""
+        """The last session's full-immersion load, if it ended within CARRY_REF_S at the site
+        of the prescription in force now."""
         if self._carry is None:
             return None
         t_end, load, rx = self._carry
-        if now - t_end > CARRY_REF_S or rx != self.rx:
+        if now - t_end > CARRY_REF_S or rx.site != self.rx.site:
             return None
         return load
 

@@ -79,7 +79,7 @@ def test_the_same_patient_fully_back_in_is_treated_at_the_target():
     assert dev.rig.physics.patient_ma == pytest.approx(RX.target_ma, rel=0.03)
 
 
-def test_the_carry_ends_with_its_time_and_with_a_new_prescription():
+def test_the_carry_ends_with_its_time_and_with_another_site():
     dev = _stopped_with_a_hand_partly_out()
     dev.run(CARRY_REF_S + 1.0)
     _restart(dev)
@@ -87,6 +87,38 @@ def test_the_carry_ends_with_its_time_and_with_a_new_prescription():
     dev.press()
     assert dev.run_until_state("IDLE", 30.0)
     dev2 = _stopped_with_a_hand_partly_out()
-    dev2.controller.set_prescription(dataclasses.replace(RX, target_ma=7.0))
+    dev2.controller.set_prescription(dataclasses.replace(RX, site="feet"))
     _restart(dev2)
-    assert "CONTACT-CARRIED" not in _codes(dev2)  # another prescription: perhaps another person
+    assert "CONTACT-CARRIED" not in _codes(dev2)  # other trays: another load
+
+
+@pytest.mark.hazard("H-DENS-1")
+def test_a_new_target_between_two_sessions_keeps_the_carry():
+    """The technician raises the target between two sessions of the same patient, who starts
+    again with a hand partly out (the CI campaign's fresh seed 7756744, run 90): the earlier
+    session's full-immersion load stays the reference, and the density holds."""
+    dev = _stopped_with_a_hand_partly_out()
+    dev.controller.set_prescription(dataclasses.replace(RX, target_ma=12.0, duration_min=8.0))
+    _restart(dev)
+    assert "CONTACT-CARRIED" in _codes(dev)
+    assert dev.truth.max_density_ma_cm2 <= dev.controller.limits.density_ma_cm2
+    assert dev.truth.density_over_s <= 0.2
+
+
+@pytest.mark.hazard("H-DENS-1")
+def test_the_campaign_run_that_found_it_keeps_the_safety_properties():
+    """The replay of finding 21 (docs/safety/findings/campaign-short-7756744-90.toml), judged by
+    the campaign's own property checks on the ground truth."""
+    import tomllib
+    from pathlib import Path
+
+    from firmware.campaign import check_properties
+    from firmware.simrun import run_scenario
+    from sim.scenario import load_scenario
+
+    findings = Path(__file__).resolve().parents[1] / "docs/safety/findings"
+    path = findings / "campaign-short-7756744-90.toml"
+    s = run_scenario(load_scenario(path), None, trace=False)
+    assert any(e["detail"].startswith("CONTACT-CARRIED") for e in s["events"])
+    assert s["density_over_s"] == 0.0
+    assert check_properties(tomllib.loads(path.read_text()), s) == []
