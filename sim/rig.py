@@ -118,6 +118,12 @@ class SimRig:
         self.physics.button_pressed = pressed
         self.physics._drive_inputs()
 
+    def set_select_button(self, pressed: bool) -> None:
+        """The patient holds (True) or lets go of (False) the SELECT button."""
+        self._world()
+        self.physics.select_pressed = pressed
+        self.physics._drive_inputs()
+
     # ------------------------------------------------------------------------------------------
     # The world: time away and the clock's battery
     # ------------------------------------------------------------------------------------------
