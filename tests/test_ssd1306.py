@@ -421,3 +421,29 @@ def test_contrast_power_and_close_reach_the_chip(unit):
     assert rig.display.lit
     hw.close()
     assert not rig.display.lit and not hw.display.started  # no screen stays up after the program
+
+
+def test_the_pi_backend_drives_the_display_on_its_one_bus(board, tmp_path):
+    import dataclasses
+
+    from hal import HalError
+    from hal.pi import open_pi_backend
+
+    (tmp_path / "gpiochip0").write_text("")
+    (tmp_path / "i2c-1").write_text("")
+    other = dataclasses.replace(board, display=dataclasses.replace(board.display, i2c_bus=3))
+    with pytest.raises(HalError, match=r"\[display\] asks for bus 3"):
+        open_pi_backend(other, dev=tmp_path)
+
+
+def test_the_display_is_built_on_the_bus_the_hardware_is_given(board):
+    # the Pi backend hands build_hardware its busio.I2C; the display must use that very bus
+    from hal import build_hardware
+    from sim.rig import SimRig
+
+    rig = SimRig(board)
+    hw = build_hardware(board, **rig.hardware_kwargs())
+    try:
+        assert hw.display._i2c is rig.i2c
+    finally:
+        hw.close()
