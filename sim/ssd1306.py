@@ -50,14 +50,14 @@ module uses:
   multiplex ratio) shows RAM row (L + start line) mod 64. The COM that carries line L is
   L + offset in normal scan, N - 1 - L + offset from COM[N-1] down (mod 64). The module's
   panel is wired for the alternative COM pin configuration, with COM0 at the bottom and SEG0
-  at the right edge, which is why every 128x64 module (and this driver) sets the segment
+  at the right edge, which is why the common 128x64 modules (and this driver) set the segment
   remap and the remapped COM scan to show the RAM upright. With the sequential configuration
   (A[4] = 0) the chip's COM order across the panel's pins is interleaved (RAM rows 0-31 fill
-  every other row of the glass), and A[5] swaps the two halves: an approximation of
-  table 10-3 that keeps what such a panel shows. The frame is on/off per pixel: the display
-  off, or the charge pump off on internal VCC, is all dark; 0xA5 lights every driven row;
-  inverse turns the RAM's 0 into a lit pixel. Contrast is a brightness, given apart
-  (:attr:`contrast`).
+  every other row of the glass), and A[5] swaps the two halves: an approximation of the
+  datasheet's table for DAh (section 10.1) that keeps what such a panel shows. The frame is
+  on/off per pixel: the display off, or the charge pump off on internal VCC, is all dark;
+  0xA5 lights every driven row; inverse turns the RAM's 0 into a lit pixel. Contrast is a
+  brightness, given apart (:attr:`contrast`).
 
 The I2C time of each transaction is the bus's (:class:`sim.ads1115.SimI2CBus`: 400 kHz, 9 bit
 times a byte): a whole frame is 1025 bytes, about 23 ms of virtual time.
