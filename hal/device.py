@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from hardware import Board
 
 from .afe import AnalogFrontEnd, ChannelCalibration
+from .display import Display
 from .guard import Guard
 from .output import OutputStage, SetpointCalibration
 from .panel import Panel
@@ -26,6 +27,7 @@ class Hardware:
     panel: Panel
     guard: Guard
     rtc: RealTimeClock
+    display: Display
 
     def safe(self) -> None:
         """Drive the outputs to the safe state (see DESIGN.md)."""
@@ -33,7 +35,7 @@ class Hardware:
         self.panel.set_output_led(False)
 
     def close(self) -> None:
-        for part in (self.output, self.panel, self.guard, self.afe, self.rtc):
+        for part in (self.output, self.panel, self.guard, self.afe, self.rtc, self.display):
             try:
                 part.close()
             except Exception:  # noqa: BLE001 - close every part even if one fails
@@ -53,8 +55,9 @@ def build_hardware(board: Board, *, pin_factory, i2c, clock,
     """Build every device. ``clock`` is a callable returning seconds.
 
     If the ADC is absent, the outputs already built are closed (safe) before the error rises.
-    The real-time clock on the same bus is probed at its first use (:mod:`hal.rtc`): a clock
-    that does not answer does not keep the unit from starting.
+    The real-time clock and the display on the same bus are probed at their first use
+    (:mod:`hal.rtc`, :mod:`hal.display`): a clock or a display that does not answer does not keep
+    the unit from starting, and building them costs no bus time.
     """
     output = OutputStage(board, pin_factory=pin_factory, calibration=setpoint_cal)
     panel = Panel(board, pin_factory=pin_factory)
@@ -65,4 +68,5 @@ def build_hardware(board: Board, *, pin_factory, i2c, clock,
         for part in (output, panel, guard):
             part.close()
         raise
-    return Hardware(board, output, afe, panel, guard, RealTimeClock(board, i2c=i2c))
+    return Hardware(board, output, afe, panel, guard, RealTimeClock(board, i2c=i2c),
+                    Display(board, i2c=i2c))

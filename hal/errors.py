@@ -45,3 +45,13 @@ class ClockLostError(HalError, RuntimeError):
     refuses with :attr:`code`; the message says what happened and how to put it right."""
 
     code = "CLOCK-LOST"
+
+
+class DisplayError(HalError, OSError):
+    """The display could not be written: the bus failed or the SSD1306 stopped answering. The
+    treatment does not depend on the display; the message names the address and what to check."""
+
+
+class DisplayAbsentError(DisplayError):
+    """No SSD1306 answers at the configured I2C address (it does not acknowledge: a loose
+    cable, no power to the module, or a wrong address strap)."""

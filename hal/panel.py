@@ -1,10 +1,11 @@
-"""The front panel: START button, RGB status LED, yellow OUTPUT LED, buzzer.
+"""The front panel: START and SELECT buttons, RGB status LED, yellow OUTPUT LED, buzzer.
 
 Only raw states here. Press, hold and blink timing belongs to the controller and the injected
 clock (gpiozero's ``when_held`` and ``blink`` run on their own threads and wall-clock time, which
 neither a control path nor the simulator may depend on). The button is a plain
 ``DigitalInputDevice`` rather than gpiozero's ``Button`` because ``Button.close()`` blocks for up
-to ``hold_time`` while the button is pressed.
+to ``hold_time`` while the button is pressed. SELECT is wired and read the same way as START
+(hardware/README.md, "Display and buttons", says what each press means).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class Panel:
         g = board.gpio
         self._start = DigitalInputDevice(g["start_button"].bcm, pull_up=True,
                                          pin_factory=pin_factory)
+        self._select = DigitalInputDevice(g["select_button"].bcm, pull_up=True,
+                                          pin_factory=pin_factory)
 
         def out(role):
             return DigitalOutputDevice(g[role].bcm, active_high=g[role].active_high,
@@ -43,6 +46,11 @@ class Panel:
     def start_pressed(self) -> bool:
         """True while START is held down (raw, not debounced)."""
         return bool(self._start.value)
+
+    @property
+    def select_pressed(self) -> bool:
+        """True while SELECT is held down (raw, not debounced)."""
+        return bool(self._select.value)
 
     def set_colour(self, name: str) -> None:
         """Set the status LED to one of :data:`COLOURS`."""
@@ -82,5 +90,5 @@ class Panel:
         return self._buzzer_on
 
     def close(self) -> None:
-        for dev in (*self._rgb, self._output_led, self._buzzer, self._start):
+        for dev in (*self._rgb, self._output_led, self._buzzer, self._start, self._select):
             dev.close()

@@ -126,7 +126,8 @@ def open_pi_backend(board: Board, *, dev: Path = Path("/dev"), pwm_root: Path = 
 
     Checks, in order: a GPIO chip, the I2C bus device, the lgpio library, the hardware PWM chip,
     and Blinka's ``busio``. The ADS1115 itself is probed by :class:`~hal.afe.AnalogFrontEnd`,
-    the DS3231 by :class:`~hal.rtc.RealTimeClock` at its first use; both are on this one bus.
+    the DS3231 by :class:`~hal.rtc.RealTimeClock` and the SSD1306 by :class:`~hal.display.Display`
+    at their first use; all three are on this one bus.
     """
     if not any(p.name.startswith("gpiochip") for p in _listdir(dev)):
         raise BackendUnavailable(
@@ -137,7 +138,8 @@ def open_pi_backend(board: Board, *, dev: Path = Path("/dev"), pwm_root: Path = 
         raise BackendUnavailable(
             f"I2C is not enabled ({i2c_dev} missing): run 'sudo raspi-config nonint do_i2c 0' "
             f"and reboot. {HINT}")
-    for part, bus in (("[adc]", board.adc.i2c_bus), ("[rtc]", board.rtc.i2c_bus)):
+    for part, bus in (("[adc]", board.adc.i2c_bus), ("[rtc]", board.rtc.i2c_bus),
+                      ("[display]", board.display.i2c_bus)):
         if bus != 1:
             raise BackendUnavailable(f"the Pi backend drives I2C bus 1; {board.path} {part} "
                                      f"asks for bus {bus}")

@@ -19,15 +19,15 @@ DEFAULT_BOARD_FILE = Path(__file__).with_name("board.toml")
 #: Every GPIO role the HAL drives or reads. The file must give each exactly once.
 GPIO_ROLES = (
     "setpoint", "pulse_gate", "hv_enable", "patient_relay", "polarity_relay", "test_load",
-    "wdi", "hw_trip", "trip_reset", "start_button", "led_red", "led_green", "led_blue",
-    "output_led", "buzzer",
+    "wdi", "hw_trip", "trip_reset", "start_button", "select_button", "led_red", "led_green",
+    "led_blue", "output_led", "buzzer",
 )
 #: Roles that need a PWM-capable output.
 PWM_ROLES = ("setpoint", "pulse_gate")
 #: BCM lines with a hardware PWM channel (PWM0 on 12/18, PWM1 on 13/19).
 HW_PWM_BCM = {12, 13, 18, 19}
 #: Roles that are inputs; the rest are outputs.
-INPUT_ROLES = ("hw_trip", "start_button")
+INPUT_ROLES = ("hw_trip", "start_button", "select_button")
 #: BCM lines owned by I2C (GPIO2/3) and the console UART (GPIO14/15).
 RESERVED_BCM = {2: "I2C SDA", 3: "I2C SCL", 14: "UART TXD (console)", 15: "UART RXD (console)"}
 #: ADS1115 full-scale ranges (volts) and the adafruit driver's gain for each.
@@ -36,6 +36,10 @@ DATA_RATES = (8, 16, 32, 64, 128, 250, 475, 860)
 ADC_CHANNELS = ("current_a", "current_b", "electrode_v", "hv_rail")
 #: the DS3231 answers only here
 RTC_ADDRESS = 0x68
+#: the SSD1306's two addresses (its SA0 pin, strapped on the module)
+DISPLAY_ADDRESSES = (0x3C, 0x3D)
+#: the display's glass: 128 columns by 64 rows (8 pages of 8 rows)
+DISPLAY_WIDTH, DISPLAY_HEIGHT = 128, 64
 
 
 class BoardConfigError(ValueError):
@@ -98,6 +102,16 @@ class Rtc:
 
     i2c_bus: int
     address: int
+
+
+@dataclass(frozen=True, slots=True)
+class Display:
+    """The SSD1306 128x64 OLED on the I2C bus."""
+
+    i2c_bus: int
+    address: int
+    width: int = DISPLAY_WIDTH
+    height: int = DISPLAY_HEIGHT
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +189,7 @@ class Board:
     gpio: dict[str, Gpio]
     adc: Adc
     rtc: Rtc
+    display: Display
     sense: Sense
     setpoint: Setpoint
     pulse: Pulse
@@ -203,6 +218,10 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     "rtc": {
         "i2c_bus": (int, 0, 10, ""),
         "address": (int, None, None, "0x68, fixed in the DS3231"),
+    },
+    "display": {
+        "i2c_bus": (int, 0, 10, ""),
+        "address": (int, None, None, "0x3C or 0x3D, the SSD1306's SA0 strap"),
     },
     "sense": {
         "r_s1_ohm": (float, 1.0, 10_000.0, "ohm"),
@@ -332,6 +351,17 @@ def parse_board(raw: dict, path: Path | str = "<board>") -> Board:
                                f"0x{values['rtc']['address']:02x} is not allowed; allowed: "
                                f"0x{RTC_ADDRESS:02x} (the DS3231's address is fixed)")
 
+    disp = values["display"]
+    if disp["address"] not in DISPLAY_ADDRESSES:
+        raise BoardConfigError(path, "[display] address",
+                               f"0x{disp['address']:02x} is not allowed; allowed: "
+                               + " or ".join(f"0x{a:02x}" for a in DISPLAY_ADDRESSES)
+                               + " (the SSD1306's SA0 strap)")
+    if disp["i2c_bus"] != adc["i2c_bus"]:
+        raise BoardConfigError(path, "[display] i2c_bus",
+                               f"{disp['i2c_bus']} is not allowed; allowed: {adc['i2c_bus']} "
+                               "(the display shares the ADS1115's bus)")
+
     gpio_raw = raw["gpio"]
     _check_keys(path, "[gpio]", gpio_raw, dict.fromkeys(GPIO_ROLES))
     gpio: dict[str, Gpio] = {}
@@ -386,7 +416,7 @@ def parse_board(raw: dict, path: Path | str = "<board>") -> Board:
     return Board(
         path=str(path), name=values["board"]["name"], gpio=gpio,
         adc=Adc(**values["adc"], channels=chans), rtc=Rtc(**values["rtc"]),
-        sense=Sense(**values["sense"]),
+        display=Display(**disp), sense=Sense(**values["sense"]),
         setpoint=Setpoint(**sp), pulse=Pulse(**pulse), hv=Hv(**hv),
         output=Output(**values["output"]), protection=Protection(**prot),
     )

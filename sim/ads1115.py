@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .ds3231 import Ds3231Emulator
+    from .ssd1306 import Ssd1306Emulator
 
 POINTER_CONVERSION, POINTER_CONFIG, POINTER_LO, POINTER_HI = 0, 1, 2, 3
 CONFIG_DEFAULT = 0x8583
@@ -50,7 +51,8 @@ class SimI2CBus:
     """The bus object the adafruit driver is given: ``try_lock``, ``unlock``, ``writeto``,
     ``readfrom_into`` and ``writeto_then_readfrom`` with busio's keyword arguments.
 
-    Every chip on the bus (this ADS1115, the DS3231 of :mod:`sim.ds3231`) offers the same two
+    Every chip on the bus (this ADS1115, the DS3231 of :mod:`sim.ds3231`, the SSD1306 of
+    :mod:`sim.ssd1306`) offers the same two
     calls: ``write(data, start, end)`` and ``read_into(buffer, start, end)``.
 
     Faults act here, at the wire: :attr:`absent` makes every transaction with that address raise
@@ -59,14 +61,15 @@ class SimI2CBus:
 
     def __init__(self, clock, *, seed: int = 0):
         self.clock = clock
-        self.devices: dict[int, Ads1115Emulator | Ds3231Emulator] = {}
+        self.devices: dict[int, Ads1115Emulator | Ds3231Emulator | Ssd1306Emulator] = {}
         self.absent: set[int] = set()
         self.glitch_p = 0.0
         self._rng = random.Random(seed ^ 0x12C)
         self._locked = False
         self.transactions = 0
 
-    def attach(self, address: int, device: Ads1115Emulator | Ds3231Emulator) -> None:
+    def attach(self, address: int,
+               device: Ads1115Emulator | Ds3231Emulator | Ssd1306Emulator) -> None:
         self.devices[address] = device
 
     # --- busio.I2C's locking ------------------------------------------------------------------
@@ -81,7 +84,8 @@ class SimI2CBus:
 
     # --- transactions -----------------------------------------------------------------------------
     # Hot path: the control loop makes 12 of these a period, so they avoid copies and dispatch.
-    def _device(self, address: int, nbytes: int) -> Ads1115Emulator | Ds3231Emulator:
+    def _device(self, address: int,
+                nbytes: int) -> Ads1115Emulator | Ds3231Emulator | Ssd1306Emulator:
         self.transactions += 1
         self.clock.t += I2C_OVERHEAD_S + nbytes * I2C_BYTE_S
         if self.absent or self.glitch_p:

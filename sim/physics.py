@@ -147,6 +147,7 @@ class AnalogBoard:
         self.last_wdi_edge = -INF
         # World.
         self.button_pressed = False
+        self.select_pressed = False
         # Faults (set by sim.rig.SimRig.inject).
         self.f_sense_a = 1.0
         self.f_sense_b_open = False
@@ -236,14 +237,15 @@ class AnalogBoard:
         return pin
 
     def _drive_inputs(self) -> None:
-        """Set the HW_TRIP and START input levels from the latch and the button."""
+        """Set the HW_TRIP, START and SELECT input levels from the latch and the buttons."""
         self._inputs_dirty = False
         if self.pins is None:
             return
         b = self.board.gpio
         for role, active, at in (
                 ("hw_trip", self.tripped, self.trip_at),
-                ("start_button", self.button_pressed or self.f_button_stuck, self.clock.t)):
+                ("start_button", self.button_pressed or self.f_button_stuck, self.clock.t),
+                ("select_button", self.select_pressed, self.clock.t)):
             pin = self._input_pin(role)
             if pin._function == "input":
                 level = active == b[role].active_high

@@ -1,5 +1,5 @@
 """The simulated hardware as one object: clock, pins, I2C bus, ADS1115, DS3231 real-time clock,
-board physics, patient.
+SSD1306 display, board physics, patient.
 
 ``SimRig`` is what the composition root hands to ``hal.build_hardware`` in place of the Pi's
 pin factory and ``busio.I2C``. It also offers the outside world's actions (the patient's hands
@@ -20,6 +20,7 @@ from .ds3231 import Ds3231Emulator
 from .patient import Patient
 from .physics import AnalogBoard
 from .pins import SimPinFactory
+from .ssd1306 import Ssd1306Emulator
 
 #: the real-time clock's time at the rig's power-on unless the rig is given another
 RTC_START = datetime(2027, 1, 4, 8, 0, 0)
@@ -76,6 +77,8 @@ class SimRig:
         self.i2c.attach(self.board.adc.address, self.adc)
         self.rtc = Ds3231Emulator(self.clock, start=rtc_start)
         self.i2c.attach(self.board.rtc.address, self.rtc)
+        self.display = Ssd1306Emulator(seed=seed)
+        self.i2c.attach(self.board.display.address, self.display)
         self.active_faults: dict[str, dict[str, float]] = {}
         self.meter = ReferenceMeter()
 
@@ -117,6 +120,23 @@ class SimRig:
         self._world()
         self.physics.button_pressed = pressed
         self.physics._drive_inputs()
+
+    def set_select_button(self, pressed: bool) -> None:
+        """The patient holds (True) or lets go of (False) the SELECT button."""
+        self._world()
+        self.physics.select_pressed = pressed
+        self.physics._drive_inputs()
+
+    def set_display_answering(self, answering: bool) -> None:
+        """The display's cable comes loose (False: every I2C transaction with the SSD1306 fails
+        with ENXIO, as a chip that does not acknowledge its address) or is plugged back in.
+        Not in the fault catalogue: a catalogue fault enters the campaigns' draws and the fault
+        matrix, and the device has no rule for the display yet."""
+        addr = self.board.display.address
+        if answering:
+            self.i2c.absent.discard(addr)
+        else:
+            self.i2c.absent.add(addr)
 
     # ------------------------------------------------------------------------------------------
     # The world: time away and the clock's battery

@@ -165,3 +165,41 @@ def test_a_missing_real_time_clock_entry_is_named():
     doc = raw()
     del doc["rtc"]
     expect_error(doc, "rtc", "missing")
+
+
+def test_the_display_shares_the_i2c_bus_at_a_strap_address(board):
+    assert (board.display.i2c_bus, board.display.address) == (board.adc.i2c_bus, 0x3C)
+    assert (board.display.width, board.display.height) == (128, 64)
+    addresses = {board.adc.address, board.rtc.address, board.display.address}
+    assert len(addresses) == 3  # three chips, three addresses on the one bus
+
+
+def test_a_display_at_an_address_the_ssd1306_cannot_take_is_refused():
+    doc = raw()
+    doc["display"]["address"] = 0x3E
+    expect_error(doc, "[display] address", r"0x3e is not allowed; allowed: 0x3c or 0x3d")
+    doc["display"]["address"] = 0x3D  # the other strap is fine
+    assert parse_board(doc).display.address == 0x3D
+
+
+def test_a_display_on_another_bus_or_missing_is_named():
+    doc = raw()
+    doc["display"]["i2c_bus"] = 3
+    expect_error(doc, "[display] i2c_bus", r"3 is not allowed; allowed: 1 \(the display shares")
+    doc = raw()
+    del doc["display"]["address"]
+    expect_error(doc, "display", "missing")
+    doc = raw()
+    del doc["display"]
+    expect_error(doc, "display", "missing")
+
+
+def test_select_is_a_pulled_up_input_beside_start(board):
+    select, start = board.pin("select_button"), board.pin("start_button")
+    assert select.is_input and not select.active_high and select.bcm != start.bcm
+    doc = raw()
+    doc["gpio"]["select_button"]["bcm"] = start.bcm
+    expect_error(doc, "gpio.select_button", "already used by start_button")
+    doc = raw()
+    del doc["gpio"]["select_button"]
+    expect_error(doc, "select_button", "missing")

@@ -200,3 +200,13 @@ def test_a_write_of_the_level_a_line_has_reaches_no_pin(rig_hw):
     finally:
         for dev in devices:
             del dev.pin._set_state
+
+
+def test_select_button_reads_raw_and_apart_from_start(rig_hw):
+    rig, hw = rig_hw
+    assert not hw.panel.select_pressed
+    rig.set_select_button(True)
+    assert hw.panel.select_pressed and not hw.panel.start_pressed
+    rig.set_button(True)
+    rig.set_select_button(False)
+    assert hw.panel.start_pressed and not hw.panel.select_pressed
