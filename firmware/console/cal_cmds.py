@@ -81,21 +81,25 @@ def meter_check(ref_ma: float, electrode_v: float, r_test: float) -> str | None:
             "'cal ref' again; the calibration was not changed")
 
 
-def register(con) -> None:
-    """Declare the ``cal`` sub-commands on console ``con``; the pending calibration is kept
-    on it (``cal_zero``, ``cal_new``)."""
-    p = con.program
-    con.cal_zero = None
-    con.cal_new = None
+class CalCommands:
+    """The ``cal`` sub-commands of one console; the pending calibration is kept on the console
+    (``cal_zero``: the zero point in nominal readings; ``cal_new``: the computed calibration
+    that ``cal save`` keeps)."""
 
-    def nominal(a: float, b: float) -> tuple[float, float]:
+    def __init__(self, con):
+        self.con = con
+        self.p = con.program
+        con.cal_zero = None
+        con.cal_new = None
+
+    def nominal(self, a: float, b: float) -> tuple[float, float]:
         """Undo the calibration in force: readings as the nominal board would give them."""
-        afe = p.hw.afe
+        afe = self.p.hw.afe
         return ((a - afe.cal_a.offset_ma) / afe.cal_a.gain,
                 (b - afe.cal_b.offset_ma) / afe.cal_b.gain)
 
-    def show(args):
-        cal = p.calibration
+    def show(self, args):
+        con, cal = self.con, self.p.calibration
         if cal is None:
             return ["calibration: none valid"], "OK"
         lines = [f"{k}: {v}" for k, v in cal_values(cal).items()]
@@ -107,11 +111,12 @@ def register(con) -> None:
                 f"{k}={v}" for k, v in cal_values(con.cal_new).items() if k in CAL_PLACES))
         return lines, "OK"
 
-    def discard(args):
-        con.cal_zero = con.cal_new = None
+    def discard(self, args):
+        self.con.cal_zero = self.con.cal_new = None
         return ["pending calibration discarded"], "OK"
 
-    def save(args):
+    def save(self, args):
+        con, p = self.con, self.p
         if con.cal_new is None:
             return [], "ERR STATE: nothing to save; run 'cal zero' then 'cal ref <mA>'"
         new = con.cal_new
@@ -133,16 +138,16 @@ def register(con) -> None:
             return ["calibration saved", *([warn] if warn else [])], "OK"
         return con.background(lambda: calmod.save(con.data_dir, new, p.board), finish)
 
-    def zero(args):
+    def zero(self, args):
         def finish(result, error):
             if error is not None:
                 return [], f"ERR PROCEDURE: {error}"
-            con.cal_zero = nominal(*result[:2])
+            self.con.cal_zero = self.nominal(*result[:2])
             return [f"zero: A {result[0]:+.4f} mA, B {result[1]:+.4f} mA"], "OK"
-        return con.procedure(measure(0.0), finish)
+        return self.con.procedure(measure(0.0), finish)
 
-    def ref(args):
-        if con.cal_zero is None:
+    def ref(self, args):
+        if self.con.cal_zero is None:
             return [], "ERR STATE: run 'cal zero' first"
         try:
             ref_ma = parse(args[0], float)
@@ -155,12 +160,13 @@ def register(con) -> None:
         def finish(result, error):
             if error is not None:
                 return [], f"ERR PROCEDURE: {error}"
-            return computed(ref_ma, result)
+            return self.computed(ref_ma, result)
         # The reference is taken with the saved calibration's setpoint mapping.
-        return con.procedure(measure(CAL_REF_MA), finish)
+        return self.con.procedure(measure(CAL_REF_MA), finish)
 
-    def computed(ref_ma: float, result):
-        a, b = nominal(*result[:2])
+    def computed(self, ref_ma: float, result):
+        con, p = self.con, self.p
+        a, b = self.nominal(*result[:2])
         za, zb = con.cal_zero
         cur = p.calibration or calmod.Calibration.nominal(p.board)
         try:
@@ -182,16 +188,21 @@ def register(con) -> None:
                 f"{new.setpoint_ma_per_duty / p.board.setpoint.full_scale_ma:.4f}",
                 "not in effect yet: 'cal save' to keep, 'cal discard' to drop"], "OK"
 
+
+def register(con) -> None:
+    """Declare the ``cal`` sub-commands on console ``con``."""
+    cmds = CalCommands(con)
     reg = con.registry
     reg.command("cal", "two-point calibration of the current channels and the setpoint",
                 "against the test load and an external reference meter (a reading more than "
                 "1 % from the test load's I x R is refused); nothing takes effect before "
                 "'cal save'")
-    reg.register("cal show", show, desc="the calibration in force, its age, what is pending")
-    reg.register("cal zero", zero, idle_only=True,
+    reg.register("cal show", cmds.show, desc="the calibration in force, its age, what is pending")
+    reg.register("cal zero", cmds.zero, idle_only=True,
                  desc="measure both channels with no current (the first point)")
-    reg.register("cal ref", ref, args="<measured_mA>", nargs=(1, 1), idle_only=True,
+    reg.register("cal ref", cmds.ref, args="<measured_mA>", nargs=(1, 1), idle_only=True,
                  desc=f"drive {CAL_REF_MA:g} mA into the test load and take the reference "
                       "meter's reading (the second point)")
-    reg.register("cal save", save, idle_only=True, desc="keep the pending calibration")
-    reg.register("cal discard", discard, idle_only=True, desc="drop the pending calibration")
+    reg.register("cal save", cmds.save, idle_only=True, desc="keep the pending calibration")
+    reg.register("cal discard", cmds.discard, idle_only=True,
+                 desc="drop the pending calibration")

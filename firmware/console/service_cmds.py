@@ -45,6 +45,12 @@ def audit_line(r: dict) -> str:
 
 
 def register(con) -> None:
+    """Declare ``selftest``, ``fault`` and ``log`` on console ``con``."""
+    _register_selftest_and_fault(con)
+    _register_log(con)
+
+
+def _register_selftest_and_fault(con) -> None:
     p = con.program
 
     def selftest(args):
@@ -76,6 +82,17 @@ def register(con) -> None:
             warn = con.audit("fault clear", old, "none", "the self-test passed")
             return ["self-test passed; fault cleared", *([warn] if warn else [])], "OK"
         return con.procedure(c.selftest_sequence(), finish)
+
+    reg = con.registry
+    reg.register("selftest", selftest, desc="run the self-test now (the output must be idle)")
+    reg.command("fault", "the latched fault, and its clearing after a self-test")
+    reg.register("fault show", fault_show, default=True, desc="the latched fault, if any")
+    reg.register("fault clear", fault_clear,
+                 desc="run the self-test; clear the fault only if it passes")
+
+
+def _register_log(con) -> None:
+    p = con.program
 
     def log_list(args):
         return [f"{r['id']} {r['start_utc']} {r['outcome']} treat_s={r['treat_s'] or 0:.0f} "
@@ -115,11 +132,6 @@ def register(con) -> None:
         return [audit_line(r) for r in rows] or ["no audit rows yet"], "OK"
 
     reg = con.registry
-    reg.register("selftest", selftest, desc="run the self-test now (the output must be idle)")
-    reg.command("fault", "the latched fault, and its clearing after a self-test")
-    reg.register("fault show", fault_show, default=True, desc="the latched fault, if any")
-    reg.register("fault clear", fault_clear,
-                 desc="run the self-test; clear the fault only if it passes")
     reg.command("log", "the treatment log and the audit trail")
     reg.register("log list", log_list, default=True, desc="the last 50 sessions")
     reg.register("log show", log_show, args="ID", nargs=(1, 1), desc="one session's record")
