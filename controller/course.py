@@ -533,6 +533,24 @@ class PhaseChange:
     reason: str
 
 
+def _course_timeline(hdss: Sequence[tuple[date, int]], decisions: Sequence[tuple[date, str]],
+                     today: date) -> list[tuple[date, int, int | str]]:
+    """The scores (kind 0) and the technician's decisions (kind 1) up to ``today``, checked,
+    by day, a day's scores before its decisions, each in the order given."""
+    scores = []
+    for item in hdss:
+        d, s = _pair("hdss", item)
+        if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 4:
+            raise PrescriptionError("hdss", s, "allowed: a score of 1, 2, 3 or 4")
+        scores.append((d, 0, s))
+    moves = []
+    for item in decisions:
+        d, ph = _pair("decision", item)
+        _phase(ph)
+        moves.append((d, 1, ph))
+    return sorted((e for e in scores + moves if e[0] <= today), key=lambda e: (e[0], e[1]))
+
+
 def phase_history(start: date, hdss: Sequence[tuple[date, int]],
                   decisions: Sequence[tuple[date, str]], today: date) -> list[PhaseChange]:
     """The plan's phases from the course's start to ``today``, oldest first.
@@ -553,20 +571,7 @@ def phase_history(start: date, hdss: Sequence[tuple[date, int]],
     """
     _a_date("start", start)
     _a_date("today", today)
-    scores = []
-    for item in hdss:
-        d, s = _pair("hdss", item)
-        if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 4:
-            raise PrescriptionError("hdss", s, "allowed: a score of 1, 2, 3 or 4")
-        scores.append((d, 0, s))
-    moves = []
-    for item in decisions:
-        d, ph = _pair("decision", item)
-        _phase(ph)
-        moves.append((d, 1, ph))
-    # by day, a day's scores before its decisions, each in the order given
-    events = sorted((e for e in scores + moves if e[0] <= today), key=lambda e: (e[0], e[1]))
-
+    events = _course_timeline(hdss, decisions, today)
     changes = [PhaseChange(start, INITIAL, "the course starts")]
     phase, p_start = INITIAL, start
     check: date | None = start + NOT_RESPONDING_AFTER
