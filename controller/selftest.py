@@ -256,12 +256,33 @@ def self_test(spec: SelfTestSpec) -> Generator[Command, Inputs, dict]:
 
 def _steps(spec: SelfTestSpec) -> Generator[Command, Inputs, dict]:
     results: dict[str, float] = {}
-    sample_of = _sample_of
+    yield from _zero_check(results)
+    yield from _hv_check(spec, results)
+    # The output proven open again just before the first test current: hands that went into
+    # the water since the first probe get the probe's 0.2 mA, not a share of the 5 mA.
+    results["open_mid_ma"] = yield from open_output_check("before the 5 mA step")
+    yield from hold(Command(test_load=True, hv=True, gate="dc", output_led=True), 0.06)
+    inp, mean = yield from _test_current_check(spec, results)
+    yield from _trip_check(inp, mean, results)
 
-    # 1. Test load in, everything off: zero offsets and plausible channels.
+    # 5. Everything off, then reset the latch and check it cleared.
+    off = Command(test_load=True)
+    inp = yield from hold(off, 0.03)
+    inp = yield Command(test_load=True, trip_reset=True)
+    inp = yield from hold(off, 0.02)
+    if inp.hw_trip:
+        raise SelfTestFailure("ST-TRIP-RESET", "HW_TRIP still asserted after TRIP_RESET")
+
+    # 6. Test load out.
+    yield from hold(Command(), 0.03)
+    return results
+
+
+def _zero_check(results: dict) -> Generator[Command, Inputs, None]:
+    """1. Test load in, everything off: zero offsets and plausible channels."""
     base = Command(test_load=True)
     inp = yield from hold(base, 0.06)
-    s = sample_of(inp, "the zero check")
+    s = _sample_of(inp, "the zero check")
     results["zero_a_ma"], results["zero_b_ma"] = s.current_a_ma, s.current_b_ma
     if abs(s.electrode_v) > 1.0 or s.hv_v > 3.0:
         raise SelfTestFailure("ST-ADC", f"implausible readings with the output off: electrode "
@@ -277,28 +298,29 @@ def _steps(spec: SelfTestSpec) -> Generator[Command, Inputs, dict]:
             raise SelfTestFailure("ST-TRIP-RESET", "the trip latch is set with no current and "
                                   "does not reset")
 
-    # 2. HV on.
+
+def _hv_check(spec: SelfTestSpec, results: dict) -> Generator[Command, Inputs, None]:
+    """2. HV on: the rail within its tolerance."""
     on = Command(test_load=True, hv=True, gate="dc", output_led=True)
     inp = yield from hold(on, 0.06)
-    s = sample_of(inp, "the HV check")
+    s = _sample_of(inp, "the HV check")
     results["hv_v"] = s.hv_v
     if abs(s.hv_v - spec.hv_nominal) > spec.hv_tolerance * spec.hv_nominal:
         raise SelfTestFailure("ST-HV", f"HV rail {s.hv_v:.1f} V, expected {spec.hv_nominal:.0f} "
                               f"V +-{spec.hv_tolerance * 100:.0f} %")
 
-    # The output proven open again just before the first test current: hands that went into
-    # the water since the first probe get the probe's 0.2 mA, not a share of the 5 mA.
-    results["open_mid_ma"] = yield from open_output_check("before the 5 mA step")
-    inp = yield from hold(on, 0.06)
 
-    # 3. 5 mA into the test load: both channels, the setpoint and the voltage. Every sample
-    #    is also judged against I x R by guarded(); the last one, a period before the trip
-    #    test, proves that no second path takes the trip test's current.
+def _test_current_check(spec: SelfTestSpec,
+                        results: dict) -> Generator[Command, Inputs, tuple[Inputs, float]]:
+    """3. 5 mA into the test load: both channels, the setpoint and the voltage. Every sample
+    is also judged against I x R by guarded(); the last one, a period before the trip test,
+    proves that no second path takes the trip test's current. Returns the last inputs and the
+    mean of the two channels."""
     inp = yield from hold(Command(test_load=True, hv=True, gate="dc", setpoint_ma=PRESTEP_MA,
                                   output_led=True), PRESTEP_S)
     five = Command(test_load=True, hv=True, gate="dc", setpoint_ma=TEST_MA, output_led=True)
     inp = yield from hold(five, 0.15)
-    s = sample_of(inp, "the 5 mA check")
+    s = _sample_of(inp, "the 5 mA check")
     a, b = s.current_a_ma, s.current_b_ma
     mean = (a + b) / 2
     results.update(test_a_ma=a, test_b_ma=b, test_v=s.electrode_v)
@@ -312,10 +334,13 @@ def _steps(spec: SelfTestSpec) -> Generator[Command, Inputs, dict]:
     if abs(s.electrode_v - expected_v) > VOLT_TOL * expected_v:
         raise SelfTestFailure("ST-VOLT", f"{s.electrode_v:.2f} V across the test load, expected "
                               f"{expected_v:.2f} V (I x R)")
+    return inp, mean
 
-    # 4. 36 mA: the independent comparator must latch within 5 ms.
-    # The sink's gain is known from the 5 mA step: scale the command so that 36 mA truly flows
-    # (as measured), whatever the calibration's residual error.
+
+def _trip_check(inp: Inputs, mean: float, results: dict) -> Generator[Command, Inputs, None]:
+    """4. 36 mA: the independent comparator must latch within 5 ms. The sink's gain is known
+    from the 5 mA step (``mean``): the command is scaled so that 36 mA truly flows (as
+    measured), whatever the calibration's residual error."""
     trip_cmd = min(TRIP_TEST_MA * TEST_MA / mean, TRIP_TEST_MA * 1.08)
     results["trip_cmd_ma"] = trip_cmd
     trip = Command(test_load=True, hv=True, gate="dc", setpoint_ma=trip_cmd, output_led=True)
@@ -330,19 +355,7 @@ def _steps(spec: SelfTestSpec) -> Generator[Command, Inputs, dict]:
                 raise SelfTestFailure("ST-TRIP", f"HW_TRIP asserted {latency * 1000:.1f} ms "
                                       f"after {TRIP_TEST_MA} mA was commanded (limit "
                                       f"{TRIP_DEADLINE_S * 1000:.0f} ms)")
-            break
+            return
         if inp.now - t_cmd > 0.03:
             raise SelfTestFailure("ST-TRIP", f"HW_TRIP did not assert with {TRIP_TEST_MA} mA "
                                   "into the test load")
-
-    # 5. Everything off, then reset the latch and check it cleared.
-    off = Command(test_load=True)
-    inp = yield from hold(off, 0.03)
-    inp = yield Command(test_load=True, trip_reset=True)
-    inp = yield from hold(off, 0.02)
-    if inp.hw_trip:
-        raise SelfTestFailure("ST-TRIP-RESET", "HW_TRIP still asserted after TRIP_RESET")
-
-    # 6. Test load out.
-    yield from hold(Command(), 0.03)
-    return results
