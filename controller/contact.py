@@ -393,51 +393,7 @@ class ShuntGuard:
         ``AGREE``), so a fall of the load is one of the load, not of a sensor. Sets
         :attr:`detected` in the period a shunt appears and :attr:`cleared` in the one it
         goes."""
-        self.detected = self.cleared = False
-        self._excluded = False
-        dt = 0.0 if self._t is None else max(0.0, now - self._t)
-        self._t = now
-        if self._env is not None:
-            self._env *= 1.0 - DRIFT_MAX_PER_S * dt
-        if is_open:
-            # Nothing conducts between the trays: no shunt either. For CLEAR_SAMPLES in a row:
-            # after the current falls, the skin capacitance's voltage over the small current
-            # reads as an open circuit for a few periods.
-            self._below = 0
-            self._open += 1
-            if self._open >= CLEAR_SAMPLES:
-                self._clear(None)
-            return
-        self._open = 0
-        if load is None:
-            self._below = 0
-            return
-        if load < CONTACT_RANGE[0]:
-            self._below = 0
-            return                       # a short: R-SHORT's
-        if self.r_shunt is not None:
-            self._follow(load)
-            return
-        if self._env is not None and load < (1.0 - SHUNT_FALL) * self._env:
-            # Below the lowest load seen, at any current: no reference for the area until it is
-            # judged (a path that came under FAST_MIN_MA, taken as full immersion, cut the
-            # current to a third when it went).
-            self._excluded = True
-        if not trusted:
-            # A channel reading high makes the load look low: that is R-CH-AGREE's and
-            # R-OC-REL's (a sensing fault faults; a pause here would hide it).
-            self._below = 0
-            return
-        if i_ma is None or i_ma < FAST_MIN_MA:
-            # Below FAST_MIN_MA even a path that takes the whole current steps the patient's by
-            # less than STEP_MAX_MA when it goes. What appears meanwhile is judged against the
-            # lowest load seen once the current is back up (below).
-            self._below = 0
-            self._hist.clear()
-            self._top.clear()
-            self._x = None
-            self._ihist.clear()
-            self._lags.clear()
+        if not self._judged(now, load, i_ma, is_open, trusted):
             return
         lag = self._lag(now, i_ma)
         x = load if self._x is None else self._x + (load - self._x) * X_GAIN
@@ -489,6 +445,59 @@ class ShuntGuard:
         while tops and tops[-1][1] <= x:
             tops.pop()
         tops.append((now, x))
+
+    def _judged(self, now: float, load: float | None, i_ma: float | None, is_open: bool,
+                trusted: bool) -> bool:
+        """The first part of :meth:`observe`: the period's bookkeeping, and whether this load
+        is one the fall and envelope tests below judge (an open circuit, no load, a short, a
+        path already found, untrusted channels or a current under FAST_MIN_MA are not)."""
+        self.detected = self.cleared = False
+        self._excluded = False
+        dt = 0.0 if self._t is None else max(0.0, now - self._t)
+        self._t = now
+        if self._env is not None:
+            self._env *= 1.0 - DRIFT_MAX_PER_S * dt
+        if is_open:
+            # Nothing conducts between the trays: no shunt either. For CLEAR_SAMPLES in a row:
+            # after the current falls, the skin capacitance's voltage over the small current
+            # reads as an open circuit for a few periods.
+            self._below = 0
+            self._open += 1
+            if self._open >= CLEAR_SAMPLES:
+                self._clear(None)
+            return False
+        self._open = 0
+        if load is None:
+            self._below = 0
+            return False
+        if load < CONTACT_RANGE[0]:
+            self._below = 0
+            return False                 # a short: R-SHORT's
+        if self.r_shunt is not None:
+            self._follow(load)
+            return False
+        if self._env is not None and load < (1.0 - SHUNT_FALL) * self._env:
+            # Below the lowest load seen, at any current: no reference for the area until it is
+            # judged (a path that came under FAST_MIN_MA, taken as full immersion, cut the
+            # current to a third when it went).
+            self._excluded = True
+        if not trusted:
+            # A channel reading high makes the load look low: that is R-CH-AGREE's and
+            # R-OC-REL's (a sensing fault faults; a pause here would hide it).
+            self._below = 0
+            return False
+        if i_ma is None or i_ma < FAST_MIN_MA:
+            # Below FAST_MIN_MA even a path that takes the whole current steps the patient's by
+            # less than STEP_MAX_MA when it goes. What appears meanwhile is judged against the
+            # lowest load seen once the current is back up (below).
+            self._below = 0
+            self._hist.clear()
+            self._top.clear()
+            self._x = None
+            self._ihist.clear()
+            self._lags.clear()
+            return False
+        return True
 
     def _lag(self, now: float, i_ma: float) -> float:
         """The share by which a patient's load may read low now, the current rising: the
