@@ -50,8 +50,11 @@ def play(tree: Path, scenario: Path, out: Path, trace: bool) -> dict:
         code = ("import sys; from firmware.cli import main; "
                 "sys.exit(main(['sim', sys.argv[1], '--out', sys.argv[2], '--quiet']))")
     else:
+        # the scenario runner's module: simtools.simrun since the folder split, firmware.simrun
+        # in the older trees an A/B compares against
+        runner = "simtools" if (tree / "simtools" / "simrun.py").exists() else "firmware"
         code = ("import sys, json; from pathlib import Path; "
-                "from firmware.simrun import run_scenario; "
+                f"from {runner}.simrun import run_scenario; "
                 "from sim.scenario import load_scenario; "
                 "s = run_scenario(load_scenario(Path(sys.argv[1])), Path(sys.argv[2]), "
                 "trace=False); "

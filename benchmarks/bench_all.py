@@ -30,8 +30,8 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 import bench_foundation as bf  # noqa: E402
 import bench_sim as bs  # noqa: E402
 
-from firmware.campaign import run_campaign  # noqa: E402
-from firmware.faultmatrix import DEADLINE_MS, run_matrix  # noqa: E402
+from simtools.campaign import run_campaign  # noqa: E402
+from simtools.faultmatrix import DEADLINE_MS, run_matrix  # noqa: E402
 
 README = ROOT / "README.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"

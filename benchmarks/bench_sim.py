@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from controller import Controller, Prescription  # noqa: E402
-from firmware.campaign import run_campaign  # noqa: E402
-from firmware.simrun import ScenarioRun, run_scenario  # noqa: E402
 from sim.scenario import parse_scenario  # noqa: E402
+from simtools.campaign import run_campaign  # noqa: E402
+from simtools.simrun import ScenarioRun, run_scenario  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

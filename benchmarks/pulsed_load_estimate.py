@@ -18,8 +18,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from firmware.simrun import run_scenario
 from sim.scenario import parse_scenario
+from simtools.simrun import run_scenario
 
 DUTIES = (0.3, 0.5, 0.8)
 

@@ -1,7 +1,7 @@
 """The contact probe's skin test (controller/contact.py) over the simulator's patients and over
 resistive paths: its signature, its verdict, and its false alarms.
 
-Patients are drawn as ``firmware/campaign.py`` draws them (site, electrode area 0.8-1.2 x the
+Patients are drawn as ``simtools/campaign.py`` draws them (site, electrode area 0.8-1.2 x the
 site's, load 500-10,000 ohm, DC or pulsed: the probe is DC either way), with the skin's
 specific capacitance and the body's share of the load as given; resistive paths are swept over
 the contact range with the hands out of the water. A false alarm is a patient the test calls
@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from controller.limits import Prescription  # noqa: E402
-from firmware.simdevice import SimDevice  # noqa: E402
 from sim.patient import Patient  # noqa: E402
+from simtools.simdevice import SimDevice  # noqa: E402
 
 AREA = {"hands": 150.0, "feet": 200.0, "axillae": 50.0}
 

@@ -1,6 +1,6 @@
-"""Build the hardware for the device program: on the Raspberry Pi, or on the simulator.
-
-The choice is always explicit (``--sim`` on the command line); nothing falls back silently.
+"""Build the hardware for the device program on the Raspberry Pi. The simulated unit's is
+:func:`simtools.backend.sim_hardware`; the choice is always explicit (``--sim`` on the command
+line), nothing falls back silently.
 """
 
 from __future__ import annotations
@@ -24,12 +24,3 @@ def pi_hardware(board: Board) -> tuple[Hardware, object]:
         factory.close()
         raise AdcAbsentError(f"{exc}. Check the analog board's cable and power. {HINT}") from exc
     return hw, clock
-
-
-def sim_hardware(board: Board, **rig_kwargs):
-    """The simulated unit: returns ``(hardware, rig)``; ``rig.clock`` is the clock to use."""
-    from sim.rig import SimRig
-
-    rig = SimRig(board, **rig_kwargs)
-    hw = build_hardware(board, **rig.hardware_kwargs())
-    return hw, rig

@@ -24,12 +24,10 @@ def _board(args):
 def cmd_hw_demo(args) -> int:
     """Step the setpoint through a load on the simulated board and print what the ADC reads and
     what truly flows. The production HAL, gpiozero devices and adafruit driver run unchanged."""
-    from sim.patient import Patient
-
-    from .backends import sim_hardware
+    from simtools.backend import sim_unit
 
     board = _board(args)
-    hw, rig = sim_hardware(board, patient=Patient(load_ohm=args.load), seed=args.seed)
+    hw, rig = sim_unit(board, load_ohm=args.load, seed=args.seed)
     clock = rig.clock
     out, guard = hw.output, hw.guard
 
@@ -149,7 +147,7 @@ def _log_command(log, args) -> int:
             sys.stdout.write(text)
         return 0
     if args.log_cmd == "plot":
-        from .plots import plot_logged_session
+        from simtools.plots import plot_logged_session
         plot_logged_session(log, args.id, Path(args.out))
         print(f"wrote {args.out}")
         return 0
@@ -206,9 +204,13 @@ def cmd_sim(args) -> int:
     """Play a scenario file against the complete device program on simulated hardware."""
     import json
 
-    from sim.scenario import ScenarioError, load_scenario
-
-    from .simrun import check_expect, prescription_of, run_scenario
+    from simtools.simrun import (
+        ScenarioError,
+        check_expect,
+        load_scenario,
+        prescription_of,
+        run_scenario,
+    )
     try:
         sc = load_scenario(args.scenario)
         prescription_of(sc)
@@ -245,7 +247,7 @@ def cmd_sim(args) -> int:
 
 
 def cmd_campaign(args) -> int:
-    from .campaign import run_campaign
+    from simtools.campaign import run_campaign
     report = run_campaign(args.runs, args.seed, Path(args.out), jobs=args.jobs,
                           progress=not args.quiet and sys.stderr.isatty(), profile=args.profile,
                           first=args.first)
@@ -292,7 +294,7 @@ def _data_dir_options(p: argparse.ArgumentParser, *, after: bool) -> None:
 
 
 def build_campaign_parser() -> argparse.ArgumentParser:
-    from .campaign import PROFILES
+    from simtools.campaign import PROFILES
     c = Parser(prog="ionto sim campaign",
                description="Random scenarios hunting for unsafe behaviour. Exit status 0: no "
                "safety property was broken; 3: at least one run broke one (each saved as a "

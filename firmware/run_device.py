@@ -49,10 +49,8 @@ def run(args) -> int:
 
     rig = None
     if args.sim:
-        from sim.patient import Patient
-
-        from .backends import sim_hardware
-        hw, rig = sim_hardware(board, patient=Patient(load_ohm=args.load), seed=args.seed)
+        from simtools.backend import sim_unit
+        hw, rig = sim_unit(board, load_ohm=args.load, seed=args.seed)
         clock = rig.clock
         _provision_sim(data_dir, board)
     else:
@@ -100,7 +98,7 @@ def run(args) -> int:
 
     panel = None
     if args.sim and sys.stdin.isatty() and sys.stdout.isatty() and not args.quiet:
-        from .ttypanel import TerminalPanel
+        from simtools.ttypanel import TerminalPanel
         panel = TerminalPanel(program, rig)
     speed = args.speed   # None: as fast as the machine allows (cli.SPEED)
     wall0 = time.monotonic()

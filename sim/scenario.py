@@ -4,7 +4,7 @@ A scenario tells a session from the outside: the patient, the prescription the t
 and what happens when. This module owns the world's side: the patient, the timeline of events
 (the button, the hands, shorts, broken components, console lines) and their playback on a
 :class:`~sim.rig.SimRig`. The prescription (``[protocol]``) is validated by the device's own
-rules in the composition root (``firmware.simrun``), since the simulator does not know them.
+rules in the composition root (``simtools.simrun``), since the simulator does not know them.
 
 Every problem is a :class:`ScenarioError` naming the file, the key, the bad value and what is
 allowed; nothing is simulated from an invalid file.

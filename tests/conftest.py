@@ -57,9 +57,9 @@ def energise(rig, hw, ma=0.0, *, patient=True, test_load=False):
 
 
 def device(rx=None, *, load_ohm=2000.0, seed=0, sink_gain=1.0, limits=None, **patient):
-    """The complete device program on the simulator (firmware.simdevice.SimDevice)."""
+    """The complete device program on the simulator (simtools.simdevice.SimDevice)."""
     from controller import Prescription
-    from firmware.simdevice import SimDevice
+    from simtools.simdevice import SimDevice
 
     return SimDevice(rx or Prescription(target_ma=5.0, duration_min=5.0, ramp_ma_s=1.0),
                      patient=Patient(load_ohm=load_ohm, **patient), seed=seed,

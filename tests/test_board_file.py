@@ -121,7 +121,7 @@ def test_the_software_copies_of_the_board_limits_agree_with_the_board_file(board
 
     from controller import RuleEngine
     from controller.limits import DEVICE_MAX_MA, HARDWARE_TRIP_MA
-    from firmware.campaign import LIMITER_MA
+    from simtools.campaign import LIMITER_MA
 
     p = board.protection
     assert p.device_max_ma == DEVICE_MAX_MA

@@ -9,9 +9,9 @@ import pytest
 
 from controller.session import CAL_BUDGET
 from firmware import calibration as calmod
-from firmware.simrun import ScenarioRun
 from sim.rig import ReferenceMeter
 from sim.scenario import parse_scenario
+from simtools.simrun import ScenarioRun
 
 HANDS_LIMIT_MA = 20.0
 

@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from firmware import campaign
-from firmware.campaign import (
+from simtools import campaign
+from simtools.campaign import (
     DONE_S,
     FLICKER_FAULTS,
     SELF_TEST_S,

@@ -74,8 +74,8 @@ def test_a_bad_number_in_a_scenario_is_exit_2_with_the_key_not_a_traceback(tmp_p
 
 
 def test_the_good_version_of_that_scenario_is_valid(tmp_path):
-    from firmware.simrun import prescription_of
     from sim.scenario import load_scenario
+    from simtools.simrun import prescription_of
     path = tmp_path / "good.toml"
     path.write_text(SCENARIO.format(**GOOD), encoding="utf-8")
     assert prescription_of(load_scenario(path)).waveform == "dc"

@@ -194,7 +194,7 @@ def test_the_hold_costs_a_real_patient_only_its_time():
     assert "BRIDGE" not in codes(dev) and "SHUNT-HOLD" not in codes(dev)
 
 
-# Real patients must not be refused: the simulator's patients as firmware/campaign.py draws
+# Real patients must not be refused: the simulator's patients as simtools/campaign.py draws
 # them (500 to 10,000 ohm; hands, feet, axillae; child; pulsed: the probe is DC whatever the
 # waveform), and skin at the low end of the literature's capacitance with a high body share.
 PATIENTS = {

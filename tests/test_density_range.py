@@ -16,8 +16,8 @@ import pytest
 
 from controller.immersion import BODY_FRACTION_MAX, BODY_OHM_MAX, body_fraction_bound
 from controller.limits import CHILD_AREA_CM2, SITE_AREA_CM2
-from firmware.simrun import run_scenario
 from sim.scenario import parse_scenario
+from simtools.simrun import run_scenario
 
 #: (site, child, DC target mA): each at its highest current
 SITES = [("hands", False, 20.0), ("hands", True, 15.0), ("feet", False, 25.0)]

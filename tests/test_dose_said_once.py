@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from firmware.simrun import ScenarioRun
 from sim.scenario import load_scenario
+from simtools.simrun import ScenarioRun
 
 
 def test_the_dose_is_said_once_at_the_end_and_is_the_logged_one():

@@ -1,12 +1,12 @@
-"""The fault-injection matrix (firmware/faultmatrix.py): a few cells here, and that its judge can
+"""The fault-injection matrix (simtools/faultmatrix.py): a few cells here, and that its judge can
 fail. CI runs every cell with ``python tools/fault_matrix.py --check``."""
 
 from __future__ import annotations
 
 import pytest
 
-from firmware import faultmatrix
-from firmware.faultmatrix import run_cell
+from simtools import faultmatrix
+from simtools.faultmatrix import run_cell
 
 
 @pytest.mark.hazard("H-OC-2", "H-SENSE-2", "H-SUPPLY-1")

@@ -28,9 +28,9 @@ from controller import Limits, Prescription, PrescriptionError
 from firmware import settings as settings_mod
 from firmware import store
 from firmware.config import ConfigError, load_config
-from firmware.simrun import prescription_of
 from hardware import BoardConfigError, load_board
 from sim.scenario import ScenarioError, load_scenario
+from simtools.simrun import prescription_of
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ = settings(max_examples=int(os.environ.get("IONTO_HYPOTHESIS_EXAMPLES", "300")),

@@ -19,9 +19,9 @@ import pytest
 
 from conftest import energise, make_rig, run
 from controller.limits import PULSE_DUTY, PULSE_HZ
-from firmware.campaign import DEADLINE_MS, check_properties, safe_after_acting_ms
-from firmware.simrun import run_scenario
 from sim.scenario import parse_scenario
+from simtools.campaign import DEADLINE_MS, check_properties, safe_after_acting_ms
+from simtools.simrun import run_scenario
 
 
 def _short_doc(site, target, load, drift, hz, duty, at_s):

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from firmware.thinning import PeakThinner, thin
+from simtools.thinning import PeakThinner, thin
 
 
 def _rows(n=10_000, seed=3):
@@ -62,13 +62,13 @@ def test_a_missing_value_does_not_break_the_thinning():
 
 def test_the_scenario_plot_rows_hold_the_true_peak(tmp_path):
     """fault-sink-short: 31 mA flows for part of one period; the plot must reach it."""
-    from firmware.simrun import run_scenario
     from sim.scenario import load_scenario
+    from simtools.simrun import run_scenario
     summary = run_scenario(load_scenario("scenarios/fault-sink-short.toml"), tmp_path,
                            plot=True)
     assert (tmp_path / "session.png").stat().st_size > 10_000
     # the plot's rows are gone with the run; the summary's peak is what the plot must reach
-    from firmware import simrun
+    from simtools import simrun
     run = simrun.ScenarioRun(load_scenario("scenarios/fault-sink-short.toml"), None, plot=True)
     try:
         run.run()
@@ -81,7 +81,7 @@ def test_the_scenario_plot_rows_hold_the_true_peak(tmp_path):
 
 
 def test_the_log_plot_draws_an_unknown_load_as_a_gap(tmp_path, monkeypatch):
-    from firmware import plots
+    from simtools import plots
 
     class Log:
         def session(self, sid):

@@ -186,8 +186,8 @@ def test_a_falling_current_with_a_circuit_transient_is_not_a_step(name):
     """The shock measure must not read the circuit's own settling after the patient changed it
     as a rise: two random-campaign runs once reported 0.52 and 0.61 mA "steps" in currents that
     only fell. Each is replayed exactly (the simulator is deterministic)."""
-    from firmware.simrun import run_scenario
     from sim.scenario import parse_scenario
+    from simtools.simrun import run_scenario
     doc, reported = TRANSIENTS[name]
     s = run_scenario(parse_scenario({"name": name, **doc}, f"{name}.toml"), None, trace=False)
     assert s["pauses"] >= 1 or s["reduced_target_ma"] is not None   # the device reacted
@@ -314,8 +314,8 @@ def test_after_a_short_dip_the_current_returns_to_the_target(waveform, fraction,
 ])
 def test_density_stays_within_the_bound_at_deep_partial_immersion_in_pulsed_dc(
         site, target, area, load, pulse_hz, duty, drift, fraction):
-    from firmware.simrun import run_scenario
     from sim.scenario import parse_scenario
+    from simtools.simrun import run_scenario
     doc = {"name": "deep-partial", "seed": 7, "end_after_s": 60.0,
            "protocol": {"site": site, "target_ma": target, "duration_min": 5.0,
                         "waveform": "pulsed", "pulse_hz": pulse_hz, "pulse_duty": duty,
@@ -393,8 +393,8 @@ def test_feet_in_pulsed_dc_partly_out_before_the_first_ramp_stay_within_the_boun
     took the trays to zero in the pulse pauses, the pulsed load estimate read a third of the
     truth, the session paused and ramped up against the contact check's DC reference, and the
     true density stayed at 0.267 mA/cm2 for 36.6 s (docs/safety/campaigns.md, finding 10)."""
-    from firmware.simrun import run_scenario
     from sim.scenario import parse_scenario
+    from simtools.simrun import run_scenario
     doc = {"name": "campaign-short-1-1327", "seed": 2327, "end_after_s": 55.2,
            "protocol": {"site": "feet", "target_ma": 19.04, "duration_min": 5.0,
                         "waveform": "pulsed", "pulse_hz": 5000, "pulse_duty": 0.3,
@@ -437,8 +437,8 @@ def test_a_childs_pulse_peak_stays_within_the_limit_when_a_hand_goes_back_in():
     40 % of the hands' area in the water the compliance voltage came in; the headroom clamp let
     the command stand 0.3 mA of average (1 mA of peak) above the held current, and when the
     hand went back in the true peak rose to 15.56 mA (docs/safety/campaigns.md, finding 13)."""
-    from firmware.simrun import run_scenario
     from sim.scenario import parse_scenario
+    from simtools.simrun import run_scenario
     doc = {"name": "campaign-short-1-3960", "seed": 4960, "end_after_s": 40.0,
            "protocol": {"site": "hands", "target_ma": 5.16, "duration_min": 10.0,
                         "waveform": "pulsed", "child": True, "ramp_ma_s": 1.0,

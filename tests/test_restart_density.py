@@ -112,9 +112,9 @@ def test_the_campaign_run_that_found_it_keeps_the_safety_properties():
     import tomllib
     from pathlib import Path
 
-    from firmware.campaign import check_properties
-    from firmware.simrun import run_scenario
     from sim.scenario import load_scenario
+    from simtools.campaign import check_properties
+    from simtools.simrun import run_scenario
 
     findings = Path(__file__).resolve().parents[1] / "docs/safety/findings"
     path = findings / "campaign-short-7756744-90.toml"

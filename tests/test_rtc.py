@@ -15,7 +15,6 @@ import adafruit_ds3231
 import pytest
 from adafruit_register import i2c_bcd_datetime
 
-from firmware.backends import sim_hardware
 from hal import (
     CLOCK_LOST,
     ClockLostError,
@@ -36,6 +35,7 @@ from sim.ds3231 import (
     Ds3231Emulator,
 )
 from sim.rig import RTC_START, SimRig
+from simtools.backend import sim_hardware
 
 BOARD = load_board()
 ADDR = BOARD.rtc.address

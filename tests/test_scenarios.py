@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from test_golden import golden_tool
 
-from firmware.simrun import check_expect, prescription_of, run_scenario
 from sim.scenario import ScenarioError, load_scenario, parse_scenario
+from simtools.simrun import check_expect, prescription_of, run_scenario
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml"))
 #: the recorded outputs (tools/golden.py): each scenario's summary and trace as recorded
@@ -111,7 +111,7 @@ def test_a_saved_scenario_replays_exactly(tmp_path):
 
 
 def test_campaign_runs_checks_properties_and_reports(tmp_path):
-    from firmware.campaign import run_campaign
+    from simtools.campaign import run_campaign
     report = run_campaign(runs=4, seed=11, out=tmp_path, jobs=2)
     data = json.loads((tmp_path / "campaign.json").read_text())
     assert data["runs"] == 4 and sum(data["outcomes"].values()) == 4
@@ -120,7 +120,7 @@ def test_campaign_runs_checks_properties_and_reports(tmp_path):
 
 
 def test_campaign_properties_on_summaries():
-    from firmware.campaign import check_properties
+    from simtools.campaign import check_properties
     doc = {"protocol": {"site": "hands", "child": False}, "event": []}
     ok = {"peak_ma": 20.2, "max_step_ma": 0.5, "density_over_s": 0.2, "fault": None}
     assert check_properties(doc, ok) == []
@@ -188,7 +188,7 @@ def test_a_rise_that_ends_by_itself_before_any_detection_is_not_the_fault_acting
     1.18 mA for one period (the skin's capacitance charging) and then by 0.59 mA, inside
     R-OC-REL's tolerance; the deadline was counted from that one period. A shorted sink that a
     rule catches during its rise must still be judged from the rise (finding 12's run)."""
-    from firmware.campaign import check_properties
+    from simtools.campaign import check_properties
     findings = Path(__file__).resolve().parents[1] / "docs/safety/findings"
     for name, rises in (("campaign-short-1-4115.toml", False),
                         ("campaign-short-9754803-249.toml", True)):
@@ -216,7 +216,7 @@ def test_a_pause_before_any_detection_leaves_the_fault_nothing_to_act_on(tmp_pat
     keeps its current is still judged on all of its time (the catalogue's sense_b_open)."""
     import csv
 
-    from firmware.campaign import check_properties
+    from simtools.campaign import check_properties
     findings = Path(__file__).resolve().parents[1] / "docs/safety/findings"
     name = "campaign-short-1-7359.toml"
     doc = tomllib.loads((findings / name).read_text())
@@ -238,7 +238,7 @@ def test_a_pause_before_any_detection_leaves_the_fault_nothing_to_act_on(tmp_pat
 def test_campaign_saves_each_violation_as_a_replayable_scenario(tmp_path, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
-    from firmware import campaign
+    from simtools import campaign
     monkeypatch.setattr(campaign, "check_properties", lambda doc, summary: ["forced"])
     with ThreadPoolExecutor(1) as ex:  # the executor is pluggable
         report = campaign.run_campaign(runs=1, seed=3, out=tmp_path, executor=ex)
@@ -250,7 +250,7 @@ def test_campaign_saves_each_violation_as_a_replayable_scenario(tmp_path, monkey
 
 
 def test_short_campaign_profile_stops_early_and_keeps_its_events_inside():
-    from firmware.campaign import random_scenario
+    from simtools.campaign import random_scenario
     for i in range(50):
         doc = random_scenario(5, i, "short")
         assert 20.0 <= doc["end_after_s"] <= 150.0
@@ -266,7 +266,7 @@ def test_a_crashing_run_is_a_reported_violation_not_the_end_of_the_campaign(tmp_
                                                                            monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
-    from firmware import campaign, simrun
+    from simtools import campaign, simrun
 
     def boom(*_a, **_k):
         raise RuntimeError("simulated crash")
@@ -303,7 +303,7 @@ def test_a_new_session_after_a_cleared_fault_does_not_count_as_the_faults_curren
     deadline; the session the patient starts after the technician's clear treats at 5 mA to
     the end of the run, and that current is not the fault's (summary.json once counted it:
     90 s for a fault that was safe in 0.1 s)."""
-    from firmware.campaign import check_properties
+    from simtools.campaign import check_properties
     path = Path(__file__).resolve().parents[1] / "scenarios/fault-cleared-new-session.toml"
     doc = tomllib.loads(path.read_text())
     s = run_scenario(load_scenario(path), tmp_path, trace=True)
@@ -344,7 +344,7 @@ def test_current_that_flows_again_without_a_new_session_still_counts(tmp_path):
     welded relay (the self-test finds it: ST-RELAY, the fault stays), and START is then refused.
     No new session began, so that current is still the fault's episode: safe_after_ms runs to
     it, and the campaign's judges see it."""
-    from firmware.campaign import check_properties
+    from simtools.campaign import check_properties
     doc = WELDED_THEN_CLEARED
     s = run_scenario(parse_scenario(doc, "welded.toml"), tmp_path, trace=True)
     f = s["fault"]

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from controller import selftest
-from firmware.simrun import ScenarioRun
 from sim.scenario import Event, parse_scenario
+from simtools.simrun import ScenarioRun
 
 #: the welded relay: a short session whose relay welds; the patient stops it at 8 s and the
 #: device is idle again (DONE shown for 10 s) by 25 s

@@ -11,12 +11,12 @@ import adafruit_ssd1306
 import pytest
 from adafruit_ssd1306 import SSD1306_I2C
 
-from firmware.backends import sim_hardware
 from hal import DisplayAbsentError, DisplayError
 from hal.display import FONT_FILE, MAX_LINES, line_top
 from sim.ads1115 import SimI2CBus
 from sim.clock import VirtualClock
 from sim.ssd1306 import HEIGHT, MODE_HORIZONTAL, MODE_PAGE, MODE_VERTICAL, WIDTH, Ssd1306Emulator
+from simtools.backend import sim_hardware
 
 ADDR = 0x3C
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from firmware import ttypanel
-from firmware.ttypanel import fault_advice, status_line
+from simtools import ttypanel
+from simtools.ttypanel import fault_advice, status_line
 
 
 def fake(state="IDLE", colour="green", a=0.0, b=0.0, contact=1.0, fault=None, session=None,
@@ -76,8 +76,8 @@ def test_a_shorter_line_leaves_nothing_of_a_longer_one(monkeypatch):
 
 def test_the_panel_of_a_real_program_in_a_fault(tmp_path):
     """fault-sink-short on the complete program: the line and the advice name R-OC-ABS."""
-    from firmware.simrun import ScenarioRun
     from sim.scenario import load_scenario
+    from simtools.simrun import ScenarioRun
     run = ScenarioRun(load_scenario("scenarios/fault-sink-short.toml"), None, trace=False)
     try:
         while run.program.controller.state != "FAULT" and run.clock.now() < 60:

@@ -3,7 +3,7 @@
     python tools/fault_matrix.py [--check] [--jobs 2] [--fault NAME ...] [--phase NAME ...]
 
 Plays every catalogue fault in every phase of a session on the simulator (see
-``firmware/faultmatrix.py`` for what a cell does and how it is judged), writes
+``simtools/faultmatrix.py`` for what a cell does and how it is judged), writes
 ``docs/safety/fault-matrix.md`` and exits 1 when a cell fails. ``--check`` (CI) writes nothing
 and also fails when the committed table differs from this run's (the simulator is deterministic:
 a difference means a change moved a reaction time, which belongs in the same commit).
@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from firmware.faultmatrix import (  # noqa: E402
+from sim.faults import CATALOGUE  # noqa: E402
+from simtools.faultmatrix import (  # noqa: E402
     DEADLINE_MS,
     DEFERRED,
     DEFERRED_MA,
@@ -32,7 +33,6 @@ from firmware.faultmatrix import (  # noqa: E402
     Cell,
     run_matrix,
 )
-from sim.faults import CATALOGUE  # noqa: E402
 
 DOC = ROOT / "docs" / "safety" / "fault-matrix.md"
 
@@ -46,7 +46,7 @@ def render(cells: list[Cell]) -> str:
            "cell or a stale table fails the build). Every fault of the simulator's catalogue "
            "is injected in every phase of a session, and the device's reaction is judged on "
            "the ground truth (the true patient current from the physics model). How a cell "
-           "is played and judged: `firmware/faultmatrix.py`. The session: hands, "
+           "is played and judged: `simtools/faultmatrix.py`. The session: hands, "
            f"{TARGET_MA:g} mA DC, ramp 1 mA/s, 2 kΩ; the faults take the catalogue's default "
            "parameters (`loop_stall`: 1000 ms).", "",
            "A cell reads `CODE detected/safe`: the fault code the device latched, then the ms "

@@ -107,16 +107,16 @@ def differences(name: str, recorded: dict | None, now: dict) -> list[str]:
 
 
 def play_scenario(path: str, out_dir: str) -> dict:
-    from firmware.simrun import run_scenario
     from sim.scenario import load_scenario
+    from simtools.simrun import run_scenario
     run_scenario(load_scenario(Path(path)), Path(out_dir), trace=True)
     return outputs_entry(Path(out_dir))
 
 
 def play_campaign(seed: int, index: int, profile: str, out_dir: str) -> dict:
-    from firmware.campaign import random_scenario
-    from firmware.simrun import run_scenario
     from sim.scenario import parse_scenario
+    from simtools.campaign import random_scenario
+    from simtools.simrun import run_scenario
     doc = random_scenario(seed, index, profile)
     run_scenario(parse_scenario(doc, f"campaign/{doc['name']}.toml"), Path(out_dir), trace=True)
     return outputs_entry(Path(out_dir))

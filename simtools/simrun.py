@@ -23,19 +23,24 @@ from pathlib import Path
 
 from controller import Limits, Prescription, PrescriptionError
 from controller.limits import AREA_CM2, DURATION_MIN, PULSE_DUTY, PULSE_HZ, RAMP_RATE, SITE_MAX_MA
+from firmware import calibration as calmod
+from firmware import settings
+from firmware.console import TechConsole, set_pin
+from firmware.device import DeviceProgram
+from firmware.run_device import SIM_PIN
+from firmware.sdnotify import Notifier
 from hardware import Board, load_board
 from sim.numbers import show
 from sim.patient import Patient
-from sim.scenario import Player, Scenario, ScenarioError, read_number
+from sim.scenario import Player, Scenario, ScenarioError, load_scenario, read_number
 from sim.truth import TruthRecorder
 
-from . import calibration as calmod
-from . import settings
-from .backends import sim_hardware
-from .console import TechConsole, set_pin
-from .device import DeviceProgram
-from .run_device import SIM_PIN
-from .sdnotify import Notifier
+from .backend import sim_hardware
+
+#: what ``ionto sim`` needs of the scenario loader, reached through here so that the shipped
+#: command line imports nothing of sim/ itself (tests/test_layers.py)
+__all__ = ["ScenarioError", "ScenarioRun", "check_expect", "load_scenario", "prescription_of",
+           "run_scenario"]
 from .thinning import PeakThinner
 
 TRACE_COLUMNS = ("t_s", "state", "setpoint_ma", "measured_ma", "measured_b_ma", "patient_ma",
@@ -159,7 +164,7 @@ class ScenarioRun:
             self._trace.writerow(TRACE_COLUMNS)
         self.plot = plot
         # --plot: the rows thinned to about 2000 windows of the run, each keeping its extremes
-        # (a fault's peak lasts a period or two) and every state change (firmware/thinning.py)
+        # (a fault's peak lasts a period or two) and every state change (simtools/thinning.py)
         self._plot_thin = PeakThinner(max(0.05, self.horizon() / 2000), PLOT_KEYS) \
             if plot else None
         self.first_fault: dict | None = None

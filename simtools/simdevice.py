@@ -9,13 +9,13 @@ presses, and a :class:`~sim.truth.TruthRecorder` that watches the true patient c
 from __future__ import annotations
 
 from controller import Controller, Limits, Prescription
+from firmware.device import controller_config
+from firmware.loop import DeviceLoop
 from hardware import Board, load_board
 from sim.patient import Patient
 from sim.truth import TruthRecorder
 
-from .backends import sim_hardware
-from .device import controller_config
-from .loop import DeviceLoop
+from .backend import sim_hardware
 
 
 class SimDevice:

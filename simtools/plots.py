@@ -85,7 +85,7 @@ def plot_scenario(rows, summary: dict, out: Path) -> None:
     """True and measured current against the setpoint, the load and the contact, with the
     device states as shaded bands and the events marked; readable without the CSV.
 
-    ``rows`` may be thinned, but must keep each stretch's extremes (firmware/thinning.py): the
+    ``rows`` may be thinned, but must keep each stretch's extremes (simtools/thinning.py): the
     y axis is drawn to the highest current of the rows, and the title's peak is the summary's.
     Event names are written above the axes, legends beside them: nothing covers a curve."""
     if not rows:

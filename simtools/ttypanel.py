@@ -15,8 +15,7 @@ import tty
 
 from controller.selftest import HINTS
 from controller.session import PATIENT_CLEARABLE
-
-from .indication import PATTERNS
+from firmware.indication import PATTERNS
 
 COLOUR_CODES = {"off": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34",
                 "magenta": "35", "cyan": "36", "white": "37"}

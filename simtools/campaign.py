@@ -42,7 +42,7 @@ machine runs unchanged on a cluster engine that offers the same interface, for e
 distributed client's executor (``client.get_executor()``)::
 
     from dask.distributed import Client
-    from firmware.campaign import run_campaign
+    from simtools.campaign import run_campaign
     with Client("scheduler:8786") as client:
         run_campaign(runs=100_000, seed=7, out=Path("big"), executor=client.get_executor())
 """
