@@ -722,7 +722,7 @@ class Progress:
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
             self.bar = tqdm(total=total, initial=done, unit="run", file=sys.stderr,
-                            bar_format="{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} runs, "
+                            bar_format="{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} runs"
                             "{postfix}")
 
     def rate(self) -> float | None:
@@ -744,11 +744,8 @@ class Progress:
         if not self.enabled:
             return
         if self.bar is not None:
-            rate = self.rate()
-            left = (self.total - self.done) / rate if rate else None
-            self.bar.set_postfix_str(
-                (f"{rate:.1f} runs/min, about {left:.0f} min left" if rate else "")
-                + f", {violations} broke a property", refresh=False)
+            self.bar.set_postfix_str(self.line(violations).split(" runs", 1)[1].lstrip(", "),
+                                     refresh=False)
             self.bar.update(1)
         elif time.monotonic() - self.last >= self.every_s or self.done == self.total:
             self.last = time.monotonic()
@@ -886,6 +883,13 @@ def margins(doc: dict, summary: dict) -> dict[str, tuple[float, float]]:
 CLOSEST = 3
 
 
+def closeness(name: str, value: float, bound: float) -> float:
+    """How near a figure is to its bound, for naming the runs closest to it: the peak current
+    by its distance to its bound in mA (the bounds differ by site and fault), the fault times
+    by their share of their own deadline, the others by their value."""
+    return value - bound if name == "peak_ma" else value / bound
+
+
 def build_report(header: dict, done: dict[int, dict]) -> dict:
     """campaign.json's figures from the journal's results, in the order of the run index
     (whatever order they finished in): the same for the same seed on any engine."""
@@ -918,7 +922,8 @@ def build_report(header: dict, done: dict[int, dict]) -> dict:
             if acting is not None:
                 worst["safe_after_acting_ms"] = max(worst["safe_after_acting_ms"], acting)
         for name, (value, bound) in margins(doc, s).items():
-            closest.setdefault(name, []).append((value / bound, index, value, bound))
+            closest.setdefault(name, []).append((closeness(name, value, bound), index, value,
+                                                 bound))
     named = {name: [{"run": i, "value": round(v, 4), "bound": round(b, 4)}
                     for _, i, v, b in sorted(rows, key=lambda r: (-r[0], r[1]))[:CLOSEST]]
              for name, rows in sorted(closest.items())}

@@ -28,7 +28,7 @@ def test_the_default_pool_plays_without_importing_distributed(tmp_path):
                 "assert 'distributed' not in sys.modules and 'dask' not in sys.modules\n"
                 "sys.exit(rc)")
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "campaign.json").exists()
+    assert (tmp_path / "campaign.json").exists() and (tmp_path / "campaign.png").exists()
 
 
 @pytest.mark.parametrize("option", [["--workers", "2"], ["--scheduler", "localhost:8786"]])
