@@ -291,8 +291,8 @@ def cmd_campaign(args) -> int:
         return 2
     part = f", runs {first}..{first + runs - 1}" if first else ""
     eng = report["engine"]
-    lost = (f"; {eng['workers_lost']} worker(s) lost, {eng['runs_reassigned']} run(s) played "
-            "again elsewhere" if eng.get("workers_lost") else "")
+    lost = (f"; {eng['workers_lost']} worker(s) died holding {eng['runs_reassigned']} run(s), "
+            "each played again" if eng.get("workers_lost") else "")
     print(f"{report['runs']} {profile} runs (seed {seed}{part}) in {report['wall_s']:.1f} s "
           f"({report['runs_per_min']} runs/min, {eng['engine']}{lost}); "
           f"outcomes {report['outcomes']}; worst {report['worst']}")
