@@ -608,6 +608,17 @@ class JournalError(Exception):
     """A journal that cannot be continued (one line, for the command to print)."""
 
 
+#: the figures of a run's summary that the report is built from: the only ones a journal keeps
+#: in memory (a campaign of 100,000 runs), the file has them all
+REPORT_FIELDS = ("outcome", "peak_ma", "max_step_ma", "max_density_ma_cm2", "density_over_s",
+                 "fault")
+
+
+def _compact(rec: dict) -> dict:
+    s = rec["summary"]
+    return {**rec, "summary": None if s is None else {k: s[k] for k in REPORT_FIELDS if k in s}}
+
+
 class Journal:
     """``DIR/runs.jsonl``: a header line naming the campaign, then one line per part played
     (``{"part": ...}``) and one line per finished run (``{"run": index, ...}``). Append-only;
@@ -652,7 +663,7 @@ class Journal:
                     self.parts.append(last_s)
                 last_s = 0.0
             elif "run" in rec:
-                self.done[rec["run"]] = rec
+                self.done[rec["run"]] = _compact(rec)
                 last_s = rec["part_s"]
         if last_s is not None:
             self.parts.append(last_s)
@@ -664,8 +675,8 @@ class Journal:
         rec = {"run": index, "summary": result["summary"], "violations": result["violations"],
                "wall_s": round(result["wall_s"], 3), "worker": result.get("worker"),
                "part": self.part, "part_s": round(part_s, 3)}
-        self.done[index] = rec
         self._write(rec)
+        self.done[index] = _compact(rec)
         self.unsynced += 1
         if self.unsynced >= FSYNC_EVERY_RUNS or \
                 time.monotonic() - self.synced_at >= FSYNC_EVERY_S:

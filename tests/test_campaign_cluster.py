@@ -242,3 +242,21 @@ def test_a_run_that_kills_its_worker_each_time_is_a_crash_not_a_lost_run(client,
     assert v["scenario"] == name and "its worker died each time" in v["violations"][0]
     assert (tmp_path / "violations" / f"{name}.toml").exists()
     assert report["engine"]["workers_lost"] == 2, report["engine"]
+
+
+def _set_identity(code):
+    real = getattr(campaign, "_real_identity", campaign.identity)
+    campaign._real_identity = real
+    campaign.identity = (lambda: {**real(), "code": code}) if code else real
+
+
+def test_a_worker_with_other_code_stops_the_campaign_in_one_line(client, tmp_path):
+    from firmware.cluster import ClusterError
+    client.run(_set_identity, "0123456789abcdef")
+    try:
+        with pytest.raises(ClusterError, match=r"has other code '0123456789abcdef' \(the "
+                           r"campaign's '[0-9a-f]{16}'\): install the same ionto"):
+            campaign.run_campaign(2, SEED, tmp_path, client=client, profile="short")
+    finally:
+        client.run(_set_identity, None)
+    assert not (tmp_path / "campaign.json").exists()
