@@ -58,6 +58,7 @@ import socket
 import sys
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from sim.faults import CATALOGUE
@@ -770,8 +771,17 @@ class Progress:
 def _local_results(executor: Executor, seed: int, indices: list[int], profile: str):
     """(index, result) as each run finishes on a concurrent.futures executor."""
     futures = {executor.submit(run_one, seed, i, profile): i for i in indices}
+    broken = None
     for fut in as_completed(futures):
-        yield futures.pop(fut), fut.result()
+        index = futures.pop(fut)
+        try:
+            result = fut.result()
+        except BrokenProcessPool as exc:   # a process died: keep every run that finished
+            broken = exc
+            continue
+        yield index, result
+    if broken is not None:
+        raise broken
 
 
 def save_scenario(vdir: Path, doc: dict) -> Path:

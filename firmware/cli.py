@@ -254,6 +254,8 @@ def cmd_sim(args) -> int:
 
 
 def cmd_campaign(args) -> int:
+    from concurrent.futures.process import BrokenProcessPool
+
     from .campaign import JournalError, resume_header, run_campaign
     if args.resume is None and (args.runs is None or args.seed is None):
         missing = "--runs" if args.runs is None else "--seed"
@@ -289,6 +291,12 @@ def cmd_campaign(args) -> int:
     except JournalError as exc:
         print(f"ionto sim campaign: {exc}", file=sys.stderr)
         return 2
+    except BrokenProcessPool as exc:
+        print(f"ionto sim campaign: a process of the local pool died ({exc}); the runs that "
+              f"finished are kept: continue with --resume {out}, or play on a Dask cluster "
+              "(--workers N), where a run that kills its process is reported as a crash",
+              file=sys.stderr)
+        return 1
     part = f", runs {first}..{first + runs - 1}" if first else ""
     eng = report["engine"]
     lost = (f"; {eng['workers_lost']} worker(s) died holding {eng['runs_reassigned']} run(s), "

@@ -5,6 +5,7 @@ the three options exclude each other."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,19 @@ def test_a_scheduler_that_does_not_answer_is_one_line(capsys, tmp_path, monkeypa
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1, err
     assert "no Dask scheduler answers at tcp://127.0.0.1:1" in err and "dask scheduler" in err
+
+
+def test_a_pool_process_that_dies_is_one_line_and_the_finished_runs_are_kept(tmp_path):
+    # run 1 ends the process that plays it (as a run that crashed the interpreter would); the
+    # pool is forked, so the patch reaches its process
+    r = _python("import os, sys\nfrom firmware import cli, simrun\nreal = simrun.run_scenario\n"
+                "def run(sc, *a, **k):\n"
+                "    if sc.name.endswith('-1'):\n        os._exit(70)\n"
+                "    return real(sc, *a, **k)\n"
+                "simrun.run_scenario = run\n"
+                f"sys.exit(cli.main(['sim', 'campaign', '--runs', '2', '--seed', '20277162', "
+                f"'--profile', 'short', '--jobs', '1', '--out', {str(tmp_path)!r}, '--quiet']))")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1 and f"--resume {tmp_path}" in r.stderr
+    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
+    assert [json.loads(x).get("run") for x in lines[2:]] == [0]      # run 0 was kept
