@@ -349,7 +349,11 @@ def build_campaign_parser() -> argparse.ArgumentParser:
     c = Parser(prog="ionto sim campaign",
                description="Random scenarios hunting for unsafe behaviour. Exit status 0: no "
                "safety property was broken; 3: at least one run broke one (each saved as a "
-               "scenario file under OUT/violations/ that 'ionto sim' replays); 2: a bad option.")
+               "scenario file under OUT/violations/ that 'ionto sim' replays); 1: a process of the "
+               "local pool died (the finished runs are kept: --resume); 2: a bad option, a Dask "
+               "cluster that cannot be used, or a campaign folder that cannot be resumed. Each "
+               "run's result is written to OUT/runs.jsonl as it finishes; the report is "
+               "OUT/campaign.json and OUT/campaign.png.")
     c.add_argument("--runs", type=RUNS, metavar="N",
                    help=f"how many random scenarios to play (needed unless --resume); allowed: "
                    f"{RUNS.allowed}")
