@@ -12,7 +12,16 @@ from pathlib import Path
 
 from hardware import BoardConfigError, load_board
 
-from .cliargs import Parser, existing_dir, existing_file, new_dir, number_arg, out_file, speed_arg
+from .cliargs import (
+    Parser,
+    address_arg,
+    existing_dir,
+    existing_file,
+    new_dir,
+    number_arg,
+    out_file,
+    speed_arg,
+)
 from .config import ConfigError
 from .run_device import SIM_PIN
 
@@ -247,17 +256,59 @@ def cmd_sim(args) -> int:
 
 
 def cmd_campaign(args) -> int:
-    from simtools.campaign import run_campaign
-    report = run_campaign(args.runs, args.seed, Path(args.out), jobs=args.jobs,
-                          progress=not args.quiet and sys.stderr.isatty(), profile=args.profile,
-                          first=args.first)
-    part = f", runs {args.first}..{args.first + args.runs - 1}" if args.first else ""
-    print(f"{report['runs']} {args.profile} runs (seed {args.seed}{part}) in "
-          f"{report['wall_s']:.1f} s ({report['runs_per_min']} runs/min, {args.jobs} process(es)); "
+    from concurrent.futures.process import BrokenProcessPool
+
+    from simtools.campaign import JournalError, resume_header, run_campaign
+    if args.resume is None and (args.runs is None or args.seed is None):
+        missing = "--runs" if args.runs is None else "--seed"
+        print(f"ionto sim campaign: {missing} is needed to start a campaign (or --resume DIR "
+              "to continue one) ('ionto sim campaign --help' lists the options)", file=sys.stderr)
+        return 2
+    if args.resume is not None and args.out is not None and \
+            Path(args.out).resolve() != Path(args.resume).resolve():
+        print("ionto sim campaign: --resume continues the campaign in its own folder; leave "
+              "--out out", file=sys.stderr)
+        return 2
+    out = Path(args.resume if args.resume is not None else args.out or "sim-out/campaign")
+    try:
+        if args.resume is not None:
+            h = resume_header(out, runs=args.runs, seed=args.seed, profile=args.profile,
+                              first=args.first)
+            runs, seed, profile, first = h["runs"], h["seed"], h["profile"], h["first"]
+        else:
+            runs, seed, profile, first = args.runs, args.seed, args.profile or "full", \
+                args.first or 0
+        kw = dict(jobs=args.jobs or 1, progress=not args.quiet, profile=profile, first=first,
+                  resume=args.resume is not None)
+        if args.scheduler or args.workers:
+            from simtools.cluster import ClusterError, connect
+            try:
+                with connect(scheduler=args.scheduler, workers=args.workers) as client:
+                    report = run_campaign(runs, seed, out, client=client, **kw)
+            except ClusterError as exc:
+                print(f"ionto sim campaign: {exc}", file=sys.stderr)
+                return 2
+        else:
+            report = run_campaign(runs, seed, out, **kw)
+    except JournalError as exc:
+        print(f"ionto sim campaign: {exc}", file=sys.stderr)
+        return 2
+    except BrokenProcessPool as exc:
+        print(f"ionto sim campaign: a process of the local pool died ({exc}); the runs that "
+              f"finished are kept: continue with --resume {out}, or play on a Dask cluster "
+              "(--workers N), where a run that kills its process is reported as a crash",
+              file=sys.stderr)
+        return 1
+    part = f", runs {first}..{first + runs - 1}" if first else ""
+    eng = report["engine"]
+    lost = (f"; {eng['workers_lost']} worker(s) died holding {eng['runs_reassigned']} run(s), "
+            "each played again" if eng.get("workers_lost") else "")
+    print(f"{report['runs']} {profile} runs (seed {seed}{part}) in {report['wall_s']:.1f} s "
+          f"({report['runs_per_min']} runs/min, {eng['engine']}{lost}); "
           f"outcomes {report['outcomes']}; worst {report['worst']}")
     if report["violations"]:
         print(f"{len(report['violations'])} run(s) broke a safety property; replay them from "
-              f"{args.out}/violations/")
+              f"{out}/violations/")
         return 3
     print("no safety property was broken")
     return 0
@@ -269,6 +320,8 @@ SEED = number_arg(0, 2 ** 31, integer=True)          # the scenario files' seed
 CAMPAIGN_SEED = number_arg(0, 2 ** 63 - 1, integer=True)
 RUNS = number_arg(1, 1_000_000, integer=True)
 JOBS = number_arg(1, 256, integer=True)
+WORKERS = number_arg(1, 1024, integer=True)
+SCHEDULER = address_arg()
 FIRST = number_arg(0, 10 ** 12, integer=True)
 EXIT_AFTER = number_arg(0, 7 * 86400, low_open=True, unit="simulated s")
 SESSION_ID = number_arg(1, 2 ** 63 - 1, integer=True)   # SQLite's INTEGER
@@ -298,23 +351,42 @@ def build_campaign_parser() -> argparse.ArgumentParser:
     c = Parser(prog="ionto sim campaign",
                description="Random scenarios hunting for unsafe behaviour. Exit status 0: no "
                "safety property was broken; 3: at least one run broke one (each saved as a "
-               "scenario file under OUT/violations/ that 'ionto sim' replays); 2: a bad option.")
-    c.add_argument("--runs", type=RUNS, required=True, metavar="N",
-                   help=f"how many random scenarios to play; allowed: {RUNS.allowed}")
-    c.add_argument("--seed", type=CAMPAIGN_SEED, required=True, metavar="S",
-                   help="the seed every run is drawn from: the same seed, index and profile "
-                   f"give the same scenario; allowed: {CAMPAIGN_SEED.allowed}")
-    c.add_argument("--jobs", type=JOBS, default=1, metavar="J",
-                   help=f"processes (default 1); allowed: {JOBS.allowed}")
-    c.add_argument("--profile", choices=PROFILES, default="full",
+               "scenario file under OUT/violations/ that 'ionto sim' replays); 1: a process of the "
+               "local pool died (the finished runs are kept: --resume); 2: a bad option, a Dask "
+               "cluster that cannot be used, or a campaign folder that cannot be resumed. Each "
+               "run's result is written to OUT/runs.jsonl as it finishes; the report is "
+               "OUT/campaign.json and OUT/campaign.png.")
+    c.add_argument("--runs", type=RUNS, metavar="N",
+                   help=f"how many random scenarios to play (needed unless --resume); allowed: "
+                   f"{RUNS.allowed}")
+    c.add_argument("--seed", type=CAMPAIGN_SEED, metavar="S",
+                   help="the seed every run is drawn from (needed unless --resume): the same "
+                   f"seed, index and profile give the same scenario; allowed: "
+                   f"{CAMPAIGN_SEED.allowed}")
+    where = c.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=JOBS, metavar="J",
+                       help=f"play on a local pool of J processes (the default, with 1); "
+                       f"allowed: {JOBS.allowed}")
+    where.add_argument("--workers", type=WORKERS, metavar="N",
+                       help="play on a local Dask cluster of N worker processes (needs the "
+                       f"cluster extra: pip install -e '.[cluster]'); allowed: {WORKERS.allowed}")
+    where.add_argument("--scheduler", type=SCHEDULER, metavar="ADDRESS",
+                       help="play on the workers of the Dask cluster whose scheduler is at "
+                       "ADDRESS (needs the cluster extra; firmware/README.md); allowed: "
+                       f"{SCHEDULER.allowed}")
+    c.add_argument("--profile", choices=PROFILES,
                    help="full: whole sessions (default); short: each run stops after 20-150 "
                    "simulated s (self-test, contact, ramp, early treatment), the CI gate's profile")
-    c.add_argument("--first", type=FIRST, default=0, metavar="I",
+    c.add_argument("--first", type=FIRST, metavar="I",
                    help="index of the first run (default 0): a large campaign can be played in "
                    "parts with the result of one run")
-    c.add_argument("--out", type=new_dir(), default="sim-out/campaign", metavar="DIR",
-                   help="report and violations folder (default: sim-out/campaign)")
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.add_argument("--out", type=new_dir(), metavar="DIR",
+                   help="report, journal and violations folder (default: sim-out/campaign)")
+    c.add_argument("--resume", type=existing_dir("campaign folder"), metavar="DIR",
+                   help="continue the campaign that was killed in DIR (its journal runs.jsonl): "
+                   "the runs it holds are not played again; --runs, --seed, --profile and "
+                   f"--first may be left out; allowed: {existing_dir('campaign folder').allowed}")
+    c.add_argument("--quiet", action="store_true", help="no progress line")
     c.set_defaults(func=cmd_campaign)
     return c
 

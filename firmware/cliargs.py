@@ -110,6 +110,30 @@ def speed_arg(lo: float = 0.01, hi: int = 10_000):
     return check
 
 
+#: a Dask scheduler's address: [tcp:// or tls://]HOST:PORT (a name, an IPv4 address or a
+#: bracketed IPv6 address)
+_ADDRESS = re.compile(r"(?:(?:tcp|tls)://)?(?:[A-Za-z0-9]([A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\])"
+                      r":([0-9]{1,5})")
+
+
+def address_arg():
+    """A ``type=`` function for a Dask scheduler's address (``--scheduler``): checked for its
+    form only; whether a scheduler answers there is the command's to say."""
+    words = "a scheduler address HOST:PORT or tcp://HOST:PORT (port 1 to 65535)"
+
+    def check(text: str) -> str:
+        m = _ADDRESS.fullmatch(text.strip())
+        if m is None or not 1 <= int(m.group(2)) <= 65535:
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not allowed; allowed: {words}")
+        text = text.strip()
+        return text if "://" in text else f"tcp://{text}"
+
+    check.allowed = words
+    check.kind = "address"
+    check.__name__ = "address"
+    return check
+
+
 def _path(text: str) -> Path:
     if not text or "\x00" in text:
         raise argparse.ArgumentTypeError(f"{_shown(text, _SHOW_PATH)} is not a path")
@@ -211,5 +235,5 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} ('{self.prog} --help' lists the options)\n")
 
 
-__all__ = ["Parser", "existing_dir", "existing_file", "new_dir", "number_arg", "out_file",
-           "speed_arg"]
+__all__ = ["Parser", "address_arg", "existing_dir", "existing_file", "new_dir", "number_arg",
+           "out_file", "speed_arg"]

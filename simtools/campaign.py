@@ -36,25 +36,29 @@ and checks the safety properties on the ground truth of every run:
 Every run that breaks a property is saved as a scenario file under ``DIR/violations/``, which
 ``ionto sim`` replays exactly (the simulator is deterministic for a given file).
 
-The executor is pluggable: :func:`run_campaign` takes any ``concurrent.futures.Executor``. The
-default is a local ``ProcessPoolExecutor(max_workers=jobs)``; a campaign too large for one
-machine runs unchanged on a cluster engine that offers the same interface, for example a Dask
-distributed client's executor (``client.get_executor()``)::
-
-    from dask.distributed import Client
-    from simtools.campaign import run_campaign
-    with Client("scheduler:8786") as client:
-        run_campaign(runs=100_000, seed=7, out=Path("big"), executor=client.get_executor())
+The runs are played on a local pool of processes (``--jobs``, the default), on any
+``concurrent.futures.Executor`` given to :func:`run_campaign`, or on a Dask distributed cluster
+(``--scheduler ADDRESS`` or ``--workers N``, the ``cluster`` extra; :mod:`simtools.cluster`,
+where a worker lost in the middle of a run and a run that kills its worker are handled). Each
+result is appended to ``DIR/runs.jsonl`` as it finishes, and ``--resume DIR`` continues a
+campaign that was killed. ``campaign.json`` lists the results in the order of the run index,
+so it is the same for the same seed on every engine (less :data:`MACHINE_FIELDS`);
+``campaign.png`` draws the distribution of each safety margin (``simtools/campaign_plot.py``).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import math
 import os
 import random
+import socket
+import sys
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from sim.faults import CATALOGUE
@@ -549,50 +553,384 @@ def run_one(seed: int, index: int, profile: str = "full") -> dict:
             "wall_s": time.perf_counter() - t0}
 
 
+# --- what a campaign's runs are played with ----------------------------------------------------
+
+#: the packages whose code decides a run's result (the device program and the simulator)
+CODE_PACKAGES = ("hardware", "hal", "controller", "sim", "firmware", "simtools")
+
+
+@functools.cache
+def identity() -> dict:
+    """What a run's result depends on besides (seed, index, profile): the code of the
+    packages (a SHA-256 of their .py and .toml files) and the draws switched on by the
+    environment. Every worker of a cluster must have the same, or the campaign would mix
+    results of two programs; a resumed campaign must have the one it began with."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for pkg in CODE_PACKAGES:
+        for path in sorted((root / pkg).rglob("*")):
+            if path.suffix in (".py", ".toml") and "__pycache__" not in path.parts:
+                h.update(path.relative_to(root).as_posix().encode() + b"\0")
+                h.update(path.read_bytes() + b"\0")
+    return {"code": h.hexdigest()[:16], "shunts": DRAW_SHUNTS, "bridges": DRAW_BRIDGES}
+
+
+class CampaignMismatch(Exception):
+    """A worker that would play the runs with another program or other draws."""
+
+
+def play_checked(seed: int, index: int, profile: str, expected: dict) -> dict:
+    """:func:`run_one` on a worker of a cluster, refused when the worker's :func:`identity`
+    is not the campaign's; the result also names the worker (host and process) that played
+    it."""
+    mine = identity()
+    if mine != expected:
+        diff = ", ".join(f"{k} {mine.get(k)!r} (the campaign's {expected.get(k)!r})"
+                         for k in sorted(set(mine) | set(expected)) if mine.get(k) !=
+                         expected.get(k))
+        raise CampaignMismatch(f"the worker on {socket.gethostname()} has other {diff}: install "
+                               "the same ionto and environment on every worker")
+    result = run_one(seed, index, profile)
+    result["worker"] = f"{socket.gethostname()}:{os.getpid()}"
+    return result
+
+
+# --- the journal: each run's result as it finishes, for --resume ------------------------------
+
+JOURNAL = "runs.jsonl"
+#: the journal is fsync'd after this many results or this many seconds, whichever comes first
+#: (each line is one write() of its own, so a killed command loses none that were written; the
+#: fsync keeps them through a power cut)
+FSYNC_EVERY_RUNS = 50
+FSYNC_EVERY_S = 5.0
+
+
+class JournalError(Exception):
+    """A journal that cannot be continued (one line, for the command to print)."""
+
+
+#: the figures of a run's summary that the report is built from: the only ones a journal keeps
+#: in memory (a campaign of 100,000 runs), the file has them all
+REPORT_FIELDS = ("outcome", "peak_ma", "max_step_ma", "max_density_ma_cm2", "density_over_s",
+                 "fault")
+
+
+def _compact(rec: dict) -> dict:
+    s = rec["summary"]
+    return {**rec, "summary": None if s is None else {k: s[k] for k in REPORT_FIELDS if k in s}}
+
+
+class Journal:
+    """``DIR/runs.jsonl``: a header line naming the campaign, then one line per part played
+    (``{"part": ...}``) and one line per finished run (``{"run": index, ...}``). Append-only;
+    a line cut short by a kill is dropped when the campaign is resumed."""
+
+    def __init__(self, path: Path, header: dict, fresh: bool):
+        self.path = path
+        self.header = header
+        self.done: dict[int, dict] = {}
+        self.parts: list[float] = []          # the wall time of each earlier part
+        if fresh:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, (json.dumps({"campaign": header}) + "\n").encode())
+        else:
+            self._load()
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self.fd = fd
+        self.part = len(self.parts)
+        self.unsynced = 0
+        self.synced_at = time.monotonic()
+
+    @staticmethod
+    def read_header(path: Path) -> dict:
+        try:
+            with open(path, "rb") as fh:
+                first = json.loads(fh.readline())
+            return first["campaign"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise JournalError(f"{path.parent} holds no campaign journal ({JOURNAL}) to resume; "
+                               "give the folder a campaign was started with (--out)") from None
+
+    def _load(self) -> None:
+        data = self.path.read_bytes()
+        good = data.rfind(b"\n") + 1                  # a line cut short by a kill is dropped
+        if good < len(data):
+            os.truncate(self.path, good)
+        last_s = None
+        for line in data[:good].splitlines()[1:]:
+            rec = json.loads(line)
+            if "part" in rec and "run" not in rec:
+                if last_s is not None:
+                    self.parts.append(last_s)
+                last_s = 0.0
+            elif "run" in rec:
+                self.done[rec["run"]] = _compact(rec)
+                last_s = rec["part_s"]
+        if last_s is not None:
+            self.parts.append(last_s)
+
+    def start_part(self, engine: str) -> None:
+        self._write({"part": self.part, "engine": engine})
+
+    def add(self, index: int, result: dict, part_s: float) -> None:
+        rec = {"run": index, "summary": result["summary"], "violations": result["violations"],
+               "wall_s": round(result["wall_s"], 3), "worker": result.get("worker"),
+               "part": self.part, "part_s": round(part_s, 3)}
+        self._write(rec)
+        self.done[index] = _compact(rec)
+        self.unsynced += 1
+        if self.unsynced >= FSYNC_EVERY_RUNS or \
+                time.monotonic() - self.synced_at >= FSYNC_EVERY_S:
+            self.sync()
+
+    def _write(self, rec: dict) -> None:
+        os.write(self.fd, (json.dumps(rec) + "\n").encode())
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
+        self.unsynced = 0
+        self.synced_at = time.monotonic()
+
+    def close(self) -> None:
+        self.sync()
+        os.close(self.fd)
+
+
+def campaign_header(runs: int, seed: int, profile: str, first: int) -> dict:
+    return {"runs": runs, "seed": seed, "profile": profile, "first": first, **identity()}
+
+
+def resume_header(out: Path, **given) -> dict:
+    """The header of the campaign in ``out`` to continue, checked against the values given
+    again on the command line (None: not given) and against this program's identity."""
+    header = Journal.read_header(Path(out) / JOURNAL)
+    for key, value in given.items():
+        if value is not None and header.get(key) != value:
+            raise JournalError(f"the campaign in {out} has --{key} {header.get(key)}, not "
+                               f"{value}; leave --{key} out to continue it as it began")
+    mine = identity()
+    for key in mine:
+        if header.get(key) != mine[key]:
+            what = {"code": "the program's code changed",
+                    "shunts": "IONTO_CAMPAIGN_SHUNTS differs",
+                    "bridges": "IONTO_CAMPAIGN_BRIDGES differs"}[key]
+            raise JournalError(f"cannot resume the campaign in {out}: {what} since it began "
+                               "(its results would mix two programs); start a new campaign")
+    return header
+
+
+# --- playing ---------------------------------------------------------------------------------
+
+class Progress:
+    """The progress line: runs done, runs per minute, the time left. On a terminal a tqdm
+    bar; otherwise a plain line every minute (a log file of a long campaign)."""
+
+    def __init__(self, total: int, done: int, enabled: bool, every_s: float = 60.0):
+        self.total, self.done, self.start_done = total, done, done
+        self.t0 = self.last = time.monotonic()
+        self.every_s = every_s
+        self.bar = None
+        self.enabled = enabled
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, initial=done, unit="run", file=sys.stderr,
+                            bar_format="{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} runs"
+                            "{postfix}")
+
+    def rate(self) -> float | None:
+        dt = time.monotonic() - self.t0
+        n = self.done - self.start_done
+        return n / dt * 60 if dt > 0 and n else None
+
+    def line(self, violations: int) -> str:
+        rate = self.rate()
+        if rate is None:
+            return f"{self.done}/{self.total} runs"
+        left = (self.total - self.done) / rate
+        left_s = f"{left:.0f} min" if left >= 1.5 else f"{left * 60:.0f} s"
+        return (f"{self.done}/{self.total} runs, {rate:.1f} runs/min, about {left_s} left, "
+                f"{violations} broke a property")
+
+    def update(self, violations: int) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.set_postfix_str(self.line(violations).split(" runs", 1)[1].lstrip(", "),
+                                     refresh=False)
+            self.bar.update(1)
+        elif time.monotonic() - self.last >= self.every_s or self.done == self.total:
+            self.last = time.monotonic()
+            print(f"campaign: {self.line(violations)}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _local_results(executor: Executor, seed: int, indices: list[int], profile: str):
+    """(index, result) as each run finishes on a concurrent.futures executor."""
+    futures = {executor.submit(run_one, seed, i, profile): i for i in indices}
+    broken = None
+    for fut in as_completed(futures):
+        index = futures.pop(fut)
+        try:
+            result = fut.result()
+        except BrokenProcessPool as exc:   # a process died: keep every run that finished
+            broken = exc
+            continue
+        yield index, result
+    if broken is not None:
+        raise broken
+
+
+def save_scenario(vdir: Path, doc: dict) -> Path:
+    """A run that broke a property or crashed, as a scenario file ``ionto sim`` replays (as
+    JSON only when the document itself is what the simulator refused)."""
+    vdir.mkdir(exist_ok=True)
+    try:
+        text, name = parse_scenario(doc, f"{doc['name']}.toml").to_toml(), f"{doc['name']}.toml"
+    except Exception:  # noqa: BLE001 - the scenario the crash came from, kept as it was
+        text, name = json.dumps(doc, indent=1), f"{doc['name']}.json"
+    path = vdir / name
+    path.write_text(text)
+    return path
+
+
 def run_campaign(runs: int, seed: int, out: Path, jobs: int = 1,
                  executor: Executor | None = None, progress: bool = False,
-                 profile: str = "full", first: int = 0) -> dict:
+                 profile: str = "full", first: int = 0, client=None,
+                 resume: bool = False) -> dict:
     """Play runs ``first`` .. ``first + runs - 1`` of ``seed``. Every run depends only on
     (seed, index, profile), so a large campaign can be played in parts, on several machines
-    or days, with exactly the result of one long run."""
+    or days, with exactly the result of one long run.
+
+    The runs are played on ``executor`` (any ``concurrent.futures.Executor``), on a Dask
+    distributed ``client`` (:mod:`simtools.cluster`: worker loss and crashes made explicit),
+    or by default on a local pool of ``jobs`` processes. Each result is appended to
+    ``out/runs.jsonl`` as it finishes; ``resume=True`` continues the campaign recorded there,
+    playing only the runs it does not hold."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    own = executor is None
-    if own:
-        executor = ProcessPoolExecutor(max_workers=jobs)
+    header = campaign_header(runs, seed, profile, first)
+    if resume:
+        header = resume_header(out)
+        runs, seed, profile, first = (header[k] for k in ("runs", "seed", "profile", "first"))
+    elif (out / JOURNAL).exists() and not (out / "campaign.json").exists():
+        raise JournalError(f"{out} holds a campaign that did not finish: continue it with "
+                           f"--resume {out}, or give another --out")
+    journal = Journal(out / JOURNAL, header, fresh=not resume)
+    (out / "campaign.json").unlink(missing_ok=True)    # written again when every run is in
+    if client is not None:
+        from .cluster import describe
+        engine = describe(client)
+    elif executor is not None:
+        engine = f"{type(executor).__name__}"
+    else:
+        engine = f"local pool of {jobs} process(es)"
+    journal.start_part(engine)
+    todo = [i for i in range(first, first + runs) if i not in journal.done]
+    vdir = out / "violations"
+    broke = sum(1 for r in journal.done.values() if r["violations"])
+    bar = Progress(runs, runs - len(todo), progress)
     t0 = time.perf_counter()
-    results = []
+    stats: dict = {}
+    own = None
     try:
-        futures = [executor.submit(run_one, seed, i, profile) for i in range(first, first + runs)]
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=runs, unit="run", disable=None)
-        for fut in futures:
-            results.append(fut.result())
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+        if client is not None:
+            from .cluster import play_on_dask
+            results = play_on_dask(client, seed, todo, profile, identity(), stats)
+        else:
+            if executor is None:
+                own = executor = ProcessPoolExecutor(max_workers=jobs)
+            results = _local_results(executor, seed, todo, profile)
+        for index, result in results:
+            if result["violations"]:
+                save_scenario(vdir, result["doc"])
+                broke += 1
+            journal.add(index, result, time.perf_counter() - t0)
+            bar.update(broke)
     finally:
-        if own:
-            executor.shutdown()
-    wall = time.perf_counter() - t0
+        bar.close()
+        journal.close()
+        if own is not None:
+            own.shutdown(cancel_futures=True)
+    wall = sum(journal.parts) + time.perf_counter() - t0
+    report = build_report(journal.header, journal.done)
+    report["wall_s"] = round(wall, 2)
+    report["runs_per_min"] = round(runs / wall * 60, 2) if wall else None
+    report["engine"] = {"engine": engine, "jobs": jobs, "parts": journal.part + 1,
+                        "played_now": len(todo), **stats}
+    (out / "campaign.json").write_text(json.dumps(report, indent=1) + "\n")
+    try:
+        from .campaign_plot import plot_campaign
+        plot_campaign(journal.header, journal.done, out / "campaign.png")
+    except ImportError:  # pragma: no cover - matplotlib is a dependency
+        pass
+    return report
+
+
+#: the fields of campaign.json that depend on the machine and the engine, not on the runs
+MACHINE_FIELDS = ("wall_s", "runs_per_min", "engine")
+
+
+def margins(doc: dict, summary: dict) -> dict[str, tuple[float, float]]:
+    """Each safety figure of one run beside the bound :func:`check_properties` judges it on
+    (a figure above its bound is a violation); a property that does not apply to the run is
+    left out."""
+    p = doc["protocol"]
+    faults = [e for e in doc["event"] if e["do"] == "fault"]
+    fault_names = {e["fault"] for e in faults}
+    limit = CHILD_LIMIT if p.get("child") else SITE_LIMIT[p["site"]]
+    bound = LIMITER_MA if faults else limit + 0.3
+    if any(e["do"] == "meter" for e in doc["event"]) and not fault_names - LATENT_RELAY_FAULTS:
+        bound = min(bound, limit)
+    m = {"peak_ma": (summary["peak_ma"], bound),
+         "density_over_s": (summary.get("density_over_s", 0.0), 0.2 + 1e-9)}
+    if not fault_names & CURRENT_FAULTS:
+        m["max_step_ma"] = (summary["max_step_ma"], 0.5)
+    f = summary.get("fault")
+    if f and f.get("safe_after_ms") is not None:
+        deadline = DEADLINE_MS.get(f["code"])
+        acting = safe_after_acting_ms(doc, f)
+        if deadline is not None and acting is not None:
+            deadline = max([deadline] + [FAULT_DEADLINE_MS.get(n, 0) for n in fault_names])
+            m["fault_deadline_ms"] = (acting, float(deadline))
+        m["fault_reaction_ms"] = (f["safe_after_ms"] - f["detected_after_ms"], float(REACT_MS))
+    return m
+
+
+#: how many of the runs closest to each bound campaign.json and campaign.png name
+CLOSEST = 3
+
+
+def closeness(name: str, value: float, bound: float) -> float:
+    """How near a figure is to its bound, for naming the runs closest to it: the peak current
+    by its distance to its bound in mA (the bounds differ by site and fault), the fault times
+    by their share of their own deadline, the others by their value."""
+    return value - bound if name == "peak_ma" else value / bound
+
+
+def build_report(header: dict, done: dict[int, dict]) -> dict:
+    """campaign.json's figures from the journal's results, in the order of the run index
+    (whatever order they finished in): the same for the same seed on any engine."""
+    runs, seed, profile, first = (header[k] for k in ("runs", "seed", "profile", "first"))
     outcomes: dict[str, int] = {}
     worst = {"peak_ma_over_limit": None, "max_step_ma": 0.0, "max_density_ma_cm2": 0.0,
              "safe_after_ms": 0.0, "safe_after_acting_ms": 0.0}
     violations = []
-    vdir = out / "violations"
-    for r in results:
+    closest: dict[str, list] = {}
+    for index in sorted(done):
+        r = done[index]
+        doc = random_scenario(seed, index, profile)
         s = r["summary"]
-        if s is None:  # the run crashed: counted, and its scenario saved below
+        if r["violations"]:
+            violations.append({"scenario": doc["name"], "violations": r["violations"]})
+        if s is None:  # the run crashed: counted (its scenario was saved as it finished)
             outcomes["crashed"] = outcomes.get("crashed", 0) + 1
-            vdir.mkdir(exist_ok=True)
-            (vdir / f"{r['doc']['name']}.json").write_text(json.dumps(r["doc"], indent=1))
-            violations.append({"scenario": r["doc"]["name"], "violations": r["violations"]})
             continue
         outcomes[s["outcome"]] = outcomes.get(s["outcome"], 0) + 1
-        p = r["doc"]["protocol"]
+        p = doc["protocol"]
         limit = CHILD_LIMIT if p.get("child") else SITE_LIMIT[p["site"]]
         over = s["peak_ma"] - limit
         if worst["peak_ma_over_limit"] is None or over > worst["peak_ma_over_limit"]:
@@ -601,17 +939,19 @@ def run_campaign(runs: int, seed: int, out: Path, jobs: int = 1,
         worst["max_density_ma_cm2"] = max(worst["max_density_ma_cm2"], s["max_density_ma_cm2"])
         if s.get("fault") and s["fault"].get("safe_after_ms") is not None:
             worst["safe_after_ms"] = max(worst["safe_after_ms"], s["fault"]["safe_after_ms"])
-            acting = safe_after_acting_ms(r["doc"], s["fault"])
+            acting = safe_after_acting_ms(doc, s["fault"])
             if acting is not None:
                 worst["safe_after_acting_ms"] = max(worst["safe_after_acting_ms"], acting)
-        if r["violations"]:
-            vdir.mkdir(exist_ok=True)
-            sc = parse_scenario(r["doc"], f"{r['doc']['name']}.toml")
-            (vdir / f"{r['doc']['name']}.toml").write_text(sc.to_toml())
-            violations.append({"scenario": r["doc"]["name"], "violations": r["violations"]})
-    report = {"runs": runs, "seed": seed, "first": first, "profile": profile, "jobs": jobs,
-              "wall_s": round(wall, 2),
-              "runs_per_min": round(runs / wall * 60, 2) if wall else None,
-              "outcomes": outcomes, "worst": worst, "violations": violations}
-    (out / "campaign.json").write_text(json.dumps(report, indent=1) + "\n")
+        for name, (value, bound) in margins(doc, s).items():
+            closest.setdefault(name, []).append((closeness(name, value, bound), index, value,
+                                                 bound))
+    named = {name: [{"run": i, "value": round(v, 4), "bound": round(b, 4)}
+                    for _, i, v, b in sorted(rows, key=lambda r: (-r[0], r[1]))[:CLOSEST]]
+             for name, rows in sorted(closest.items())}
+    lost = [i for i in range(first, first + runs) if i not in done]
+    report = {"runs": runs, "seed": seed, "first": first, "profile": profile,
+              "outcomes": outcomes, "worst": worst, "closest_to_bound": named,
+              "violations": violations}
+    if lost:
+        report["not_played"] = lost
     return report

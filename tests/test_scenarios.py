@@ -278,7 +278,9 @@ def test_a_crashing_run_is_a_reported_violation_not_the_end_of_the_campaign(tmp_
     assert [v["violations"] for v in report["violations"]] == \
         [["the run crashed: RuntimeError: simulated crash"]] * 2
     saved = sorted(p.name for p in (tmp_path / "violations").iterdir())
-    assert saved == [f"campaign-short-{2**40}-0.json", f"campaign-short-{2**40}-1.json"]
+    assert saved == [f"campaign-short-{2**40}-0.toml", f"campaign-short-{2**40}-1.toml"]
+    assert load_scenario(tmp_path / "violations" / saved[0]).events == parse_scenario(
+        campaign.random_scenario(2**40, 0, "short"), "x.toml").events      # replayable
     with ThreadPoolExecutor(1) as ex:  # a campaign in parts: runs 5 and 6 of the same seed
         part = campaign.run_campaign(runs=2, seed=2**40, out=tmp_path / "part", executor=ex,
                                      profile="short", first=5)

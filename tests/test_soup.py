@@ -41,7 +41,8 @@ def soup_rows() -> dict[str, str]:
 def declared() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = [Requirement(r) for r in project["dependencies"]]
-    reqs += [Requirement(r) for r in project["optional-dependencies"]["test"]]
+    for extra in ("test", "cluster"):
+        reqs += [Requirement(r) for r in project["optional-dependencies"][extra]]
     return reqs
 
 
