@@ -73,6 +73,11 @@ def run(args) -> int:
     except TreatmentLogError as exc:
         hw.safe()
         return _fail(str(exc))
+    if rig is not None:
+        from sim.rig import RTC_START
+
+        from .course import provision_screening
+        provision_screening(program.course, rig.rtc.time() or RTC_START)
     console = None
     if args.sim:
         from concurrent.futures import ThreadPoolExecutor

@@ -26,6 +26,7 @@ from controller.limits import AREA_CM2, DURATION_MIN, PULSE_DUTY, PULSE_HZ, RAMP
 from hardware import Board, load_board
 from sim.numbers import show
 from sim.patient import Patient
+from sim.rig import RTC_START
 from sim.scenario import Player, Scenario, ScenarioError, read_number
 from sim.truth import TruthRecorder
 
@@ -33,6 +34,7 @@ from . import calibration as calmod
 from . import settings
 from .backends import sim_hardware
 from .console import TechConsole, set_pin
+from .course import provision_screening
 from .device import DeviceProgram
 from .run_device import SIM_PIN
 from .sdnotify import Notifier
@@ -136,8 +138,11 @@ class ScenarioRun:
                           body_fraction=float(p.get("body_fraction", 0.2)))
         self.hw, self.rig = sim_hardware(self.board, patient=patient, seed=sc.seed)
         self.clock = self.rig.clock
+        # The real-time clock is read at the first START (firmware.course), not at the start:
+        # its read on the simulated bus would move every control period of the scenario.
         self.program = DeviceProgram(self.hw, self.clock, board=self.board, data_dir=data,
-                                     notifier=Notifier(environ={}))
+                                     notifier=Notifier(environ={}), read_clock_at_start=False)
+        provision_screening(self.program.course, self.rig.rtc.time() or RTC_START)
         # The simulated unit's treatment log is written exactly as on a unit (every row and
         # commit), but not flushed to the disk at each commit: on a unit synchronous=FULL makes a
         # session survive a power cut, and the log commits once a second of the session; here
