@@ -349,6 +349,14 @@ class CourseService:
     def today(self) -> date:
         return self.calendar.now().date()
 
+    def prescription_set(self, rx: Prescription, who: str) -> None:
+        """``rx set`` on the console: the active profile's prescription follows it (the
+        prescription in force is the active profile's)."""
+        if self.active is None or self.active not in self.log.profiles():
+            return
+        profile, extras = self.profile(self.active)
+        self.save(replace(profile, prescription=rx), extras, who)
+
 
 def provision_screening(service: CourseService, on: date | datetime) -> bool:
     """A simulated unit's profiles without a screening are screened as provisioned (every
