@@ -233,8 +233,9 @@ class CourseService:
         return history[-1].phase
 
     def due(self, pid: str, now: datetime) -> rules.Due:
+        """Where the profile's plan stands (writes nothing)."""
         p, _ = self.profile(pid)
-        return rules.due(self.history(pid), now, phase=self.refresh_phase(pid, now.date()),
+        return rules.due(self.history(pid), now, phase=self.phases(pid, now.date())[-1].phase,
                          maintenance_days=p.maintenance_days)
 
     # --- the gate -----------------------------------------------------------------------------
