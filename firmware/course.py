@@ -46,7 +46,7 @@ from . import store
 from .treatlog import ProfileError
 
 #: the file that keeps which profile is selected
-ACTIVE_FILE = "course.json"
+ACTIVE_FILE = "active-profile.json"
 #: a session counts as a treatment when it treated at least this share of its duration
 COUNTS_SHARE = 0.5
 #: the others' sessions that speak for the water: this many days back
