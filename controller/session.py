@@ -218,6 +218,9 @@ class Controller:
         self.session: SessionRecord | None = None
         self.sessions_done: list[SessionRecord] = []
         self.session_listeners: list = []
+        #: consulted when START is pressed in IDLE: ``gate(now)`` returns None to let the session
+        #: start, or a refusal (``.code``, ``.message``: a warning event, and the unit stays IDLE)
+        self.start_gate = None
         self.fault: dict | None = None
         self.state = ""
         self._cmd = Command()
@@ -498,6 +501,10 @@ class Controller:
           ``STOP_RAMP_MAX_S`` from the press. A completed treatment stays completed.
         """
         if self.state == "IDLE":
+            refusal = self.start_gate(now) if self.start_gate is not None else None
+            if refusal is not None:
+                self._emit(now, "warning", refusal.code, refusal.message)
+                return
             self._start_session(now)
         elif self.state == "SELF_TEST" and self.session is not None:
             if self._seq_next != "STOPPED":

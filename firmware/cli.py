@@ -20,6 +20,7 @@ from .cliargs import (
     new_dir,
     number_arg,
     out_file,
+    profile_id_arg,
     speed_arg,
 )
 from .config import ConfigError
@@ -108,8 +109,20 @@ def _err(msg: str) -> int:
     return 1
 
 
+def _usage(msg: str) -> int:
+    """A bad option or value: one line, exit 2."""
+    print(msg, file=sys.stderr)
+    return 2
+
+
 def cmd_log(args) -> int:
     import sqlite3
+    profile = getattr(args, "profile", None)
+    if (profile is None) == (args.log_cmd is None):
+        return _usage("ionto log: give a subcommand (list, show, export, plot, audit) or "
+                      "--profile ID, not both")
+    if profile is None and (args.course_csv or args.course_plot):
+        return _usage("ionto log: --csv and --plot go with --profile ID")
     log = _open_log(args)
     try:
         return _log_command(log, args)
@@ -122,7 +135,26 @@ def cmd_log(args) -> int:
 
 
 def _log_command(log, args) -> int:
-    """One of list, show, export, plot on the open log."""
+    """One of list, show, export, plot on the open log, or ``--profile ID``'s course."""
+    profile = getattr(args, "profile", None)
+    if profile is not None:
+        from .coursereport import course_report, report_lines, write_csv
+        if profile not in log.profiles():
+            return _usage(f"ionto log: no profile {profile!r}; the profiles are: "
+                          f"{', '.join(log.profiles()) or 'none'}")
+        rep = course_report(log, profile)
+        print("\n".join(report_lines(rep)))
+        if args.course_csv:
+            write_csv(rep, Path(args.course_csv))
+            print(f"wrote {args.course_csv}")
+        if args.course_plot:
+            from simtools.plots import plot_course_report
+            try:
+                plot_course_report(rep, Path(args.course_plot))
+            except ValueError as exc:
+                return _err(str(exc))
+            print(f"wrote {args.course_plot}")
+        return 0
     if args.log_cmd == "list":
         print(f"{'id':>4} {'start (UTC)':25s} {'outcome':12s} {'treat min':>9} "
               f"{'dose mA*min':>11} {'peak mA':>8} {'fault':10s}")
@@ -213,6 +245,7 @@ def cmd_sim(args) -> int:
     """Play a scenario file against the complete device program on simulated hardware."""
     import json
 
+    from simtools.courserun import is_course, read_toml
     from simtools.simrun import (
         ScenarioError,
         check_expect,
@@ -221,6 +254,8 @@ def cmd_sim(args) -> int:
         run_scenario,
     )
     try:
+        if is_course(read_toml(Path(args.scenario))):
+            return cmd_course(args)
         sc = load_scenario(args.scenario)
         prescription_of(sc)
     except ScenarioError as exc:
@@ -251,6 +286,58 @@ def cmd_sim(args) -> int:
     if bad:
         # a scenario whose expectation does not hold is a failed check, for a script or CI
         print(f"ionto sim: {sc.name}: expectation not met: {'; '.join(bad)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_course(args) -> int:
+    """Play a course file (a file with [[profile]] tables): visits over days on one unit."""
+    import json
+
+    from simtools.courserun import (
+        ScenarioError,
+        _scenario,
+        check_course_expect,
+        load_course,
+        run_course,
+    )
+    from simtools.simrun import prescription_of
+    if args.plot:
+        print("ionto sim: --plot draws a scenario's session; a course writes course.json and "
+              "each session's trace.csv (plot one with 'ionto log plot')", file=sys.stderr)
+        return 2
+    try:
+        course = load_course(args.scenario)
+        for pid, prof in course.profiles.items():   # the device's own rules, before anything
+            prescription_of(_scenario(course, None, prof, events=[], name=pid))
+    except ScenarioError as exc:
+        print(f"ionto sim: invalid course: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path("sim-out") / Path(args.scenario).stem
+    try:
+        result = run_course(course, out, quiet=args.quiet)
+    except OSError as exc:
+        print(f"ionto sim: cannot write in {out}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - exit 1: an internal error, said in one line
+        print(f"ionto sim: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    bad = check_course_expect(course, result)
+    if not args.quiet:
+        for pid, prof in result["profiles"].items():
+            phase = prof["phase"][-1]["phase"] if prof["phase"] else "-"
+            done = sum(s["outcome"] == "completed" for s in prof["sessions"])
+            refused = [s["refused"] for s in prof["sessions"] if s["refused"]]
+            print(f"{pid}: {done} completed, refused {refused or 'none'}, phase {phase}, "
+                  f"advice {[a['code'] for a in prof['advice']] or 'none'}, next due "
+                  f"{prof['next_due'] or '-'}")
+        if course.expect:
+            print("expect: " + ("all hold" if not bad else "; ".join(bad)))
+        print(f"wrote {out}/course.json ({json.dumps(result['sim_s'])} sim s in "
+              f"{result['wall_s']} s)")
+    if bad:
+        print(f"ionto sim: {course.name}: expectation not met: {'; '.join(bad)}",
+              file=sys.stderr)
         return 1
     return 0
 
@@ -444,7 +531,14 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Read the treatment log of a device's data folder. "
                         "--data-dir and --config go before or after the subcommand.")
     _data_dir_options(lg, after=False)
-    lsub = lg.add_subparsers(dest="log_cmd", metavar="list|show|export|plot|audit", required=True)
+    lg.add_argument("--profile", metavar="ID", type=profile_id_arg(),
+                    help="a profile's course (sessions per week, dose, HDSS, phase, adherence, "
+                    "next due), instead of a subcommand")
+    lg.add_argument("--csv", metavar="FILE", type=out_file(), dest="course_csv",
+                    help="--profile: also write the course as CSV (for the dermatologist)")
+    lg.add_argument("--plot", metavar="FILE.png", type=out_file(".png"), dest="course_plot",
+                    help="--profile: also draw the course as a PNG")
+    lsub = lg.add_subparsers(dest="log_cmd", metavar="list|show|export|plot|audit")
     ls = lsub.add_parser("list", help="one line per session")
     _data_dir_options(ls, after=True)
     au = lsub.add_parser("audit", help="the technician's audit trail: logins, logouts, "
@@ -468,9 +562,11 @@ def build_parser() -> argparse.ArgumentParser:
                             help="the PNG to write")
     lg.set_defaults(func=cmd_log)
 
-    sm = sub.add_parser("sim", help="play a scenario file (or 'sim campaign ...')",
+    sm = sub.add_parser("sim", help="play a scenario or course file (or 'sim campaign ...')",
                         description="Play SCENARIO.toml against the complete device program "
-                        "on simulated hardware and write summary.json and trace.csv. Exit "
+                        "on simulated hardware and write summary.json and trace.csv; a file "
+                        "with [[profile]] tables is a course (visits over days on one unit), "
+                        "which writes course.json and a folder per session. Exit "
                         "status 0: played and every [expect] holds; 1: an expectation does not "
                         "hold (each named); 2: a bad scenario file or option. "
                         "'ionto sim campaign --runs N --seed S [--jobs J] [--out DIR]' runs a "

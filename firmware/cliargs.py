@@ -88,6 +88,22 @@ def number_arg(lo=None, hi=None, *, integer=False, low_open=False, unit=""):
     return check
 
 
+def profile_id_arg():
+    """A ``type=`` function for a profile's id: 1 to 12 characters, each a-z, 0-9 or '-'."""
+    import re
+    words = "1 to 12 characters, each a-z, 0-9 or '-' (a profile's id)"
+
+    def check(text: str) -> str:
+        if not re.fullmatch(r"[a-z0-9-]{1,12}", text):
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not allowed; allowed: {words}")
+        return text
+
+    check.allowed = words
+    check.kind = "profile"
+    check.__name__ = "profile"
+    return check
+
+
 def speed_arg(lo: float = 0.01, hi: int = 10_000):
     """A ``type=`` function for a simulation speed: ``max`` (as fast as the machine allows:
     returned as None) or a factor of real time from ``lo`` to ``hi``. A factor near zero would

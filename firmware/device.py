@@ -16,11 +16,12 @@ from hardware import Board
 
 from . import calibration as calmod
 from . import settings
+from .course import CourseService, RtcCalendar
 from .indication import Indicator
 from .loop import DeviceLoop
 from .sdnotify import Notifier
 from .store import StoreError
-from .treatlog import FIRST_PROFILE, TreatmentLog
+from .treatlog import FIRST_PROFILE, TreatmentLog, _utc
 
 
 def controller_config(board: Board) -> ControllerConfig:
@@ -36,13 +37,18 @@ class DeviceProgram:
     :param board: the hardware description. :param data_dir: log, calibration, settings.
     :param notifier: systemd notifier (default: from the environment).
     :param first_profile: the profile id the prescription gets when the treatment log is
-        upgraded to profiles, and the profile each session is logged against.
+        upgraded to profiles, and the profile selected when none was selected before.
+    :param read_clock_at_start: read the real-time clock as the program starts (a unit); False:
+        at the first need (the first START, ``clock``-dependent commands), which the scenario
+        runner uses so that a scenario's control periods are not moved by the clock's read on
+        the simulated bus (:mod:`firmware.course`).
     :raises TreatmentLogError: the treatment log cannot be opened (a newer version, a failed
         upgrade); the file is left as it was.
     """
 
     def __init__(self, hw, clock, *, board: Board, data_dir: Path,
-                 notifier: Notifier | None = None, first_profile: str = FIRST_PROFILE):
+                 notifier: Notifier | None = None, first_profile: str = FIRST_PROFILE,
+                 read_clock_at_start: bool = True):
         self.hw = hw
         self.clock = clock
         self.board = board
@@ -53,9 +59,15 @@ class DeviceProgram:
         # The prescription file's record: on the first start with a log of version 1, the
         # upgrade makes it the first profile, and every session already logged is its.
         self.first_profile = first_profile
+        # The dates: the real-time clock, carried on by the program's clock (firmware.course);
+        # the log's rows are stamped by it once it is known.
+        self.calendar = RtcCalendar(hw.rtc, clock)
+        if read_clock_at_start:
+            self.calendar.read()
         self.log = TreatmentLog(self.data_dir / "treatment.sqlite",
                                 prescription=settings.rx_record(self.data_dir),
-                                first_profile=first_profile)
+                                first_profile=first_profile,
+                                utc=lambda: self.calendar.stamp() or _utc())
         interrupted = self.log.mark_interrupted()
 
         # Calibration: the device refuses to treat without a valid record.
@@ -77,6 +89,8 @@ class DeviceProgram:
         c = self.controller
         c.events.listeners.append(self._on_event)
         c.session_listeners.append(self.log.end_session)
+        # The course: the active profile, the gate at START, the advice after a session.
+        self.course = CourseService(self, self.calendar, first_profile=first_profile)
         now = clock.now()
         for sid in interrupted:
             c.events.emit(now, "warning", "SESSION-INTERRUPTED",
@@ -94,7 +108,7 @@ class DeviceProgram:
     # --- wiring -----------------------------------------------------------------------------------
     def _on_event(self, ev) -> None:
         if ev.code == "SESSION-START":
-            pid = self.first_profile if self.first_profile in self.log.profiles() else None
+            pid = self.course.session_profile
             self.log.start_session(ev.t, self.controller.rx, profile_id=pid)
         self.log.event(ev)
         self.indicator.on_event(ev)
@@ -106,6 +120,7 @@ class DeviceProgram:
         self.indicator.update(inp.now, c.state, cmd.hv or measured)
         if c.session is not None:
             self.log.trace(inp.now, c.state, cmd.setpoint_ma, s, c.load_estimate)
+            self.course.after_period(c.state, cmd.setpoint_ma)
         self.notifier.tick(inp.now)
 
     # --- running ----------------------------------------------------------------------------------

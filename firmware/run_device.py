@@ -71,6 +71,9 @@ def run(args) -> int:
     except TreatmentLogError as exc:
         hw.safe()
         return _fail(str(exc))
+    if rig is not None:
+        from simtools.backend import screen_as_provisioned
+        screen_as_provisioned(program, rig)
     console = None
     if args.sim:
         from concurrent.futures import ThreadPoolExecutor

@@ -17,6 +17,10 @@ Keys beyond the contract (``scenarios/README.md`` documents them):
   ``body_fraction`` (the person's, as in ``[patient]``);
 - ``[[visit]]``: ``override = true`` (the technician lets one refused session through, logged),
   ``end_after_s`` (the visit's own limit, as a scenario's);
+- ``[expect]`` (checked by ``ionto sim``, exit 1 when one does not hold): ``refused``,
+  ``advice`` (each profile's codes in order), ``completed`` (sessions), ``phase`` (at the end),
+  ``next_due`` (a date), ``reversals_max`` (in any one session), each a table by profile id,
+  and ``peak_ma_max`` (the true current, over every session);
 - ``end_day``: the last day the course file speaks for (default: the last visit's day); the
   next due dates are told as of that day's end.
 """
@@ -41,7 +45,10 @@ from .scenario import (
 )
 from .water import CONDUCTIVITY_RANGE, REFERENCE_US_CM
 
-TOP_KEYS = {"name", "seed", "start_date", "end_day", "water", "profile", "visit"}
+TOP_KEYS = {"name", "seed", "start_date", "end_day", "water", "profile", "visit", "expect"}
+#: [expect]: what the course must show (each by profile id, but peak_ma_max over all sessions)
+EXPECT_KEYS = {"refused": "list", "completed": "int", "phase": "str", "advice": "list",
+               "next_due": "str", "reversals_max": "int", "peak_ma_max": "number"}
 WATER_KEYS = {"conductivity_us_cm"}
 SCREENING_KEYS = ("pregnancy", "epilepsy", "heart_condition", "implant")
 PROFILE_KEYS = {"id", "site", "target_ma", "duration_min", "waveform", "pulse_hz",
@@ -107,6 +114,7 @@ class Course:
     conductivity_us_cm: float
     profiles: dict[str, CourseProfile]
     visits: list[Visit]           # in the order of their time
+    expect: dict = field(default_factory=dict)
 
     def when(self, visit: Visit) -> dt.datetime:
         """The real-time clock's date and time of a visit."""
@@ -287,7 +295,36 @@ def parse_course(raw: dict, path: Path | str = "<course>") -> Course:
     end_day = raw.get("end_day")
     end_day = last if end_day is None else read_number(path, "end_day", end_day, last, MAX_DAY,
                                                        integer=True)
-    return Course(str(path), name, seed, start, end_day, sigma, profiles, visits)
+    expect = _expect(path, raw.get("expect", {}), profiles)
+    return Course(str(path), name, seed, start, end_day, sigma, profiles, visits, expect)
+
+
+def _expect(path, e, profiles) -> dict:
+    """[expect]: each key a table by profile id (``peak_ma_max`` a number)."""
+    _keys(path, "expect", e, set(EXPECT_KEYS))
+    for key, kind in EXPECT_KEYS.items():
+        if key not in e:
+            continue
+        if kind == "number":
+            read_number(path, f"expect.{key}", e[key], 0.0, 100.0, unit="mA")
+            continue
+        table = e[key]
+        if not isinstance(table, dict):
+            raise ScenarioError(path, f"expect.{key}", "must be a table by profile id, e.g. "
+                                f"{key} = {{ anna = ... }}")
+        for pid, v in table.items():
+            if pid not in profiles:
+                raise ScenarioError(path, f"expect.{key}.{pid}", f"{show(pid)} is not a "
+                                    f"profile of this file ({', '.join(profiles)})")
+            ok = {"list": isinstance(v, list) and all(isinstance(x, str) for x in v),
+                  "int": isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                  "str": isinstance(v, str)}[kind]
+            if not ok:
+                what = {"list": "a list of codes", "int": "a whole number from 0",
+                        "str": "a text"}[kind]
+                raise ScenarioError(path, f"expect.{key}.{pid}", f"{show(v)} is not allowed; "
+                                    f"allowed: {what}")
+    return dict(e)
 
 
 __all__ = ["Course", "CourseProfile", "EVENT_KEYS", "Visit", "is_course", "load_course",

@@ -23,3 +23,13 @@ def sim_unit(board: Board, *, load_ohm: float, seed: int) -> tuple[Hardware, obj
     from sim.patient import Patient
 
     return sim_hardware(board, patient=Patient(load_ohm=load_ohm), seed=seed)
+
+
+def screen_as_provisioned(program, rig) -> None:
+    """A simulated unit's first profile comes screened (no contraindication) on the simulated
+    clock's date, as the factory provisions it, so that ``ionto device --sim`` treats at once;
+    a real unit's profiles are screened by the technician (``profile screen``)."""
+    from firmware.course import provision_screening
+    from sim.rig import RTC_START
+
+    provision_screening(program.course, rig.rtc.time() or RTC_START)

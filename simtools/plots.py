@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from controller import course as rules  # noqa: E402
 
 #: one colour a state, each told apart from its neighbours in a session (the ramps from the
 #: treatment, the treatment from the contact check, a pause from a fault); drawn light, so the
@@ -147,4 +150,54 @@ def plot_scenario(rows, summary: dict, out: Path) -> None:
                borderaxespad=0.0, frameon=False)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+PHASE_COLOURS = {rules.INITIAL: "#c6dbef", rules.MAINTENANCE: "#c7e9c0",
+                 rules.NOT_RESPONDING: "#fcbba1"}
+
+
+def plot_course_report(rep: dict, path: Path) -> None:
+    """Three panels over the course's dates: each session's dose (counted or not), the sessions
+    a week against the plan's, the HDSS scores; the phases shaded."""
+    if rep["as_of"] is None:
+        raise ValueError(f"profile {rep['profile']} has nothing to plot yet")
+    start = date.fromisoformat(rep["start"])
+    weeks = rep["weeks"]
+    end = max(date.fromisoformat(rep["as_of"]) + timedelta(days=1),
+              date.fromisoformat(weeks[-1]["from"]) + timedelta(days=7))
+    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
+    bounds = [date.fromisoformat(p["from"]) for p in rep["phases"]] + [end]
+    for ax in (ax1, ax2, ax3):
+        for i, p in enumerate(rep["phases"]):
+            ax.axvspan(bounds[i], bounds[i + 1], color=PHASE_COLOURS[p["phase"]], alpha=0.5,
+                       lw=0, label=p["phase"] if ax is ax1 else None)
+    for counted, colour, label in ((True, "#08519c", "counted"),
+                                   (False, "#bdbdbd", "not counted (< half the time)")):
+        ss = [s for s in rep["sessions"] if s["counted"] is counted]
+        if ss:
+            ax1.bar([datetime.fromisoformat(s["start"]) for s in ss],
+                    [s["dose_ma_min"] for s in ss], width=0.6, color=colour, label=label)
+    ax1.set_ylabel("dose (mA*min)")
+    ax1.legend(loc="upper right", fontsize=8)
+    ax2.bar([date.fromisoformat(w["from"]) + timedelta(days=3.5) for w in weeks],
+            [w["counted"] for w in weeks], width=5, color="#08519c", label="counted sessions")
+    ax2.step([date.fromisoformat(w["from"]) for w in weeks] + [end],
+             [w["asked"] for w in weeks] + [weeks[-1]["asked"]], where="post", color="k",
+             label="the plan's")
+    ax2.set_ylabel("sessions a week")
+    ax2.legend(loc="upper right", fontsize=8)
+    if rep["hdss"]:
+        ax3.plot([date.fromisoformat(h["date"]) for h in rep["hdss"]],
+                 [h["score"] for h in rep["hdss"]], "o-", color="#a50f15")
+    ax3.set_ylim(0.5, 4.5)
+    ax3.set_yticks([1, 2, 3, 4])
+    ax3.set_ylabel("HDSS (1 best)")
+    ax3.set_xlim(start, end)
+    adh = "-" if rep["adherence"] is None else f"{rep['adherence'] * 100:.0f} %"
+    fig.suptitle(f"{rep['profile']}: course from {rep['start']} to {rep['as_of']}; "
+                 f"adherence {adh}; next due {rep['next_due'] or '-'}")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
     plt.close(fig)

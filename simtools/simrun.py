@@ -18,7 +18,8 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import fields
+from dataclasses import dataclass, fields
+from datetime import datetime
 from pathlib import Path
 
 from controller import Limits, Prescription, PrescriptionError
@@ -26,12 +27,15 @@ from controller.limits import AREA_CM2, DURATION_MIN, PULSE_DUTY, PULSE_HZ, RAMP
 from firmware import calibration as calmod
 from firmware import settings
 from firmware.console import TechConsole, set_pin
+from firmware.course import provision_screening
 from firmware.device import DeviceProgram
 from firmware.run_device import SIM_PIN
 from firmware.sdnotify import Notifier
+from firmware.treatlog import FIRST_PROFILE
 from hardware import Board, load_board
 from sim.numbers import show
 from sim.patient import Patient
+from sim.rig import RTC_START
 from sim.scenario import Player, Scenario, ScenarioError, load_scenario, read_number
 from sim.truth import TruthRecorder
 
@@ -115,9 +119,24 @@ def prescription_of(sc: Scenario) -> Prescription:
         raise ScenarioError(sc.path, "protocol", str(exc)) from None
 
 
+@dataclass(frozen=True)
+class Unit:
+    """A unit that lives on between runs (a course's visits, :mod:`simtools.courserun`): its
+    data folder (provisioned already, kept), the real-time clock's time at its power-on, the
+    water's part of the load (:func:`sim.water.extra_ohm`) and the first profile's id."""
+
+    data_dir: Path
+    rtc_start: datetime
+    water_ohm: float = 0.0
+    first_profile: str = FIRST_PROFILE
+
+
 class ScenarioRun:
+    """:param unit: None (a scenario: a fresh unit, provisioned as from the factory, its
+    profile screened as provisioned), or the :class:`Unit` a course's visit powers on."""
+
     def __init__(self, sc: Scenario, out_dir: Path | None, *, board: Board | None = None,
-                 trace: bool = True, plot: bool = False):
+                 trace: bool = True, plot: bool = False, unit: Unit | None = None):
         self.sc = sc
         self.rx = prescription_of(sc)
         self.board = board or load_board()
@@ -125,24 +144,41 @@ class ScenarioRun:
         self._tmp = None
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+        if unit is not None:
+            data = Path(unit.data_dir)
+        elif self.out_dir is not None:
             data = self.out_dir / "device-data"
             shutil.rmtree(data, ignore_errors=True)
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="ionto-sim-")
             data = Path(self._tmp.name)
         self.data_dir = data
-        calmod.save(data, calmod.Calibration.nominal(self.board), self.board)
-        settings.save(data, rx=self.rx, limits=Limits())
-        set_pin(data, SIM_PIN)
+        if unit is None:
+            calmod.save(data, calmod.Calibration.nominal(self.board), self.board)
+            settings.save(data, rx=self.rx, limits=Limits())
+            set_pin(data, SIM_PIN)
         p = sc.patient
         patient = Patient(load_ohm=float(p["load_ohm"]),
                           load_drift_per_min=float(p["load_drift_per_min"]),
                           area_cm2=float(p["area_cm2"]), contact=1.0 if p["in_water"] else 0.0,
-                          body_fraction=float(p.get("body_fraction", 0.2)))
-        self.hw, self.rig = sim_hardware(self.board, patient=patient, seed=sc.seed)
+                          body_fraction=float(p.get("body_fraction", 0.2)),
+                          water_ohm=unit.water_ohm if unit is not None else 0.0)
+        self.hw, self.rig = sim_hardware(
+            self.board, patient=patient, seed=sc.seed,
+            rtc_start=unit.rtc_start if unit is not None else RTC_START)
         self.clock = self.rig.clock
-        self.program = DeviceProgram(self.hw, self.clock, board=self.board, data_dir=data,
-                                     notifier=Notifier(environ={}))
+        if unit is None:
+            # The real-time clock is read at the first START (firmware.course), not at the
+            # start: its read on the simulated bus would move every control period of the
+            # scenario.
+            self.program = DeviceProgram(self.hw, self.clock, board=self.board, data_dir=data,
+                                         notifier=Notifier(environ={}),
+                                         read_clock_at_start=False)
+            provision_screening(self.program.course, self.rig.rtc.time() or RTC_START)
+        else:   # a unit powered on: the clock read at the start, as on the Pi
+            self.program = DeviceProgram(self.hw, self.clock, board=self.board, data_dir=data,
+                                         notifier=Notifier(environ={}),
+                                         first_profile=unit.first_profile)
         # The simulated unit's treatment log is written exactly as on a unit (every row and
         # commit), but not flushed to the disk at each commit: on a unit synchronous=FULL makes a
         # session survive a power cut, and the log commits once a second of the session; here

@@ -73,3 +73,12 @@ def safe_after_ms(dev, t_inject):
     when the caller stopped running; with no fault latched, at the end of what was run."""
     t_detect = next((t for t in dev.fault_times if t >= t_inject - 1e-9), math.inf)
     return dev.truth.safe_after_s(t_inject, t_detect) * 1000.0
+
+
+def screened(prog, rig):
+    """A simulated unit's profiles screened as provisioned (firmware.course), as the scenario
+    runner and ``ionto device --sim`` do: a test of the session, not of the screening."""
+    from firmware.course import provision_screening
+    from sim.rig import RTC_START
+    provision_screening(prog.course, rig.rtc.time() or RTC_START)
+    return prog

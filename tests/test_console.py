@@ -10,7 +10,7 @@ import serial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import make_rig
+from conftest import make_rig, screened
 from controller import Limits, Prescription
 from firmware import calibration as calmod
 from firmware import settings as settings_mod
@@ -34,8 +34,9 @@ class Bench:
         if pin and not (data_dir / "pin.json").exists():
             set_pin(data_dir, PIN)
         self.rig, self.hw = make_rig(board)
-        self.prog = DeviceProgram(self.hw, self.rig.clock, board=board, data_dir=data_dir,
-                                  notifier=Notifier(environ={}))
+        self.prog = screened(DeviceProgram(self.hw, self.rig.clock, board=board,
+                                           data_dir=data_dir, notifier=Notifier(environ={})),
+                             self.rig)
         # skip: [seconds] the console's clock runs ahead of the device's (the lockout and the
         # idle logout count it), so that a test can let minutes pass at once
         options = {} if skip is None else {
@@ -362,8 +363,8 @@ def fuzz_console(tmp_path_factory, board):
     settings_mod.save(data, rx=RX.validated(), limits=Limits())
     set_pin(data, PIN)
     rig, hw = make_rig(board)
-    prog = DeviceProgram(hw, rig.clock, board=board, data_dir=data,
-                         notifier=Notifier(environ={}))
+    prog = screened(DeviceProgram(hw, rig.clock, board=board, data_dir=data,
+                                  notifier=Notifier(environ={})), rig)
     out = []
     console = TechConsole(prog, out.append)
     console.feed(f"login {PIN}\n".encode())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import make_rig
+from conftest import make_rig, screened
 from controller import Limits, Prescription
 from firmware import calibration as calmod
 from firmware import settings as settings_mod
@@ -25,8 +25,8 @@ def console(tmp_path, board):
                       limits=Limits())
     set_pin(tmp_path, PIN)
     rig, hw = make_rig(board)
-    prog = DeviceProgram(hw, rig.clock, board=board, data_dir=tmp_path,
-                         notifier=Notifier(environ={}))
+    prog = screened(DeviceProgram(hw, rig.clock, board=board, data_dir=tmp_path,
+                                  notifier=Notifier(environ={})), rig)
     out: list[bytes] = []
     con = TechConsole(prog, out.append)
 

@@ -214,9 +214,13 @@ def test_every_change_and_login_is_in_the_audit_trail_with_old_and_new(bench, tm
     assert bench.ask("fault clear", max_s=3)[-1] == "OK"
     assert bench.ask("logout")[-1] == "OK"
     rows = audit(bench)
+    # the simulated unit's profile screened as provisioned, before anything was typed
+    assert (rows[0]["action"], rows[0]["console"]) == ("profile change", "provisioning")
+    rows = rows[1:]
     by = {r["action"]: r for r in rows}
-    assert [r["action"] for r in rows] == ["login refused", "login", "rx set", "limits set",
-                                           "cal save", "fault clear", "logout"]
+    assert [r["action"] for r in rows] == ["login refused", "login", "rx set", "profile change",
+                                           "limits set", "cal save", "fault clear", "logout"]
+    assert '"target_ma": 12.0' in by["profile change"]["new"]   # the active profile's too
     assert by["rx set"]["old"] == "target=5mA duration=5min"
     assert by["rx set"]["new"] == "target=12mA duration=25min"
     assert (by["limits set"]["old"], by["limits set"]["new"]) == ("hands=20mA", "hands=18mA")
@@ -243,7 +247,8 @@ def test_the_audit_trail_records_a_lockout(tmp_path, board):
         for _ in range(5):
             b.ask("login 000000")
         assert b.ask(f"login {PIN}")[-1].startswith("ERR LOCKED")
-        actions = [r["action"] for r in b.prog.log.audit_rows()]
+        actions = [r["action"] for r in b.prog.log.audit_rows()
+                   if r["console"] != "provisioning"]
         assert actions == ["login refused"] * 4 + ["lockout", "login refused"]
     finally:
         b.close()

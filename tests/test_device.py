@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import device, make_rig
+from conftest import device, make_rig, screened
 from controller import Limits, Prescription
 from firmware import calibration as calmod
 from firmware import settings
@@ -38,8 +38,8 @@ def program(tmp_path, board, rx=SHORT_RX, provisioned=True, **rig_kw):
     if provisioned:
         provision(tmp_path, board, rx)
     rig, hw = make_rig(board, **rig_kw)
-    prog = DeviceProgram(hw, rig.clock, board=board, data_dir=tmp_path,
-                         notifier=Notifier(environ={}))
+    prog = screened(DeviceProgram(hw, rig.clock, board=board, data_dir=tmp_path,
+                                  notifier=Notifier(environ={})), rig)
     truth = TruthRecorder(rig)
     prog.loop.observers.append(lambda *_: truth.sample())
     return prog, rig, truth

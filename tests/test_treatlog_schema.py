@@ -16,7 +16,7 @@ from dataclasses import asdict
 
 import pytest
 
-from conftest import make_rig
+from conftest import make_rig, screened
 from controller import Limits, Prescription
 from controller.events import Event
 from controller.session import SessionRecord
@@ -534,7 +534,8 @@ def test_the_first_start_of_the_device_upgrades_a_v1_log(tmp_path, board):
         assert [s["profile_id"] for s in log.sessions()] == ["patient-1"] * 3
         assert [s["outcome"] for s in log.sessions()][-1] == "interrupted"
         assert (tmp_path / "treatment.sqlite.v1.bak").exists()
-        # the next session is the profile's too
+        # the next session is the profile's too (screened, as a simulated unit is provisioned)
+        screened(prog, rig)
         end = prog.clock.now() + 2.0
         while prog.clock.now() < end and prog.controller.state != "IDLE":
             prog.step()

@@ -8,6 +8,8 @@
 ``settings_cmds``         ``rx``, ``limits``
 ``cal_cmds``              ``cal`` and its measuring procedure
 ``service_cmds``          ``selftest``, ``fault``, ``log``
+``clock_cmds``            ``clock``
+``profile_cmds``          ``profile``: the course of treatment's profiles
 ``tech``                  the technician's console: the gate, slow work, procedures
 ``transports``            the pseudo-terminal and the UART
 ========================  ===================================================================

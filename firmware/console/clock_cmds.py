@@ -73,6 +73,7 @@ def register(con) -> None:
             return [], (f"ERR CLOCK: the clock could not be set ({exc}); check the clock's "
                         "board and its cable")
         after = rtc().read()
+        p.calendar.read()   # the course's dates from the clock as now set
         warn = con.audit("clock set", audit_value(before), audit_value(after))
         return [*reading_lines(after), *([warn] if warn else [])], "OK"
 

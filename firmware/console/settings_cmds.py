@@ -87,6 +87,12 @@ def register(con) -> None:
                 return [], f"ERR STORAGE: the settings could not be written: {error}"
             ctl().settings_problem = problem
             warn = con.audit(action, *changes(before, after))
+            if rx is not None:   # the prescription in force is the active profile's
+                try:
+                    con.program.course.prescription_set(rx, con.name)
+                except Exception as exc:  # noqa: BLE001 - the prescription itself stands
+                    warn = (f"warning: the profile {con.program.course.active} keeps its own "
+                            f"prescription ({exc}); set it with profile set")
             return [*lines(), *([warn] if warn else [])], "OK"
 
         return con.background(write, finish)

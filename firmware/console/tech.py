@@ -3,8 +3,8 @@ the limits, the calibration, the self-test, the latched fault, the treatment log
 real-time clock.
 
 The commands themselves are declared in their own modules (:mod:`.settings_cmds`,
-:mod:`.cal_cmds`, :mod:`.service_cmds`, :mod:`.clock_cmds`); this class carries what they
-share:
+:mod:`.cal_cmds`, :mod:`.service_cmds`, :mod:`.clock_cmds`, :mod:`.profile_cmds`); this class
+carries what they share:
 
 - the gate (:mod:`.auth`): ``ERR NO-PIN`` until a PIN is provisioned, ``ERR AUTH`` until
   ``login``, the end of the login (``logout``, a hang-up, 10 minutes idle);
@@ -33,7 +33,7 @@ from concurrent.futures import Future
 from controller.session import ServiceRefused
 
 from .. import store
-from . import auth, cal_cmds, clock_cmds, service_cmds, settings_cmds
+from . import auth, cal_cmds, clock_cmds, profile_cmds, service_cmds, settings_cmds
 from .core import Console
 from .values import plural
 
@@ -82,6 +82,7 @@ class TechConsole(Console):
         cal_cmds.register(self)
         service_cmds.register(self)
         clock_cmds.register(self)
+        profile_cmds.register(self)
 
     # --- the audit trail ----------------------------------------------------------------------
     def audit(self, action: str, old: str | None = None, new: str | None = None,
