@@ -104,6 +104,7 @@ import math
 from collections import deque
 
 from .immersion import DRIFT_MAX_PER_S
+from .states import State
 from .values import CONTACT_OHM
 
 #: a load this share below the drift-allowed envelope of the lowest load seen is a new path in
@@ -737,7 +738,7 @@ class ContactWatch:
             abs(ctx.i_a - ctx.i_b) <= AGREE * max(abs(ctx.i_a), abs(ctx.i_b)) + 0.05
         guard.observe(ctx.now, ctx.load_ohm, ctx.i_max, is_open, trusted)
         if guard.detected:
-            self.pause_now = ctl.state in ("RAMP_UP", "TREAT")
+            self.pause_now = ctl.state in (State.RAMP_UP, State.TREAT)
             ref = guard._env if guard._before == math.inf else guard._before
             was = f" ({ref:.0f} ohm)" if ref is not None and ref != math.inf else ""
             ctl._emit(ctx.now, "warning", "SHUNT-FOUND",

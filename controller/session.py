@@ -38,6 +38,7 @@ Anti-shock and current-density guard (limiters on the reference, every period):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 from .contact import SHUNT_CODE, SHUNT_TEXT, ContactWatch
 from .events import EventLog
@@ -56,6 +57,8 @@ from .selftest import (
     is_guarded,
     self_test,
 )
+from .states import CONTACT_RULE_STATES, SERVICE_FROM, SESSION_STATES, State, Trigger
+from .states import check as check_transition
 from .values import CONTACT_OHM
 
 PERIOD = 0.010                # s, nominal control period
@@ -127,20 +130,30 @@ def pulsed_load_bias(duty: float) -> float:
     """
     return 1.0 - 0.45 * (1.0 - min(1.0, max(0.0, duty)))
 
-SESSION_STATES = ("WAIT_CONTACT", "RAMP_UP", "TREAT", "REVERSING", "RAMP_DOWN", "PAUSED")
-#: The states in which the contact rules (R-SHORT, R-OPEN) watch the load: every state in which
-#: current can flow to the trays. The ramps down (a stop, the end of the treatment, the one before
-#: the polarity switch) are among them: a short that appears on the way down takes the ramp's
-#: current away from the patient, and when it goes, the whole of that current steps back into the
-#: patient; a hand lifted on the way down and dipped again gets the ramp's current at once. There,
-#: either rule ends the ramp at once (see ``_react``): the current goes to zero, which never
-#: shocks, and the session ends (or the polarity switch goes on) as it would have.
-CONTACT_RULE_STATES = ("WAIT_CONTACT", "RAMP_UP", "TREAT", "PAUSED", "REVERSING", "RAMP_DOWN")
+#: SESSION_STATES and CONTACT_RULE_STATES (the states in which the contact rules watch the load)
+#: live in :mod:`.states`. The ramps down (a stop, the end of the treatment, the one before
+#: the polarity switch) are among the latter: a short that appears on the way down takes the
+#: ramp's current away from the patient, and when it goes, the whole of that current steps back
+#: into the patient; a hand lifted on the way down and dipped again gets the ramp's current at
+#: once. There, either rule ends the ramp at once (see ``_react``): the current goes to zero,
+#: which never shocks, and the session ends (or the polarity switch goes on) as it would have.
 #: Faults a patient may acknowledge with a 3 s hold of START; the rest need the technician.
 PATIENT_CLEARABLE = {"CONTACT-TIMEOUT", "SHORT-AT-START"}
 #: latched faults under which no technician procedure may run: each would drive the output
 #: (its open-output probe first) through a patient relay that does not open
 NO_SERVICE_FAULTS = {"ST-RELAY"}
+
+
+class Then(Enum):
+    """What follows when a sequence of the session (the self-test, a relay sequence) ends: a
+    continuation, not a state (the state is the one the sequence runs in)."""
+
+    READY = "the power-on self-test passed: IDLE"
+    STOPPED = "START pressed during the session's self-test: DONE"
+    CONTACT = "the session's self-test passed: WAIT_CONTACT, connect"
+    PROBE = "connected: the contact probe starts"
+    RAMP_UP = "the polarity switched: RAMP_UP"
+    DONE = "disconnected: DONE, or the fault a stop left waiting"
 
 
 class ServiceRefused(RuntimeError):
@@ -214,7 +227,7 @@ class Controller:
         self.sessions_done: list[SessionRecord] = []
         self.session_listeners: list = []
         self.fault: dict | None = None
-        self.state = ""
+        self.state: State = State.OFF
         self._cmd = Command()
         self._last_now: float | None = None
         self._adc_failures = 0
@@ -231,7 +244,7 @@ class Controller:
         self._stop_fault: tuple[str, str] | None = None  # latched when a gentle stop ends
         # session
         self._seq = None
-        self._seq_next = ""
+        self._seq_next = Then.READY
         self._ref = 0.0
         self._avg_cmd = 0.0
         self._state_t = 0.0
@@ -249,9 +262,9 @@ class Controller:
         self._limit_note_t = -1e9
         self.load_estimate: float | None = None
         self.density_estimate: float | None = None
-        self._enter(0.0, "SELF_TEST", "power-on self-test")
+        self._enter(0.0, State.SELF_TEST, Trigger.POWER_ON, "power-on self-test")
         self._seq = self._make_selftest()
-        self._seq_next = "IDLE"
+        self._seq_next = Then.READY
         self._seq_started = False
 
     # ------------------------------------------------------------------------------------------
@@ -266,7 +279,7 @@ class Controller:
         sess = self.session
         if sess is not None and sess.reduced_target_ma is not None:
             return sess.reduced_target_ma
-        if self.state != "TREAT":
+        if self.state != State.TREAT:
             return None
         return self.rx.max_average_ma(self.limits)
 
@@ -281,8 +294,8 @@ class Controller:
     @property
     def busy(self) -> bool:
         """True while a session (or its self-test) runs: settings may not change."""
-        return (self.state in SESSION_STATES or self.state == "SERVICE"
-                or (self.state == "SELF_TEST" and self.session is not None))
+        return (self.state in SESSION_STATES or self.state == State.SERVICE
+                or (self.state == State.SELF_TEST and self.session is not None))
 
     def set_prescription(self, rx: Prescription) -> Prescription:
         if self.busy:
@@ -308,7 +321,7 @@ class Controller:
         before it (a welded patient relay with someone in the water refuses it with ST-RELAY
         before any test current flows), I x R against the test load while it drives current,
         and the probe again after it."""
-        if self.state not in ("IDLE", "FAULT", "DONE") or self._service is not None:
+        if self.state not in SERVICE_FROM or self._service is not None:
             raise RuntimeError("a treatment or procedure is running; wait until the device "
                                "is idle")
         if self.fault is not None and self.fault["code"] in NO_SERVICE_FAULTS:
@@ -323,8 +336,7 @@ class Controller:
                                what="the technician's procedure")
         self._service = [sequence, done, self.state, False]
         self.rules.clear()  # a fresh start for every persistence timer
-        self._emit(now, "state", "SERVICE", "technician procedure")
-        self.state = "SERVICE"
+        self._enter(now, State.SERVICE, Trigger.SERVICE_START, "technician procedure")
 
     def _run_service(self, inp: Inputs) -> Command:
         seq, done, back, started = self._service
@@ -338,13 +350,12 @@ class Controller:
         except SelfTestFailure as f:
             # A self-test failure refuses treatment whoever ran it: latch its fault.
             self._service = None
-            self.state = back
             self._emit(inp.now, "selftest", f.code, f.message)
             if self.fault is None:
-                self.state = "IDLE"
                 self.enter_fault(inp.now, f.code, f"{f.message}; {f.hint}")
             else:
-                self.state = "FAULT"
+                # back to the fault latched before, without a state event (as it always was)
+                self._enter(inp.now, State.FAULT, Trigger.SERVICE_FAILED, announce=False)
             done(None, f)
         except Exception as exc:  # noqa: BLE001 - a procedure failure is reported, not raised
             self._finish_service(inp.now, back, done, None, exc)
@@ -353,8 +364,8 @@ class Controller:
 
     def _finish_service(self, now, back, done, result, error) -> None:
         self._service = None
-        self.state = "FAULT" if (back == "FAULT" or self.fault is not None) else "IDLE"
-        self._emit(now, "state", self.state, "technician procedure finished")
+        to = State.FAULT if (back == State.FAULT or self.fault is not None) else State.IDLE
+        self._enter(now, to, Trigger.SERVICE_END, "technician procedure finished")
         done(result, error)
 
     def abort_service(self, now: float, why: str) -> None:
@@ -388,7 +399,7 @@ class Controller:
             self._cmd = cmd
             self._track_hv(now, cmd.hv)
             return cmd
-        if self.state == "FAULT":
+        if self.state == State.FAULT:
             self._cmd = Command()
             self._track_hv(now, False)
             return self._cmd
@@ -430,8 +441,8 @@ class Controller:
             hv_disabled_for=(now - self._hv_off_since) if self._hv_off_since is not None
             else -1.0,
             hv_nominal=self.cfg.hv_nominal, hv_tolerance=self.cfg.hv_tolerance,
-            hw_trip=inp.hw_trip and self.state not in ("SELF_TEST", "SERVICE"),
-            polarity=self._polarity, self_test=self.state in ("SELF_TEST", "SERVICE"),
+            hw_trip=inp.hw_trip and self.state not in (State.SELF_TEST, State.SERVICE),
+            polarity=self._polarity, self_test=self.state in (State.SELF_TEST, State.SERVICE),
             in_contact_phase=in_contact, load_ohm=load,
             treat_s=sess.treat_s if sess else 0.0, duration_s=self.rx.duration_min * 60.0,
             dose_ma_min=sess.dose_ma_min if sess else 0.0,
@@ -448,7 +459,7 @@ class Controller:
             peak = ctx.i_max / ctx.duty
             if peak > sess.peak_ma:
                 sess.peak_ma = peak
-        if self.state == "TREAT":
+        if self.state == State.TREAT:
             sess.treat_s += dt
             if ctx.load_ohm is not None:
                 sess.load_sum += ctx.load_ohm
@@ -493,24 +504,24 @@ class Controller:
           the ramp before the polarity switch): the ramp is made fast enough to end within
           ``STOP_RAMP_MAX_S`` from the press. A completed treatment stays completed.
         """
-        if self.state == "IDLE":
+        if self.state == State.IDLE:
             self._start_session(now)
-        elif self.state == "SELF_TEST" and self.session is not None:
-            if self._seq_next != "STOPPED":
+        elif self.state == State.SELF_TEST and self.session is not None:
+            if self._seq_next != Then.STOPPED:
                 self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: the session will not "
                            "start")
-                self._seq_next = "STOPPED"
-        elif self.state == "RAMP_DOWN":
+                self._seq_next = Then.STOPPED
+        elif self.state == State.RAMP_DOWN:
             self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: ramping down faster")
             if self._seq is None and self._ref > 0:
                 self._stop_rate = max(self._stop_rate, self._ref / STOP_RAMP_MAX_S)
         elif self.state in SESSION_STATES:
             self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: the patient stops the "
                        "session")
-            self._begin_stop(now, "stopped", STOP_RAMP_MAX_S)
+            self._begin_stop(now, "stopped", STOP_RAMP_MAX_S, Trigger.START_PRESS)
 
     def _on_stuck(self, now: float) -> None:
-        if self.state == "FAULT":
+        if self.state == State.FAULT:
             self._stuck_fired = False  # still held: it latches as soon as the fault is cleared
             return
         text = (f"START held for {BUTTON_STUCK_S:g} s without a release: the button is stuck "
@@ -518,19 +529,19 @@ class Controller:
         if self.state in SESSION_STATES:
             self._emit(now, "warning", "BUTTON-STUCK", text)
             self._stop_fault = ("BUTTON-STUCK", text)
-            if self.state != "RAMP_DOWN":
-                self._begin_stop(now, "fault", STOP_RAMP_MAX_S)
+            if self.state != State.RAMP_DOWN:
+                self._begin_stop(now, "fault", STOP_RAMP_MAX_S, Trigger.BUTTON_STUCK)
         else:
             self.enter_fault(now, "BUTTON-STUCK", text)
 
     def _on_hold(self, now: float) -> None:
-        if self.state == "FAULT" and self.fault is not None:
+        if self.state == State.FAULT and self.fault is not None:
             if self.fault["code"] in PATIENT_CLEARABLE:
                 self._emit(now, "info", "FAULT-ACK", f"fault {self.fault['code']} acknowledged "
                            "by a 3 s hold of START")
                 self.fault = None
                 self.rules.clear()
-                self._enter(now, "IDLE", "ready")
+                self._enter(now, State.IDLE, Trigger.START_HOLD, "ready")
             else:
                 self._emit(now, "warning", "FAULT-NEEDS-TECHNICIAN",
                            f"fault {self.fault['code']} must be cleared by the technician")
@@ -539,7 +550,7 @@ class Controller:
     # Reactions
     # ------------------------------------------------------------------------------------------
     def _react(self, now: float, rule: Rule) -> None:
-        if self.state == "FAULT":
+        if self.state == State.FAULT:
             return  # latched already; the first fault is the one that counts
         if self._service is not None and self.fault is not None:
             # A procedure run while faulted (the technician's self-test) fails: abort it and
@@ -547,75 +558,84 @@ class Controller:
             if rule.reaction is Reaction.FAULT:
                 _seq, done, _back, _ = self._service
                 self._service = None
-                self.state = "FAULT"
+                # back to the fault latched before, without a state event (as it always was)
+                self._enter(now, State.FAULT, Trigger.SERVICE_FAILED, announce=False)
                 self._emit(now, "rule", rule.id, rule.text)
                 done(None, RuntimeError(f"{rule.id}: {rule.text}"))
             return
         if rule.reaction is Reaction.FAULT:
             self._emit(now, "rule", rule.id, rule.text)
-            if self.state == "SELF_TEST" and rule.id.startswith("R-ADC"):
+            if self.state == State.SELF_TEST and rule.id.startswith("R-ADC"):
                 from .selftest import HINTS
                 self.enter_fault(now, "ST-ADC", f"{rule.text}; {HINTS['ST-ADC']}")
             else:
                 self.enter_fault(now, rule.id, rule.text)
         elif rule.reaction is Reaction.PAUSE:
-            if self.state in ("RAMP_UP", "TREAT"):
+            if self.state in (State.RAMP_UP, State.TREAT):
                 self._emit(now, "rule", rule.id, rule.text)
                 self._pause(now, rule)
-            elif self.state in ("RAMP_DOWN", "REVERSING") and self._ref > 0.0:
+            elif self.state in (State.RAMP_DOWN, State.REVERSING) and self._ref > 0.0:
                 # On the way down a pause would only delay the end: the current goes to zero now
                 # and the ramp's sequence (the disconnect, or the polarity switch and a fresh ramp
                 # up that the contact rules watch again) follows as it would have.
                 self._emit(now, "rule", rule.id, rule.text)
                 self._cut_ramp_down(now, rule)
-            elif self.state == "WAIT_CONTACT" and rule.id == "R-SHORT":
+            elif self.state == State.WAIT_CONTACT and rule.id == "R-SHORT":
                 self._emit(now, "rule", rule.id, rule.text)
                 self.enter_fault(now, "SHORT-AT-START", "load below 300 ohm at the contact "
                                  "check: both electrodes are in one tray, or the trays touch; "
                                  "put one hand in each tray and hold START 3 s")
-        elif rule.reaction is Reaction.STOP and self.state in ("RAMP_UP", "TREAT", "PAUSED"):
+        elif rule.reaction is Reaction.STOP and \
+                self.state in (State.RAMP_UP, State.TREAT, State.PAUSED):
             self._emit(now, "rule", rule.id, rule.text)
-            self._begin_stop(now, "incomplete", STOP_RAMP_MAX_S)
+            self._begin_stop(now, "incomplete", STOP_RAMP_MAX_S, Trigger.STOP_RULE)
 
-    def enter_fault(self, now: float, code: str, message: str) -> None:
+    def enter_fault(self, now: float, code: str, message: str, *,
+                    trigger: Trigger = Trigger.FAULT) -> None:
         """Latch a fault and go to the safe state (also used by the device program)."""
-        if self.state == "FAULT":
+        if self.state == State.FAULT:
             return
         if self._service is not None:
             seq, done, _back, _ = self._service
             self._service = None
             done(None, RuntimeError(f"{code}: {message}"))
         self.fault = {"code": code, "message": message, "at_s": now}
-        self.state = "FAULT"  # first: whatever a listener does, the outputs go safe
+        # first: whatever a listener does, the outputs go safe (the state event comes last)
+        self._enter(now, State.FAULT, trigger, announce=False)
         self._stop_fault = None
-        self._state_t = now
         self._ref = 0.0
         self._avg_cmd = 0.0
         self.reg.reset()
         self._seq = None
         self._emit(now, "fault", code, message)
         self._end_session(now, "fault", code)
-        self._emit(now, "state", "FAULT", f"{code}: {message}")
+        self._emit(now, "state", State.FAULT.value, f"{code}: {message}")
 
     def clear_fault(self, now: float) -> bool:
         """Technician clear (after a passing self-test); returns whether a fault was cleared."""
-        if self.state != "FAULT":
+        if self.state != State.FAULT:
             return False
         self._emit(now, "info", "FAULT-CLEARED", f"fault {self.fault['code'] if self.fault else ''}"
                    " cleared by the technician")
         self.fault = None
         self.rules.clear()
         self._stuck_fired = False  # a button still jammed latches again at once
-        self._enter(now, "IDLE", "ready")
+        self._enter(now, State.IDLE, Trigger.TECH_CLEAR, "ready")
         return True
 
     # ------------------------------------------------------------------------------------------
     # States
     # ------------------------------------------------------------------------------------------
-    def _enter(self, now: float, state: str, why: str = "") -> None:
+    def _enter(self, now: float, state: State, trigger: Trigger, why: str = "", *,
+               announce: bool = True) -> None:
+        """The one change of state: refused unless it is a row of the transition table
+        (:data:`.states.TRANSITIONS`); ``announce=False`` leaves the ``state`` event to the
+        caller (a fault announces itself after its fault event) or out."""
+        check_transition(self.state, trigger, state)
         self.state = state
         self._state_t = now
-        self._emit(now, "state", state, why)
+        if announce:
+            self._emit(now, "state", state.value, why)
 
     def _emit(self, now, kind, code, message):
         return self.events.emit(now, kind, code, message)
@@ -652,10 +672,10 @@ class Controller:
         self._limited_since = None
         self._compliance_ma = None
         self.rules.clear()
-        self._enter(now, "SELF_TEST", "self-test before the session")
+        self._enter(now, State.SELF_TEST, Trigger.START_PRESS, "self-test before the session")
         self._seq = self._make_selftest()
         self._seq_started = False
-        self._seq_next = "WAIT_CONTACT"
+        self._seq_next = Then.CONTACT
 
     def _end_session(self, now: float, outcome: str, fault_code: str | None = None) -> None:
         sess = self.session
@@ -681,19 +701,19 @@ class Controller:
         now = inp.now
         if self._seq is not None:
             return self._run_sequence(inp)
-        if st == "IDLE":
+        if st == State.IDLE:
             return Command()
-        if st == "DONE":
+        if st == State.DONE:
             if now - self._state_t >= DONE_SHOW_S:
-                self._enter(now, "IDLE", "ready")
+                self._enter(now, State.IDLE, Trigger.DONE_SHOWN, "ready")
             return Command()
-        if st == "WAIT_CONTACT":
+        if st == State.WAIT_CONTACT:
             return self._wait_contact(inp, ctx)
-        if st in ("RAMP_UP", "TREAT"):
+        if st in (State.RAMP_UP, State.TREAT):
             return self._treat(inp, ctx)
-        if st == "PAUSED":
+        if st == State.PAUSED:
             return self._paused(inp, ctx)
-        if st in ("RAMP_DOWN", "REVERSING"):
+        if st in (State.RAMP_DOWN, State.REVERSING):
             return self._ramp_down(inp, ctx)
         return Command()
 
@@ -718,45 +738,45 @@ class Controller:
 
     def _sequence_done(self, now: float, value) -> Command:
         nxt = self._seq_next
-        if self.state == "SELF_TEST":
+        if self.state == State.SELF_TEST:
             self._emit(now, "selftest", "ST-PASS", "self-test passed: " + ", ".join(
                 f"{k} {v:.3g}" for k, v in (value or {}).items()))
         self._avg_cmd = 0.0
-        if nxt == "IDLE":
-            self._enter(now, "IDLE", "ready")
-        elif nxt == "STOPPED":
+        if nxt is Then.READY:
+            self._enter(now, State.IDLE, Trigger.SELF_TEST_PASSED, "ready")
+        elif nxt is Then.STOPPED:
             # START was pressed during the session's self-test: the patient was never connected.
             self._end_session(now, "stopped")
-            self._enter(now, "DONE", "stopped")
-        elif nxt == "WAIT_CONTACT":
-            self._enter(now, "WAIT_CONTACT", "put both hands in the water")
+            self._enter(now, State.DONE, Trigger.SELF_TEST_PASSED, "stopped")
+        elif nxt is Then.CONTACT:
+            self._enter(now, State.WAIT_CONTACT, Trigger.SELF_TEST_PASSED,
+                        "put both hands in the water")
             self._contact_ok_since = None
-            return self._begin_sequence(self._connect(), "PROBE")
-        elif nxt == "PROBE":
+            return self._begin_sequence(self._connect(), Then.PROBE)
+        elif nxt is Then.PROBE:
             self._contact_ok_since = None
-        elif nxt == "RAMP_UP":
+            return self._cmd_base(PROBE_MA, probe=True)
+        elif nxt is Then.RAMP_UP:
             self._ref = 0.0
             self.reg.reset()
-            self._enter(now, "RAMP_UP", "ramping up after the polarity reversal")
-        elif nxt == "DONE":
+            self._enter(now, State.RAMP_UP, Trigger.REVERSED,
+                        "ramping up after the polarity reversal")
+            return self._cmd_base(0.0)
+        elif nxt is Then.DONE:
             if self._stop_fault is not None:
                 code, text = self._stop_fault
                 self._stop_fault = None
-                self.enter_fault(now, code, text)
+                self.enter_fault(now, code, text, trigger=Trigger.RAMP_ENDED)
                 return Command()
             outcome = self._stop_outcome
             self._end_session(now, outcome)
-            self._enter(now, "DONE", outcome)
-        if nxt == "PROBE":
-            return self._cmd_base(PROBE_MA, probe=True)
-        if nxt == "RAMP_UP":
-            return self._cmd_base(0.0)
+            self._enter(now, State.DONE, Trigger.RAMP_ENDED, outcome)
         return Command()
 
-    def _begin_sequence(self, seq, next_state: str) -> Command:
-        """Start a relay sequence now; ``next_state`` follows when it ends. Returns its first
-        command."""
-        self._seq, self._seq_next = seq, next_state
+    def _begin_sequence(self, seq, then: Then) -> Command:
+        """Start a relay sequence now; ``then`` says what follows when it ends. Returns its
+        first command."""
+        self._seq, self._seq_next = seq, then
         cmd = next(seq)
         self._seq_started = True
         return cmd
@@ -852,7 +872,8 @@ class Controller:
                            f"{ctx.load_ohm:.0f} ohm; ramping up from zero")
             self._ref = PROBE_MA
             self.reg.reset(PROBE_MA)
-            self._enter(now, "RAMP_UP", "ramping up" if first else "ramping up after a pause")
+            self._enter(now, State.RAMP_UP, Trigger.CONTACT_STABLE,
+                        "ramping up" if first else "ramping up after a pause")
             return self._treat(inp, ctx)
         cmd = self._cmd_base(probe_ma, probe=True)
         # The skin test's step samples read the electrode voltage first (controller/contact.py).
@@ -943,23 +964,24 @@ class Controller:
             if reach is not None:
                 reduced = reach if reduced is None else min(reduced, reach)
             self._note_target(sess, reduced)
-        if self.state == "RAMP_UP" and self._ref >= goal - 1e-9 and \
+        if self.state == State.RAMP_UP and self._ref >= goal - 1e-9 and \
                 (ctx.i_max is None or ctx.i_max >= 0.9 * goal or self._limited_since is not None):
-            self._enter(now, "TREAT", f"treating at {goal:.2f} mA")
-        if self.state == "TREAT" and sess is not None:
+            self._enter(now, State.TREAT, Trigger.TARGET_REACHED, f"treating at {goal:.2f} mA")
+        if self.state == State.TREAT and sess is not None:
             done = self._treat_done(sess)
             if done:
                 self._emit(now, "info", "TREATMENT-COMPLETE",
                            f"{sess.treat_s / 60:.1f} min at target; ramping down (the session's "
                            "dose is given at its end)")
-                self._begin_stop(now, "completed", None)
+                self._begin_stop(now, "completed", None, Trigger.TREATMENT_COMPLETE)
                 return self._ramp_down(inp, ctx)
             if rx.reverse_polarity and not self._reversed and \
                     sess.treat_s >= rx.duration_min * 30.0:
                 self._reversed = True
                 sess.reversals += 1
                 self._emit(now, "info", "REVERSAL", "half time: reversing the polarity")
-                self._enter(now, "REVERSING", "ramping down to reverse the polarity")
+                self._enter(now, State.REVERSING, Trigger.HALF_TIME,
+                            "ramping down to reverse the polarity")
                 self._stop_rate = rx.ramp_ma_s
         return self._cmd_base(u)
 
@@ -1044,7 +1066,7 @@ class Controller:
             why = ("contact lost: put both hands back in the water" if rule.id == "R-OPEN" else
                    "short: both electrodes in one tray; put one hand in each tray")
         self._emit(now, "pause", code, why)
-        self._enter(now, "PAUSED", why)
+        self._enter(now, State.PAUSED, Trigger.CONTACT_LOST, why)
 
     def _cut_ramp_down(self, now: float, rule: Rule) -> None:
         """A contact rule fired on a ramp down: the current goes to zero at once."""
@@ -1061,18 +1083,19 @@ class Controller:
         if now - self._state_t > PAUSE_TIMEOUT_S:
             self._emit(now, "warning", "PAUSE-TIMEOUT", "contact did not come back within "
                        "5 min: the session ends")
-            self._begin_stop(now, "incomplete", None)
+            self._begin_stop(now, "incomplete", None, Trigger.PAUSE_TIMEOUT)
             return self._ramp_down(inp, ctx)
         return self._probe_until_contact(inp, ctx, first=False)
 
-    def _begin_stop(self, now: float, outcome: str, within_s: float | None) -> None:
+    def _begin_stop(self, now: float, outcome: str, within_s: float | None,
+                    trigger: Trigger) -> None:
         self._stop_outcome = outcome
         rate = self.rx.ramp_ma_s
         if within_s is not None and self._ref > 0:
             rate = max(rate, self._ref / within_s)
         self._stop_rate = rate
         self._seq = None
-        self._enter(now, "RAMP_DOWN", f"ramping down ({outcome})")
+        self._enter(now, State.RAMP_DOWN, trigger, f"ramping down ({outcome})")
 
     def _ramp_down(self, inp: Inputs, ctx: RuleContext) -> Command:
         # The density guard holds on the way down too: a patient often lifts the hands as the
@@ -1082,9 +1105,9 @@ class Controller:
         if self._ref <= 0.0:
             self.reg.reset()
             self._avg_cmd = 0.0
-            if self.state == "REVERSING":
-                return self._begin_sequence(self._reverse(), "RAMP_UP")
-            return self._begin_sequence(self._disconnect(), "DONE")
+            if self.state == State.REVERSING:
+                return self._begin_sequence(self._reverse(), Then.RAMP_UP)
+            return self._begin_sequence(self._disconnect(), Then.DONE)
         u = min(self.reg.update(self._ref, measured, PERIOD, self._ref,
                                 self._near_compliance(ctx), self.rx.duty), self._ref)
         self.reg.output = u
