@@ -727,7 +727,8 @@ class ContactWatch:
             # price, after a film wiped away, is a current held at the cap (the load cannot
             # say which path went) until contact is lost and checked again.
             guard.set_bridge(min(self.skin.found_bridge, ctx.load_ohm or math.inf))
-            ctl._r_ref = None  # the loads beside the path are no reference for full immersion
+            # the loads beside the path are no reference for full immersion
+            ctl.density.r_ref = None
             ctl._emit(ctx.now, "warning", "BRIDGE",
                       f"the load fell to {ctx.load_ohm:.0f} ohm as the hands went in: a path "
                       f"of about {self.skin.found_bridge:.0f} ohm beside them (water between "

@@ -40,10 +40,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .button import BUTTON_STUCK_S, DEBOUNCE_S, HOLD_ACK_S, StartButton  # noqa: F401
 from .contact import SHUNT_CODE, SHUNT_TEXT, ContactWatch
 from .events import EventLog
-from .immersion import MIN_MA as IMMERSION_MIN_MA
-from .immersion import ImmersionEstimate, body_fraction_bound, fraction_of
+from .guards import (  # noqa: F401 - the constants are named here by the tests and tools
+    CAL_BUDGET,
+    DENSITY_MARGIN,
+    REDUCED_TARGET_MARGIN,
+    ComplianceWatch,
+    DensityGuard,
+    cap_ma,
+    near_compliance,
+    pulsed_load_bias,
+)
 from .io import Command, Inputs, hold
 from .limits import DEVICE_MAX_MA, Limits, Prescription
 from .regulator import Regulator, RegulatorConfig
@@ -68,32 +77,9 @@ WAIT_CONTACT_TIMEOUT_S = 120.0
 PAUSE_TIMEOUT_S = 300.0
 REVERSAL_DWELL_S = 0.5
 STOP_RAMP_MAX_S = 5.0
-HOLD_ACK_S = 3.0
-#: START held this long without a release is a stuck button: the patient has lost the stop (it
-#: acts on a press, and a stuck button cannot be pressed again), so the session stops gently
-#: and the device latches BUTTON-STUCK for the technician.
-BUTTON_STUCK_S = 10.0
-DEBOUNCE_S = 0.04
 HV_SETTLE_S = 0.06
 RELAY_SETTLE_S = 0.03
 DONE_SHOW_S = 10.0
-REDUCED_TARGET_MARGIN = 0.97
-#: the density guard allows this share of the density limit over the estimated area: the area
-#: is inferred from the load, and in pulsed DC near the compliance limit the load estimate (the
-#: ratio of the averaged voltage and current) is biased by the skin capacitance; the random
-#: campaign found the estimate up to 2 % optimistic at a tenth of a hand in the water (seed
-#: 20261125, runs 168 and 182 of the short profile), so 10 % is kept in hand.
-DENSITY_MARGIN = 0.9
-#: the current at a site's limit is held this much under it: the calibration's error budget
-#: (docs/safety/hazard-analysis.md, "Calibration error budget"). Both current channels are
-#: calibrated against the technician's meter, which ``cal ref`` accepts only within 1 % of the
-#: test load's I x R (firmware.calibration.CROSS_CHECK_TOL); with the test resistor, the
-#: electrode amplifier and the ADC the channels may still read 1.5 % low, and the regulation
-#: adds 0.1 %; 0.2 % is left for ageing between calibrations. Below the limit the
-#: prescription's target is delivered as set. It stays under the 2 % by which a lower current
-#: counts as a reduced target (reported, and the time extended for the dose): the margin is
-#: the calibration's uncertainty, not a current the patient is short of.
-CAL_BUDGET = 0.018
 #: a session that starts this soon (s) after the last one ended, with the same prescription,
 #: takes the last one's full-immersion load as its reference where that is lower than its own
 #: contact load: the same person back at the trays, whose skin has not had the time to dry
@@ -103,32 +89,6 @@ CAL_BUDGET = 0.018
 #: DENSITY-LIMIT warning says so) until the load falls. A new prescription ends the carry.
 CARRY_REF_S = 15 * 60.0
 
-
-def pulsed_load_bias(duty: float) -> float:
-    """An allowance for the load estimate in pulsed DC: the density guard divides every load
-    ratio by it, which takes the immersed area as smaller than the load says.
-
-    The load is estimated as the averaged electrode voltage over the averaged current. In the
-    pulse pauses the sink is open, no current flows through the body's series part, and the
-    trays show the voltage the skin capacitance holds; averaged over a conversion, the estimate
-    is then the load itself, as in DC. Measured on the simulator (steady state, duty 0.3, 0.5
-    and 0.8 at 1 and 10 kHz, 600 and 3000 ohm, 5 % to 50 % immersed): 1.000 of the truth, and
-    the same ratio between partial and full immersion.
-
-    History, kept because the figures in the campaign notes depend on it: the simulator first
-    took the trays to zero in the pauses, which made the estimate read low, the more so the
-    less of the hands was in the water (0.69 of the true ratio at duty 0.3, 0.84 at 0.5, 0.954
-    at 0.8), and this line was fitted below those figures (finding 6 of
-    ``docs/safety/campaigns.md``). That was a flaw of the model, found with finding 10. The
-    line is kept, now as a margin, until a real board's pulsed estimate has been measured:
-    what the model leaves out (the skin capacitance's ripple at 1 kHz, the difference
-    amplifier's input network, the sink's leakage when off) can only be known on the board.
-    At the default density limit (0.2 mA/cm²) it costs treatment current only at partial
-    immersion (at full immersion in pulsed DC the site's peak limit binds first); at a lower
-    limit set by the technician it can bind at full immersion too (a review: hands at duty
-    0.9 and 0.1 mA/cm², 12.7 mA allowed against 18 mA).
-    """
-    return 1.0 - 0.45 * (1.0 - min(1.0, max(0.0, duty)))
 
 #: SESSION_STATES and CONTACT_RULE_STATES (the states in which the contact rules watch the load)
 #: live in :mod:`.states`. The ramps down (a stop, the end of the treatment, the one before
@@ -234,13 +194,7 @@ class Controller:
         self._last_sample_t: float | None = None
         self._hv_since: float | None = None
         self._hv_off_since: float | None = 0.0
-        # button
-        self._btn_raw = False
-        self._btn_since = 0.0
-        self._btn = False
-        self._btn_pressed_at: float | None = None
-        self._hold_fired = False
-        self._stuck_fired = False
+        self.button = StartButton(self._on_press, self._on_hold, self._on_stuck)
         self._stop_fault: tuple[str, str] | None = None  # latched when a gentle stop ends
         # session
         self._seq = None
@@ -249,19 +203,16 @@ class Controller:
         self._avg_cmd = 0.0
         self._state_t = 0.0
         self._contact_ok_since: float | None = None
-        self._r_ref: float | None = None
         self._carry: tuple[float, float, Prescription] | None = None  # (end t, load, rx)
-        self._immersion = ImmersionEstimate()
+        self.density = DensityGuard()
+        self.compliance = ComplianceWatch()
         self._contact = ContactWatch(150.0)
         self._polarity = 1
         self._reversed = False
         self._stop_outcome = "stopped"
         self._stop_rate = 0.0
-        self._limited_since: float | None = None
-        self._compliance_ma: float | None = None
         self._limit_note_t = -1e9
         self.load_estimate: float | None = None
-        self.density_estimate: float | None = None
         self._enter(0.0, State.SELF_TEST, Trigger.POWER_ON, "power-on self-test")
         self._seq = self._make_selftest()
         self._seq_next = Then.READY
@@ -282,6 +233,11 @@ class Controller:
         if self.state != State.TREAT:
             return None
         return self.rx.max_average_ma(self.limits)
+
+    @property
+    def density_estimate(self) -> float | None:
+        """The last current density the density guard estimated (mA/cm²)."""
+        return self.density.estimate
 
     def interrupt(self, now: float, reason: str) -> None:
         """The program stops with a session running (a shutdown, a signal): the session is
@@ -388,7 +344,7 @@ class Controller:
         else:
             self._adc_failures = 0
             self._last_sample_t = s.t
-        self._button(now, inp.start_pressed)
+        self.button.update(now, inp.start_pressed)
         ctx = self._context(inp, period)
         self._account(ctx, period)
         # Safety rules first: a fault goes to the safe state within this period.
@@ -472,27 +428,8 @@ class Controller:
             self._hv_since, self._hv_off_since = None, now
 
     # ------------------------------------------------------------------------------------------
-    # Button: debounce, press edge, 3 s hold
+    # What the START button does in each state (its debounce, hold and stuck: .button)
     # ------------------------------------------------------------------------------------------
-    def _button(self, now: float, raw: bool) -> None:
-        if raw != self._btn_raw:
-            self._btn_raw, self._btn_since = raw, now
-        if now - self._btn_since >= DEBOUNCE_S and self._btn != raw:
-            self._btn = raw
-            if raw:
-                self._btn_pressed_at, self._hold_fired, self._stuck_fired = now, False, False
-                self._on_press(now)
-            else:
-                self._btn_pressed_at = None
-        if self._btn and not self._hold_fired and self._btn_pressed_at is not None \
-                and now - self._btn_pressed_at >= HOLD_ACK_S:
-            self._hold_fired = True
-            self._on_hold(now)
-        if self._btn and not self._stuck_fired and self._btn_pressed_at is not None \
-                and now - self._btn_pressed_at >= BUTTON_STUCK_S:
-            self._stuck_fired = True
-            self._on_stuck(now)
-
     def _on_press(self, now: float) -> None:
         """START: begins a session when idle, and stops it in every other state of a session.
 
@@ -522,7 +459,7 @@ class Controller:
 
     def _on_stuck(self, now: float) -> None:
         if self.state == State.FAULT:
-            self._stuck_fired = False  # still held: it latches as soon as the fault is cleared
+            self.button.rearm_stuck()  # still held: it latches as soon as the fault is cleared
             return
         text = (f"START held for {BUTTON_STUCK_S:g} s without a release: the button is stuck "
                 "and the patient cannot stop a session; have the button checked")
@@ -619,7 +556,7 @@ class Controller:
                    " cleared by the technician")
         self.fault = None
         self.rules.clear()
-        self._stuck_fired = False  # a button still jammed latches again at once
+        self.button.rearm_stuck()  # a button still jammed latches again at once
         self._enter(now, State.IDLE, Trigger.TECH_CLEAR, "ready")
         return True
 
@@ -654,7 +591,7 @@ class Controller:
         self._emit(now, "session", "SESSION-START",
                    f"{self.rx.site}, {self.rx.target_ma:g} mA {self.rx.waveform}, "
                    f"{self.rx.duration_min:g} min")
-        cap = self._cap_ma()
+        cap = cap_ma(self.rx, self.limits)
         if self.rx.max_average_ma(self.limits) >= self.rx.target_ma > cap:
             self._emit(now, "warning", "AT-LIMIT",
                        f"the target is at the site's limit: the current is held at {cap:.2f} "
@@ -666,11 +603,9 @@ class Controller:
                        "is extended to deliver the dose")
         self._polarity = 1
         self._reversed = False
-        self._r_ref = None
-        self._immersion = ImmersionEstimate(pulsed_load_bias(self.rx.duty))
+        self.density.restart(self.rx.duty)
         self._contact = ContactWatch(self.rx.area_cm2)
-        self._limited_since = None
-        self._compliance_ma = None
+        self.compliance.reset()
         self.rules.clear()
         self._enter(now, State.SELF_TEST, Trigger.START_PRESS, "self-test before the session")
         self._seq = self._make_selftest()
@@ -684,7 +619,7 @@ class Controller:
         sess.end_t = now
         sess.outcome = outcome
         sess.fault_code = fault_code
-        loads = [r for r in (self._r_ref, self._immersion.r_full) if r is not None]
+        loads = [r for r in (self.density.r_ref, self.density.immersion.r_full) if r is not None]
         if loads:
             self._carry = (now, min(loads), self.rx)
         self._emit(now, "session", "SESSION-END",
@@ -852,11 +787,11 @@ class Controller:
             if first:
                 # A load beside a known path (a bridge the skin test found) is no reference for
                 # full immersion: the first load without it becomes the reference (_allowed_ma).
-                self._r_ref = None if self._contact.excluded else ctx.load_ohm
+                self.density.r_ref = None if self._contact.excluded else ctx.load_ohm
                 self._emit(now, "info", "CONTACT", f"contact: load {ctx.load_ohm:.0f} ohm")
                 carried = self._carried_ref(now)
                 if carried is not None and carried < ctx.load_ohm:
-                    self._r_ref = carried
+                    self.density.r_ref = carried
                     self._contact.guard.carry(carried)
                 if carried is not None and carried < ctx.load_ohm / 1.1:
                     self._emit(now, "info", "CONTACT-CARRIED",
@@ -867,7 +802,7 @@ class Controller:
             else:
                 # The load left the contact range and came back: the next load is a step from
                 # the last one before the pause (ImmersionEstimate.resume).
-                self._immersion.resume()
+                self.density.immersion.resume()
                 self._emit(now, "resume", "CONTACT", f"contact back: load "
                            f"{ctx.load_ohm:.0f} ohm; ramping up from zero")
             self._ref = PROBE_MA
@@ -891,49 +826,11 @@ class Controller:
         return load
 
     def _allowed_ma(self, ctx: RuleContext) -> float:
-        """The highest average current the density guard allows now."""
-        rx = self.rx
-        cap = self._cap_ma()
-        load = ctx.load_ohm
+        """The highest average current the density guard allows now (.guards)."""
         # A path beside the patient: its removal must not step the patient's current, and its
         # loads are no reference for full immersion (controller/contact.py).
-        cap = self._contact.in_treatment(self, ctx, cap)
-        if load is None:
-            self.density_estimate = None
-            return cap
-        if (self._r_ref is None or load < self._r_ref) and not self._contact.excluded and \
-                CONTACT_OHM[0] <= load <= CONTACT_OHM[1]:
-            self._r_ref = load  # a short (< 300 ohm) is no reference for full immersion
-        if self._r_ref is None:
-            self.density_estimate = None
-            return cap
-        # This period's load against the lowest one cuts at once (no filter); the estimate of
-        # .immersion follows the load's rises and only its sudden falls (not the skin's drift).
-        est = self._immersion
-        # The share of the load that does not scale with the area: the largest the body can
-        # have for the lowest full-immersion load known (the skin's drift lowers it).
-        r_full = self._r_ref if est.r_full is None else min(self._r_ref, est.r_full)
-        fraction = fraction_of(load / self._r_ref / pulsed_load_bias(rx.duty),
-                               body_fraction_bound(r_full))
-        if ctx.i_max is not None and ctx.i_max >= IMMERSION_MIN_MA and \
-                CONTACT_OHM[0] <= load <= CONTACT_OHM[1] and not self._contact.excluded:
-            held = est.update(ctx.now, load, ctx.period, self._r_ref)
-        else:
-            held = est.fraction
-        if held is not None:
-            fraction = min(fraction, held)
-        area = rx.area_cm2 * fraction
-        allowed = self.limits.density_ma_cm2 * area * DENSITY_MARGIN
-        if ctx.i_max is not None:
-            self.density_estimate = ctx.i_max / area
-        return min(cap, allowed)
-
-    def _cap_ma(self) -> float:
-        """The highest average current of this prescription (the site's limit on the pulse
-        peak: ``Prescription.max_average_ma``), and at a site's limit CAL_BUDGET under it."""
-        rx = self.rx
-        site = min(self.limits.site_limit(rx.site, rx.child), DEVICE_MAX_MA)
-        return min(rx.max_average_ma(self.limits), site * (1.0 - CAL_BUDGET) * rx.duty)
+        cap = self._contact.in_treatment(self, ctx, cap_ma(self.rx, self.limits))
+        return self.density.allowed(ctx, self.rx, self.limits, cap, self._contact.excluded)
 
     def _treat(self, inp: Inputs, ctx: RuleContext) -> Command:
         now = inp.now
@@ -957,7 +854,7 @@ class Controller:
         # The command may exceed the goal by the calibration's residual error (a sink a few per
         # cent weak); what the limits judge is the measured current.
         u = self.reg.update(self._ref, measured, PERIOD, goal * 1.1 + 0.1,
-                            self._near_compliance(ctx), rx.duty)
+                            near_compliance(ctx, self.cfg, self.density.r_ref), rx.duty)
         reach = self._compliance(now, ctx)
         if sess is not None:
             reduced = goal if goal < rx.target_ma * 0.98 else None
@@ -965,7 +862,7 @@ class Controller:
                 reduced = reach if reduced is None else min(reduced, reach)
             self._note_target(sess, reduced)
         if self.state == State.RAMP_UP and self._ref >= goal - 1e-9 and \
-                (ctx.i_max is None or ctx.i_max >= 0.9 * goal or self._limited_since is not None):
+                (ctx.i_max is None or ctx.i_max >= 0.9 * goal or self.compliance.since is not None):
             self._enter(now, State.TREAT, Trigger.TARGET_REACHED, f"treating at {goal:.2f} mA")
         if self.state == State.TREAT and sess is not None:
             done = self._treat_done(sess)
@@ -985,31 +882,6 @@ class Controller:
                 self._stop_rate = rx.ramp_ma_s
         return self._cmd_base(u)
 
-    def _near_compliance(self, ctx: RuleContext) -> bool:
-        """Whether the output voltage is within ``compliance_margin_v`` of what the rail can
-        give (pulse-on values in pulsed DC). Unknown counts as near: the safe side.
-
-        In pulsed DC the averaged electrode voltage is the skin capacitance's voltage plus the
-        average current through the series part (body, water, electrode film); while a pulse
-        is on, the series part carries the pulse current: ``v_on = v_e + i (1/duty - 1) R_s``.
-        ``R_s`` is taken as the share of the load the density guard takes as not scaling with
-        the area (:func:`.immersion.body_fraction_bound`: the largest the body can have), so
-        ``v_on`` comes out high, the safe side: taken too low, it would leave the headroom
-        clamp off near the compliance limit, where a hand going back in could lift the peak.
-        Taking all of the load as series (``v_e / duty``) flagged most pulsed sessions
-        above 3 kohm as near compliance, and the headroom clamp then held a sink a few per cent
-        weak well below its target (a review: 8.67 mA delivered for 10 at 3 kohm, duty 0.5,
-        sink 4 % weak).
-        """
-        if ctx.i_max is None or ctx.v_e is None or ctx.hv is None:
-            return True
-        duty = ctx.duty if ctx.duty > 0 else 1.0
-        cfg = self.cfg
-        v_on = abs(ctx.v_e) * (1.0 + body_fraction_bound(self._r_ref) * (1.0 / duty - 1.0))
-        spare = (ctx.hv - cfg.sink_headroom_v - ctx.i_max / duty * cfg.r_sense_ohm / 1000.0
-                 - v_on)
-        return spare < cfg.compliance_margin_v
-
     def _treat_done(self, sess: SessionRecord) -> bool:
         dur = self.rx.duration_min * 60.0
         if sess.treat_s < dur:
@@ -1020,29 +892,17 @@ class Controller:
         return sess.dose_ma_min >= self.rx.dose_ma_min or sess.treat_s >= 1.5 * dur
 
     def _compliance(self, now: float, ctx: RuleContext) -> float | None:
-        """The highest reachable current while the compliance voltage holds the current below
-        the reference (None when it does not)."""
-        if ctx.i_max is None:
-            return self._compliance_ma
-        short = self._ref - ctx.i_max > max(0.3, 0.03 * self._ref)
-        if not (short and self.reg.clamped):
-            self._limited_since = None
-            self._compliance_ma = None
-            return None
-        if self._limited_since is None:
-            self._limited_since = now
-        elif now - self._limited_since > 0.5:
-            reach = ctx.i_max
-            old = self._compliance_ma
-            if old is None or abs(reach * REDUCED_TARGET_MARGIN - old) > 0.2:
-                self._compliance_ma = reach * REDUCED_TARGET_MARGIN
-                if old is None or now - self._limit_note_t > 5.0:
-                    self._limit_note_t = now
-                    self._emit(now, "warning", "COMPLIANCE",
-                               f"load too high for the target: holding {reach:.2f} mA "
-                               f"({100 * reach / self.rx.target_ma:.0f} % of target); the "
-                               "time is extended to deliver the dose")
-        return self._compliance_ma
+        """The reduced target while the compliance voltage holds the current below the
+        reference (.guards.ComplianceWatch), with its COMPLIANCE warning."""
+        reach, measured, first = self.compliance.update(now, ctx.i_max, self._ref,
+                                                        self.reg.clamped)
+        if measured is not None and (first or now - self._limit_note_t > 5.0):
+            self._limit_note_t = now
+            self._emit(now, "warning", "COMPLIANCE",
+                       f"load too high for the target: holding {measured:.2f} mA "
+                       f"({100 * measured / self.rx.target_ma:.0f} % of target); the "
+                       "time is extended to deliver the dose")
+        return reach
 
     @staticmethod
     def _note_target(sess: SessionRecord, reduced: float | None) -> None:
@@ -1108,8 +968,9 @@ class Controller:
             if self.state == State.REVERSING:
                 return self._begin_sequence(self._reverse(), Then.RAMP_UP)
             return self._begin_sequence(self._disconnect(), Then.DONE)
-        u = min(self.reg.update(self._ref, measured, PERIOD, self._ref,
-                                self._near_compliance(ctx), self.rx.duty), self._ref)
+        near = near_compliance(ctx, self.cfg, self.density.r_ref)
+        u = min(self.reg.update(self._ref, measured, PERIOD, self._ref, near, self.rx.duty),
+                self._ref)
         self.reg.output = u
         return self._cmd_base(u)
 
