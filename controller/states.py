@@ -159,8 +159,9 @@ TRANSITIONS: tuple[Transition, ...] = (
                "back to the latched fault"),
     Transition(S.SERVICE, T.SERVICE_FAILED, "a fault latched before", S.FAULT,
                "abort the procedure; the first fault stays"),
-    *(Transition(s, T.FAULT, "a rule with reaction FAULT, a failed self-test, START stuck "
-                 "outside a session, the device program", S.FAULT,
+    *(Transition(s, T.FAULT, "a rule with reaction FAULT, a failed self-test, no contact in "
+                 "120 s (CONTACT-TIMEOUT), a short at the contact check (SHORT-AT-START), START "
+                 "stuck outside a session, the device program", S.FAULT,
                  "safe state at once; SESSION-END fault")
       for s in State if s not in (S.OFF, S.FAULT)),
 )
