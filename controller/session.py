@@ -5,7 +5,8 @@ Pure logic: :meth:`Controller.step` receives the time and the measurements
 never sleeps, never reads a clock and imports no hardware library, so it runs identically on
 the Pi, on the simulator and in unit tests.
 
-States (the ``state`` column of a trace)::
+States (the ``state`` column of a trace; the whole table, with every trigger, guard and
+action, is :data:`.states.TRANSITIONS`, shown in ``docs/state-machine.md``)::
 
     SELF_TEST -> IDLE --START--> SELF_TEST -> WAIT_CONTACT -> RAMP_UP -> TREAT
         -> [REVERSING -> RAMP_UP -> TREAT] -> RAMP_DOWN -> DONE -> IDLE
@@ -40,6 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+# (the button's and the service's names are also named here by the tests and the console)
 from .button import BUTTON_STUCK_S, DEBOUNCE_S, HOLD_ACK_S, StartButton  # noqa: F401
 from .contact import SHUNT_CODE, SHUNT_TEXT, ContactWatch
 from .events import EventLog
@@ -57,15 +59,8 @@ from .io import Command, Inputs, hold
 from .limits import DEVICE_MAX_MA, Limits, Prescription
 from .regulator import Regulator, RegulatorConfig
 from .rules import Reaction, Rule, RuleContext, RuleEngine
-from .selftest import (
-    HINTS,
-    SERVICE_IR_TOL,
-    SelfTestFailure,
-    SelfTestSpec,
-    guarded,
-    is_guarded,
-    self_test,
-)
+from .selftest import HINTS, SelfTestFailure, SelfTestSpec, self_test
+from .service import NO_SERVICE_FAULTS, ServiceRefused, ServiceRun, prepared  # noqa: F401
 from .states import CONTACT_RULE_STATES, SERVICE_FROM, SESSION_STATES, State, Trigger
 from .states import check as check_transition
 from .values import CONTACT_OHM
@@ -99,11 +94,6 @@ CARRY_REF_S = 15 * 60.0
 #: which never shocks, and the session ends (or the polarity switch goes on) as it would have.
 #: Faults a patient may acknowledge with a 3 s hold of START; the rest need the technician.
 PATIENT_CLEARABLE = {"CONTACT-TIMEOUT", "SHORT-AT-START"}
-#: latched faults under which no technician procedure may run: each would drive the output
-#: (its open-output probe first) through a patient relay that does not open
-NO_SERVICE_FAULTS = {"ST-RELAY"}
-
-
 class Then(Enum):
     """What follows when a sequence of the session (the self-test, a relay sequence) ends: a
     continuation, not a state (the state is the one the sequence runs in)."""
@@ -114,11 +104,6 @@ class Then(Enum):
     PROBE = "connected: the contact probe starts"
     RAMP_UP = "the polarity switched: RAMP_UP"
     DONE = "disconnected: DONE, or the fault a stop left waiting"
-
-
-class ServiceRefused(RuntimeError):
-    """A technician procedure refused for what the device knows of its own state."""
-
 
 
 @dataclass
@@ -182,7 +167,7 @@ class Controller:
         self.events = EventLog()
         self.rules = RuleEngine()
         self.reg = Regulator(self.cfg.regulator)
-        self._service = None
+        self._service: ServiceRun | None = None
         self.session: SessionRecord | None = None
         self.sessions_done: list[SessionRecord] = []
         self.session_listeners: list = []
@@ -280,25 +265,16 @@ class Controller:
         if self.state not in SERVICE_FROM or self._service is not None:
             raise RuntimeError("a treatment or procedure is running; wait until the device "
                                "is idle")
-        if self.fault is not None and self.fault["code"] in NO_SERVICE_FAULTS:
-            # Every procedure begins with the open-output probe, and with the relay welded the
-            # probe's current reaches whoever is in the trays: each procedure typed after the
-            # latch sent it through the patient again (the random campaign's finding 18).
-            raise ServiceRefused(f"{self.fault['code']} is latched: {HINTS['ST-RELAY']}; "
-                                 "after the repair, switch the unit off and on: the power-on "
-                                 "self-test checks the relay")
-        if not is_guarded(sequence):
-            sequence = guarded(sequence, self.cfg.test_load_ohm, tol=SERVICE_IR_TOL,
-                               what="the technician's procedure")
-        self._service = [sequence, done, self.state, False]
+        sequence = prepared(sequence, self.fault, self.cfg.test_load_ohm)
+        self._service = ServiceRun(sequence, done, self.state)
         self.rules.clear()  # a fresh start for every persistence timer
         self._enter(now, State.SERVICE, Trigger.SERVICE_START, "technician procedure")
 
     def _run_service(self, inp: Inputs) -> Command:
-        seq, done, back, started = self._service
+        run = self._service
+        back, done = run.back, run.done
         try:
-            cmd = seq.send(inp) if started else next(seq)
-            self._service[3] = True
+            cmd = run.next_command(inp)
             self._avg_cmd = cmd.setpoint_ma if cmd.gate != "off" else 0.0
             return cmd
         except StopIteration as fin:
@@ -326,8 +302,8 @@ class Controller:
 
     def abort_service(self, now: float, why: str) -> None:
         if self._service is not None:
-            seq, done, back, _ = self._service
-            self._finish_service(now, back, done, None, RuntimeError(why))
+            run = self._service
+            self._finish_service(now, run.back, run.done, None, RuntimeError(why))
 
     def press(self, now: float) -> None:
         """A START press as seen after debouncing (also called by the console's ``start``)."""
@@ -493,7 +469,7 @@ class Controller:
             # A procedure run while faulted (the technician's self-test) fails: abort it and
             # stay in the fault that is already latched.
             if rule.reaction is Reaction.FAULT:
-                _seq, done, _back, _ = self._service
+                done = self._service.done
                 self._service = None
                 # back to the fault latched before, without a state event (as it always was)
                 self._enter(now, State.FAULT, Trigger.SERVICE_FAILED, announce=False)
@@ -503,7 +479,6 @@ class Controller:
         if rule.reaction is Reaction.FAULT:
             self._emit(now, "rule", rule.id, rule.text)
             if self.state == State.SELF_TEST and rule.id.startswith("R-ADC"):
-                from .selftest import HINTS
                 self.enter_fault(now, "ST-ADC", f"{rule.text}; {HINTS['ST-ADC']}")
             else:
                 self.enter_fault(now, rule.id, rule.text)
@@ -533,7 +508,7 @@ class Controller:
         if self.state == State.FAULT:
             return
         if self._service is not None:
-            seq, done, _back, _ = self._service
+            done = self._service.done
             self._service = None
             done(None, RuntimeError(f"{code}: {message}"))
         self.fault = {"code": code, "message": message, "at_s": now}
