@@ -23,6 +23,7 @@ from pathlib import Path
 
 from controller import Limits, Prescription, PrescriptionError
 from controller.limits import AREA_CM2, DURATION_MIN, PULSE_DUTY, PULSE_HZ, RAMP_RATE, SITE_MAX_MA
+from controller.states import State
 from hardware import Board, load_board
 from sim.numbers import show
 from sim.patient import Patient
@@ -221,8 +222,8 @@ class ScenarioRun:
             return True  # a hard stop, far past any plausible end
         if not self._presses:
             return now >= self._quiet_end
-        ended = bool(c.sessions_done) or c.state == "FAULT"
-        if ended and c.state in ("IDLE", "FAULT") and self.player.done:
+        ended = bool(c.sessions_done) or c.state == State.FAULT
+        if ended and c.state in (State.IDLE, State.FAULT) and self.player.done:
             if self.idle_since is None:
                 self.idle_since = now
             return now - self.idle_since >= 5.0
