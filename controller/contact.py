@@ -107,6 +107,21 @@ from .immersion import DRIFT_MAX_PER_S
 from .states import State
 from .values import CONTACT_OHM
 
+
+def contact_state(ctx) -> str:
+    """ok | open | short | unknown, from the load estimate at the probe current (``ctx``: the
+    period's :class:`~controller.rules.RuleContext`)."""
+    if ctx.i_max is None:
+        return "unknown"
+    if ctx.load_ohm is None:
+        return "open" if ctx.i_max < 0.05 else "unknown"
+    if ctx.load_ohm < CONTACT_OHM[0]:
+        return "short"
+    if ctx.load_ohm > CONTACT_OHM[1]:
+        return "open"
+    return "ok"
+
+
 #: a load this share below the drift-allowed envelope of the lowest load seen is a new path in
 #: parallel; the load estimate's noise at 1 mA and above is under 0.5 % a sample
 SHUNT_FALL = 0.04

@@ -43,7 +43,7 @@ from enum import Enum
 
 # (the button's and the service's names are also named here by the tests and the console)
 from .button import BUTTON_STUCK_S, DEBOUNCE_S, HOLD_ACK_S, StartButton  # noqa: F401
-from .contact import SHUNT_CODE, SHUNT_TEXT, ContactWatch
+from .contact import SHUNT_CODE, SHUNT_TEXT, ContactWatch, contact_state
 from .events import EventLog
 from .guards import (  # noqa: F401 - the constants are named here by the tests and tools
     CAL_BUDGET,
@@ -63,7 +63,6 @@ from .selftest import HINTS, SelfTestFailure, SelfTestSpec, self_test
 from .service import NO_SERVICE_FAULTS, ServiceRefused, ServiceRun, prepared  # noqa: F401
 from .states import CONTACT_RULE_STATES, SERVICE_FROM, SESSION_STATES, State, Trigger
 from .states import check as check_transition
-from .values import CONTACT_OHM
 
 PERIOD = 0.010                # s, nominal control period
 PROBE_MA = 0.2                # contact-check test current (at most 0.3 mA)
@@ -133,6 +132,23 @@ class SessionRecord:
     @property
     def mean_load_ohm(self) -> float | None:
         return self.load_sum / self.load_n if self.load_n else None
+
+    def treat_done(self, rx: Prescription) -> bool:
+        """Whether the treatment's time is done: the prescribed time at target, extended (up
+        to +50 %) to deliver the dose when the device had to settle for a lower target."""
+        dur = rx.duration_min * 60.0
+        if self.treat_s < dur:
+            return False
+        if self.lowest_target_ma is None:
+            return True
+        return self.dose_ma_min >= rx.dose_ma_min or self.treat_s >= 1.5 * dur
+
+    def note_target(self, reduced: float | None) -> None:
+        """The lower target in force now (None: the prescription's), and the lowest one."""
+        self.reduced_target_ma = reduced
+        if reduced is not None and (self.lowest_target_ma is None
+                                    or reduced < self.lowest_target_ma):
+            self.lowest_target_ma = reduced
 
 
 @dataclass
@@ -727,18 +743,6 @@ class Controller:
                        pulse_hz=rx.pulse_hz if pulsed else 0.0, pulse_duty=duty, hv=True,
                        patient_relay=True, polarity=self._polarity, output_led=True)
 
-    def _contact_state(self, ctx: RuleContext) -> str:
-        """ok | open | short | unknown, from the load estimate at the probe current."""
-        if ctx.i_max is None:
-            return "unknown"
-        if ctx.load_ohm is None:
-            return "open" if ctx.i_max < 0.05 else "unknown"
-        if ctx.load_ohm < CONTACT_OHM[0]:
-            return "short"
-        if ctx.load_ohm > CONTACT_OHM[1]:
-            return "open"
-        return "ok"
-
     def _wait_contact(self, inp: Inputs, ctx: RuleContext) -> Command:
         now = inp.now
         if now - self._state_t > WAIT_CONTACT_TIMEOUT_S:
@@ -751,7 +755,7 @@ class Controller:
         """Hold the probe current until the load has been in the contact range for
         CONTACT_STABLE_S, then ramp up from the probe level (WAIT_CONTACT and PAUSED)."""
         now = inp.now
-        c = self._contact_state(ctx) if ctx.in_contact_phase else "unknown"
+        c = contact_state(ctx) if ctx.in_contact_phase else "unknown"
         # The skin test's probe pattern and the shunt estimate (controller/contact.py).
         c, probe_ma = self._contact.at_probe(self, ctx, c)
         if c != "ok":
@@ -835,12 +839,12 @@ class Controller:
             reduced = goal if goal < rx.target_ma * 0.98 else None
             if reach is not None:
                 reduced = reach if reduced is None else min(reduced, reach)
-            self._note_target(sess, reduced)
+            sess.note_target(reduced)
         if self.state == State.RAMP_UP and self._ref >= goal - 1e-9 and \
                 (ctx.i_max is None or ctx.i_max >= 0.9 * goal or self.compliance.since is not None):
             self._enter(now, State.TREAT, Trigger.TARGET_REACHED, f"treating at {goal:.2f} mA")
         if self.state == State.TREAT and sess is not None:
-            done = self._treat_done(sess)
+            done = sess.treat_done(rx)
             if done:
                 self._emit(now, "info", "TREATMENT-COMPLETE",
                            f"{sess.treat_s / 60:.1f} min at target; ramping down (the session's "
@@ -857,15 +861,6 @@ class Controller:
                 self._stop_rate = rx.ramp_ma_s
         return self._cmd_base(u)
 
-    def _treat_done(self, sess: SessionRecord) -> bool:
-        dur = self.rx.duration_min * 60.0
-        if sess.treat_s < dur:
-            return False
-        if sess.lowest_target_ma is None:
-            return True
-        # Compliance held the current below target: extend (up to +50 %) to deliver the dose.
-        return sess.dose_ma_min >= self.rx.dose_ma_min or sess.treat_s >= 1.5 * dur
-
     def _compliance(self, now: float, ctx: RuleContext) -> float | None:
         """The reduced target while the compliance voltage holds the current below the
         reference (.guards.ComplianceWatch), with its COMPLIANCE warning."""
@@ -878,13 +873,6 @@ class Controller:
                        f"({100 * measured / self.rx.target_ma:.0f} % of target); the "
                        "time is extended to deliver the dose")
         return reach
-
-    @staticmethod
-    def _note_target(sess: SessionRecord, reduced: float | None) -> None:
-        sess.reduced_target_ma = reduced
-        if reduced is not None and (sess.lowest_target_ma is None
-                                    or reduced < sess.lowest_target_ma):
-            sess.lowest_target_ma = reduced
 
     def _pause(self, now: float, rule: Rule | None) -> None:
         """Pause for ``rule``, or (``None``) for a shunt that controller/contact.py found."""
