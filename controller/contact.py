@@ -104,7 +104,23 @@ import math
 from collections import deque
 
 from .immersion import DRIFT_MAX_PER_S
+from .states import State
 from .values import CONTACT_OHM
+
+
+def contact_state(ctx) -> str:
+    """ok | open | short | unknown, from the load estimate at the probe current (``ctx``: the
+    period's :class:`~controller.rules.RuleContext`)."""
+    if ctx.i_max is None:
+        return "unknown"
+    if ctx.load_ohm is None:
+        return "open" if ctx.i_max < 0.05 else "unknown"
+    if ctx.load_ohm < CONTACT_OHM[0]:
+        return "short"
+    if ctx.load_ohm > CONTACT_OHM[1]:
+        return "open"
+    return "ok"
+
 
 #: a load this share below the drift-allowed envelope of the lowest load seen is a new path in
 #: parallel; the load estimate's noise at 1 mA and above is under 0.5 % a sample
@@ -735,7 +751,8 @@ class ContactWatch:
             # price, after a film wiped away, is a current held at the cap (the load cannot
             # say which path went) until contact is lost and checked again.
             guard.set_bridge(min(self.skin.found_bridge, ctx.load_ohm or math.inf))
-            ctl._r_ref = None  # the loads beside the path are no reference for full immersion
+            # the loads beside the path are no reference for full immersion
+            ctl.density.r_ref = None
             ctl._emit(ctx.now, "warning", "BRIDGE",
                       f"the load fell to {ctx.load_ohm:.0f} ohm as the hands went in: a path "
                       f"of about {self.skin.found_bridge:.0f} ohm beside them (water between "
@@ -746,7 +763,7 @@ class ContactWatch:
             abs(ctx.i_a - ctx.i_b) <= AGREE * max(abs(ctx.i_a), abs(ctx.i_b)) + 0.05
         guard.observe(ctx.now, ctx.load_ohm, ctx.i_max, is_open, trusted)
         if guard.detected:
-            self.pause_now = ctl.state in ("RAMP_UP", "TREAT")
+            self.pause_now = ctl.state in (State.RAMP_UP, State.TREAT)
             ref = guard._env if guard._before == math.inf else guard._before
             was = f" ({ref:.0f} ohm)" if ref is not None and ref != math.inf else ""
             ctl._emit(ctx.now, "warning", "SHUNT-FOUND",

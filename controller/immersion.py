@@ -125,7 +125,7 @@ class ImmersionEstimate:
     """The immersed fraction, following the load's rises at once and its falls only when
     they are sudden (see the module's text). ``bias`` divides every load ratio: the lower
     bound of the measured/true ratio in pulsed DC
-    (:func:`controller.session.pulsed_load_bias`), 1 in DC. ``body_ohm_max``: the largest
+    (:func:`controller.guards.pulsed_load_bias`), 1 in DC. ``body_ohm_max``: the largest
     resistance that does not scale with the area (:func:`body_fraction_bound`; 0 takes
     ``BODY_FRACTION_ASSUMED`` whatever the load)."""
 

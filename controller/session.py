@@ -5,7 +5,8 @@ Pure logic: :meth:`Controller.step` receives the time and the measurements
 never sleeps, never reads a clock and imports no hardware library, so it runs identically on
 the Pi, on the simulator and in unit tests.
 
-States (the ``state`` column of a trace)::
+States (the ``state`` column of a trace; the whole table, with every trigger, guard and
+action, is :data:`.states.TRANSITIONS`, shown in ``docs/state-machine.md``)::
 
     SELF_TEST -> IDLE --START--> SELF_TEST -> WAIT_CONTACT -> RAMP_UP -> TREAT
         -> [REVERSING -> RAMP_UP -> TREAT] -> RAMP_DOWN -> DONE -> IDLE
@@ -38,25 +39,30 @@ Anti-shock and current-density guard (limiters on the reference, every period):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
-from .contact import SHUNT_CODE, SHUNT_TEXT, ContactWatch
+# (the button's and the service's names are also named here by the tests and the console)
+from .button import BUTTON_STUCK_S, DEBOUNCE_S, HOLD_ACK_S, StartButton  # noqa: F401
+from .contact import SHUNT_CODE, SHUNT_TEXT, ContactWatch, contact_state
 from .events import EventLog
-from .immersion import MIN_MA as IMMERSION_MIN_MA
-from .immersion import ImmersionEstimate, body_fraction_bound, fraction_of
+from .guards import (  # noqa: F401 - the constants are named here by the tests and tools
+    CAL_BUDGET,
+    DENSITY_MARGIN,
+    REDUCED_TARGET_MARGIN,
+    ComplianceWatch,
+    DensityGuard,
+    cap_ma,
+    near_compliance,
+    pulsed_load_bias,
+)
 from .io import Command, Inputs, hold
 from .limits import DEVICE_MAX_MA, Limits, Prescription
 from .regulator import Regulator, RegulatorConfig
 from .rules import Reaction, Rule, RuleContext, RuleEngine
-from .selftest import (
-    HINTS,
-    SERVICE_IR_TOL,
-    SelfTestFailure,
-    SelfTestSpec,
-    guarded,
-    is_guarded,
-    self_test,
-)
-from .values import CONTACT_OHM
+from .selftest import HINTS, SelfTestFailure, SelfTestSpec, self_test
+from .service import NO_SERVICE_FAULTS, ServiceRefused, ServiceRun, prepared  # noqa: F401
+from .states import CONTACT_RULE_STATES, SERVICE_FROM, SESSION_STATES, State, Trigger
+from .states import check as check_transition
 
 PERIOD = 0.010                # s, nominal control period
 PROBE_MA = 0.2                # contact-check test current (at most 0.3 mA)
@@ -65,32 +71,9 @@ WAIT_CONTACT_TIMEOUT_S = 120.0
 PAUSE_TIMEOUT_S = 300.0
 REVERSAL_DWELL_S = 0.5
 STOP_RAMP_MAX_S = 5.0
-HOLD_ACK_S = 3.0
-#: START held this long without a release is a stuck button: the patient has lost the stop (it
-#: acts on a press, and a stuck button cannot be pressed again), so the session stops gently
-#: and the device latches BUTTON-STUCK for the technician.
-BUTTON_STUCK_S = 10.0
-DEBOUNCE_S = 0.04
 HV_SETTLE_S = 0.06
 RELAY_SETTLE_S = 0.03
 DONE_SHOW_S = 10.0
-REDUCED_TARGET_MARGIN = 0.97
-#: the density guard allows this share of the density limit over the estimated area: the area
-#: is inferred from the load, and in pulsed DC near the compliance limit the load estimate (the
-#: ratio of the averaged voltage and current) is biased by the skin capacitance; the random
-#: campaign found the estimate up to 2 % optimistic at a tenth of a hand in the water (seed
-#: 20261125, runs 168 and 182 of the short profile), so 10 % is kept in hand.
-DENSITY_MARGIN = 0.9
-#: the current at a site's limit is held this much under it: the calibration's error budget
-#: (docs/safety/hazard-analysis.md, "Calibration error budget"). Both current channels are
-#: calibrated against the technician's meter, which ``cal ref`` accepts only within 1 % of the
-#: test load's I x R (firmware.calibration.CROSS_CHECK_TOL); with the test resistor, the
-#: electrode amplifier and the ADC the channels may still read 1.5 % low, and the regulation
-#: adds 0.1 %; 0.2 % is left for ageing between calibrations. Below the limit the
-#: prescription's target is delivered as set. It stays under the 2 % by which a lower current
-#: counts as a reduced target (reported, and the time extended for the dose): the margin is
-#: the calibration's uncertainty, not a current the patient is short of.
-CAL_BUDGET = 0.018
 #: a session that starts this soon (s) after the last one ended, at the same site (the same
 #: trays), takes the last one's full-immersion load as its reference where that is lower than its
 #: own contact load: the same person back at the trays, whose skin has not had the time to dry
@@ -106,51 +89,25 @@ CAL_BUDGET = 0.018
 CARRY_REF_S = 15 * 60.0
 
 
-def pulsed_load_bias(duty: float) -> float:
-    """An allowance for the load estimate in pulsed DC: the density guard divides every load
-    ratio by it, which takes the immersed area as smaller than the load says.
-
-    The load is estimated as the averaged electrode voltage over the averaged current. In the
-    pulse pauses the sink is open, no current flows through the body's series part, and the
-    trays show the voltage the skin capacitance holds; averaged over a conversion, the estimate
-    is then the load itself, as in DC. Measured on the simulator (steady state, duty 0.3, 0.5
-    and 0.8 at 1 and 10 kHz, 600 and 3000 ohm, 5 % to 50 % immersed): 1.000 of the truth, and
-    the same ratio between partial and full immersion.
-
-    History, kept because the figures in the campaign notes depend on it: the simulator first
-    took the trays to zero in the pauses, which made the estimate read low, the more so the
-    less of the hands was in the water (0.69 of the true ratio at duty 0.3, 0.84 at 0.5, 0.954
-    at 0.8), and this line was fitted below those figures (finding 6 of
-    ``docs/safety/campaigns.md``). That was a flaw of the model, found with finding 10. The
-    line is kept, now as a margin, until a real board's pulsed estimate has been measured:
-    what the model leaves out (the skin capacitance's ripple at 1 kHz, the difference
-    amplifier's input network, the sink's leakage when off) can only be known on the board.
-    At the default density limit (0.2 mA/cm²) it costs treatment current only at partial
-    immersion (at full immersion in pulsed DC the site's peak limit binds first); at a lower
-    limit set by the technician it can bind at full immersion too (a review: hands at duty
-    0.9 and 0.1 mA/cm², 12.7 mA allowed against 18 mA).
-    """
-    return 1.0 - 0.45 * (1.0 - min(1.0, max(0.0, duty)))
-
-SESSION_STATES = ("WAIT_CONTACT", "RAMP_UP", "TREAT", "REVERSING", "RAMP_DOWN", "PAUSED")
-#: The states in which the contact rules (R-SHORT, R-OPEN) watch the load: every state in which
-#: current can flow to the trays. The ramps down (a stop, the end of the treatment, the one before
-#: the polarity switch) are among them: a short that appears on the way down takes the ramp's
-#: current away from the patient, and when it goes, the whole of that current steps back into the
-#: patient; a hand lifted on the way down and dipped again gets the ramp's current at once. There,
-#: either rule ends the ramp at once (see ``_react``): the current goes to zero, which never
-#: shocks, and the session ends (or the polarity switch goes on) as it would have.
-CONTACT_RULE_STATES = ("WAIT_CONTACT", "RAMP_UP", "TREAT", "PAUSED", "REVERSING", "RAMP_DOWN")
+#: SESSION_STATES and CONTACT_RULE_STATES (the states in which the contact rules watch the load)
+#: live in :mod:`.states`. The ramps down (a stop, the end of the treatment, the one before
+#: the polarity switch) are among the latter: a short that appears on the way down takes the
+#: ramp's current away from the patient, and when it goes, the whole of that current steps back
+#: into the patient; a hand lifted on the way down and dipped again gets the ramp's current at
+#: once. There, either rule ends the ramp at once (see ``_react``): the current goes to zero,
+#: which never shocks, and the session ends (or the polarity switch goes on) as it would have.
 #: Faults a patient may acknowledge with a 3 s hold of START; the rest need the technician.
 PATIENT_CLEARABLE = {"CONTACT-TIMEOUT", "SHORT-AT-START"}
-#: latched faults under which no technician procedure may run: each would drive the output
-#: (its open-output probe first) through a patient relay that does not open
-NO_SERVICE_FAULTS = {"ST-RELAY"}
+class Then(Enum):
+    """What follows when a sequence of the session (the self-test, a relay sequence) ends: a
+    continuation, not a state (the state is the one the sequence runs in)."""
 
-
-class ServiceRefused(RuntimeError):
-    """A technician procedure refused for what the device knows of its own state."""
-
+    READY = "the power-on self-test passed: IDLE"
+    STOPPED = "START pressed during the session's self-test: DONE"
+    CONTACT = "the session's self-test passed: WAIT_CONTACT, connect"
+    PROBE = "connected: the contact probe starts"
+    RAMP_UP = "the polarity switched: RAMP_UP"
+    DONE = "disconnected: DONE, or the fault a stop left waiting"
 
 
 @dataclass
@@ -180,6 +137,23 @@ class SessionRecord:
     @property
     def mean_load_ohm(self) -> float | None:
         return self.load_sum / self.load_n if self.load_n else None
+
+    def treat_done(self, rx: Prescription) -> bool:
+        """Whether the treatment's time is done: the prescribed time at target, extended (up
+        to +50 %) to deliver the dose when the device had to settle for a lower target."""
+        dur = rx.duration_min * 60.0
+        if self.treat_s < dur:
+            return False
+        if self.lowest_target_ma is None:
+            return True
+        return self.dose_ma_min >= rx.dose_ma_min or self.treat_s >= 1.5 * dur
+
+    def note_target(self, reduced: float | None) -> None:
+        """The lower target in force now (None: the prescription's), and the lowest one."""
+        self.reduced_target_ma = reduced
+        if reduced is not None and (self.lowest_target_ma is None
+                                    or reduced < self.lowest_target_ma):
+            self.lowest_target_ma = reduced
 
 
 @dataclass
@@ -214,7 +188,7 @@ class Controller:
         self.events = EventLog()
         self.rules = RuleEngine()
         self.reg = Regulator(self.cfg.regulator)
-        self._service = None
+        self._service: ServiceRun | None = None
         self.session: SessionRecord | None = None
         self.sessions_done: list[SessionRecord] = []
         self.session_listeners: list = []
@@ -222,44 +196,35 @@ class Controller:
         #: start, or a refusal (``.code``, ``.message``: a warning event, and the unit stays IDLE)
         self.start_gate = None
         self.fault: dict | None = None
-        self.state = ""
+        self.state: State = State.OFF
         self._cmd = Command()
         self._last_now: float | None = None
         self._adc_failures = 0
         self._last_sample_t: float | None = None
         self._hv_since: float | None = None
         self._hv_off_since: float | None = 0.0
-        # button
-        self._btn_raw = False
-        self._btn_since = 0.0
-        self._btn = False
-        self._btn_pressed_at: float | None = None
-        self._hold_fired = False
-        self._stuck_fired = False
+        self.button = StartButton(self._on_press, self._on_hold, self._on_stuck)
         self._stop_fault: tuple[str, str] | None = None  # latched when a gentle stop ends
         # session
         self._seq = None
-        self._seq_next = ""
+        self._seq_next = Then.READY
         self._ref = 0.0
         self._avg_cmd = 0.0
         self._state_t = 0.0
         self._contact_ok_since: float | None = None
-        self._r_ref: float | None = None
         self._carry: tuple[float, float, Prescription] | None = None  # (end t, load, rx)
-        self._immersion = ImmersionEstimate()
+        self.density = DensityGuard()
+        self.compliance = ComplianceWatch()
         self._contact = ContactWatch(150.0)
         self._polarity = 1
         self._reversed = False
         self._stop_outcome = "stopped"
         self._stop_rate = 0.0
-        self._limited_since: float | None = None
-        self._compliance_ma: float | None = None
         self._limit_note_t = -1e9
         self.load_estimate: float | None = None
-        self.density_estimate: float | None = None
-        self._enter(0.0, "SELF_TEST", "power-on self-test")
+        self._enter(0.0, State.SELF_TEST, Trigger.POWER_ON, "power-on self-test")
         self._seq = self._make_selftest()
-        self._seq_next = "IDLE"
+        self._seq_next = Then.READY
         self._seq_started = False
 
     # ------------------------------------------------------------------------------------------
@@ -274,9 +239,14 @@ class Controller:
         sess = self.session
         if sess is not None and sess.reduced_target_ma is not None:
             return sess.reduced_target_ma
-        if self.state != "TREAT":
+        if self.state != State.TREAT:
             return None
         return self.rx.max_average_ma(self.limits)
+
+    @property
+    def density_estimate(self) -> float | None:
+        """The last current density the density guard estimated (mA/cm²)."""
+        return self.density.estimate
 
     def interrupt(self, now: float, reason: str) -> None:
         """The program stops with a session running (a shutdown, a signal): the session is
@@ -289,8 +259,8 @@ class Controller:
     @property
     def busy(self) -> bool:
         """True while a session (or its self-test) runs: settings may not change."""
-        return (self.state in SESSION_STATES or self.state == "SERVICE"
-                or (self.state == "SELF_TEST" and self.session is not None))
+        return (self.state in SESSION_STATES or self.state == State.SERVICE
+                or (self.state == State.SELF_TEST and self.session is not None))
 
     def set_prescription(self, rx: Prescription) -> Prescription:
         if self.busy:
@@ -315,29 +285,19 @@ class Controller:
         before it (a welded patient relay with someone in the water refuses it with ST-RELAY
         before any test current flows), I x R against the test load while it drives current,
         and the probe again after it."""
-        if self.state not in ("IDLE", "FAULT", "DONE") or self._service is not None:
+        if self.state not in SERVICE_FROM or self._service is not None:
             raise RuntimeError("a treatment or procedure is running; wait until the device "
                                "is idle")
-        if self.fault is not None and self.fault["code"] in NO_SERVICE_FAULTS:
-            # Every procedure begins with the open-output probe, and with the relay welded the
-            # probe's current reaches whoever is in the trays: each procedure typed after the
-            # latch sent it through the patient again (the random campaign's finding 18).
-            raise ServiceRefused(f"{self.fault['code']} is latched: {HINTS['ST-RELAY']}; "
-                                 "after the repair, switch the unit off and on: the power-on "
-                                 "self-test checks the relay")
-        if not is_guarded(sequence):
-            sequence = guarded(sequence, self.cfg.test_load_ohm, tol=SERVICE_IR_TOL,
-                               what="the technician's procedure")
-        self._service = [sequence, done, self.state, False]
+        sequence = prepared(sequence, self.fault, self.cfg.test_load_ohm)
+        self._service = ServiceRun(sequence, done, self.state)
         self.rules.clear()  # a fresh start for every persistence timer
-        self._emit(now, "state", "SERVICE", "technician procedure")
-        self.state = "SERVICE"
+        self._enter(now, State.SERVICE, Trigger.SERVICE_START, "technician procedure")
 
     def _run_service(self, inp: Inputs) -> Command:
-        seq, done, back, started = self._service
+        run = self._service
+        back, done = run.back, run.done
         try:
-            cmd = seq.send(inp) if started else next(seq)
-            self._service[3] = True
+            cmd = run.next_command(inp)
             self._avg_cmd = cmd.setpoint_ma if cmd.gate != "off" else 0.0
             return cmd
         except StopIteration as fin:
@@ -345,13 +305,12 @@ class Controller:
         except SelfTestFailure as f:
             # A self-test failure refuses treatment whoever ran it: latch its fault.
             self._service = None
-            self.state = back
             self._emit(inp.now, "selftest", f.code, f.message)
             if self.fault is None:
-                self.state = "IDLE"
                 self.enter_fault(inp.now, f.code, f"{f.message}; {f.hint}")
             else:
-                self.state = "FAULT"
+                # back to the fault latched before, without a state event (as it always was)
+                self._enter(inp.now, State.FAULT, Trigger.SERVICE_FAILED, announce=False)
             done(None, f)
         except Exception as exc:  # noqa: BLE001 - a procedure failure is reported, not raised
             self._finish_service(inp.now, back, done, None, exc)
@@ -360,14 +319,14 @@ class Controller:
 
     def _finish_service(self, now, back, done, result, error) -> None:
         self._service = None
-        self.state = "FAULT" if (back == "FAULT" or self.fault is not None) else "IDLE"
-        self._emit(now, "state", self.state, "technician procedure finished")
+        to = State.FAULT if (back == State.FAULT or self.fault is not None) else State.IDLE
+        self._enter(now, to, Trigger.SERVICE_END, "technician procedure finished")
         done(result, error)
 
     def abort_service(self, now: float, why: str) -> None:
         if self._service is not None:
-            seq, done, back, _ = self._service
-            self._finish_service(now, back, done, None, RuntimeError(why))
+            run = self._service
+            self._finish_service(now, run.back, run.done, None, RuntimeError(why))
 
     def press(self, now: float) -> None:
         """A START press as seen after debouncing (also called by the console's ``start``)."""
@@ -384,7 +343,7 @@ class Controller:
         else:
             self._adc_failures = 0
             self._last_sample_t = s.t
-        self._button(now, inp.start_pressed)
+        self.button.update(now, inp.start_pressed)
         ctx = self._context(inp, period)
         self._account(ctx, period)
         # Safety rules first: a fault goes to the safe state within this period.
@@ -395,7 +354,7 @@ class Controller:
             self._cmd = cmd
             self._track_hv(now, cmd.hv)
             return cmd
-        if self.state == "FAULT":
+        if self.state == State.FAULT:
             self._cmd = Command()
             self._track_hv(now, False)
             return self._cmd
@@ -437,8 +396,8 @@ class Controller:
             hv_disabled_for=(now - self._hv_off_since) if self._hv_off_since is not None
             else -1.0,
             hv_nominal=self.cfg.hv_nominal, hv_tolerance=self.cfg.hv_tolerance,
-            hw_trip=inp.hw_trip and self.state not in ("SELF_TEST", "SERVICE"),
-            polarity=self._polarity, self_test=self.state in ("SELF_TEST", "SERVICE"),
+            hw_trip=inp.hw_trip and self.state not in (State.SELF_TEST, State.SERVICE),
+            polarity=self._polarity, self_test=self.state in (State.SELF_TEST, State.SERVICE),
             in_contact_phase=in_contact, load_ohm=load,
             treat_s=sess.treat_s if sess else 0.0, duration_s=self.rx.duration_min * 60.0,
             dose_ma_min=sess.dose_ma_min if sess else 0.0,
@@ -455,7 +414,7 @@ class Controller:
             peak = ctx.i_max / ctx.duty
             if peak > sess.peak_ma:
                 sess.peak_ma = peak
-        if self.state == "TREAT":
+        if self.state == State.TREAT:
             sess.treat_s += dt
             if ctx.load_ohm is not None:
                 sess.load_sum += ctx.load_ohm
@@ -468,27 +427,8 @@ class Controller:
             self._hv_since, self._hv_off_since = None, now
 
     # ------------------------------------------------------------------------------------------
-    # Button: debounce, press edge, 3 s hold
+    # What the START button does in each state (its debounce, hold and stuck: .button)
     # ------------------------------------------------------------------------------------------
-    def _button(self, now: float, raw: bool) -> None:
-        if raw != self._btn_raw:
-            self._btn_raw, self._btn_since = raw, now
-        if now - self._btn_since >= DEBOUNCE_S and self._btn != raw:
-            self._btn = raw
-            if raw:
-                self._btn_pressed_at, self._hold_fired, self._stuck_fired = now, False, False
-                self._on_press(now)
-            else:
-                self._btn_pressed_at = None
-        if self._btn and not self._hold_fired and self._btn_pressed_at is not None \
-                and now - self._btn_pressed_at >= HOLD_ACK_S:
-            self._hold_fired = True
-            self._on_hold(now)
-        if self._btn and not self._stuck_fired and self._btn_pressed_at is not None \
-                and now - self._btn_pressed_at >= BUTTON_STUCK_S:
-            self._stuck_fired = True
-            self._on_stuck(now)
-
     def _on_press(self, now: float) -> None:
         """START: begins a session when idle, and stops it in every other state of a session.
 
@@ -500,48 +440,48 @@ class Controller:
           the ramp before the polarity switch): the ramp is made fast enough to end within
           ``STOP_RAMP_MAX_S`` from the press. A completed treatment stays completed.
         """
-        if self.state == "IDLE":
+        if self.state == State.IDLE:
             refusal = self.start_gate(now) if self.start_gate is not None else None
             if refusal is not None:
                 self._emit(now, "warning", refusal.code, refusal.message)
                 return
             self._start_session(now)
-        elif self.state == "SELF_TEST" and self.session is not None:
-            if self._seq_next != "STOPPED":
+        elif self.state == State.SELF_TEST and self.session is not None:
+            if self._seq_next != Then.STOPPED:
                 self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: the session will not "
                            "start")
-                self._seq_next = "STOPPED"
-        elif self.state == "RAMP_DOWN":
+                self._seq_next = Then.STOPPED
+        elif self.state == State.RAMP_DOWN:
             self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: ramping down faster")
             if self._seq is None and self._ref > 0:
                 self._stop_rate = max(self._stop_rate, self._ref / STOP_RAMP_MAX_S)
         elif self.state in SESSION_STATES:
             self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: the patient stops the "
                        "session")
-            self._begin_stop(now, "stopped", STOP_RAMP_MAX_S)
+            self._begin_stop(now, "stopped", STOP_RAMP_MAX_S, Trigger.START_PRESS)
 
     def _on_stuck(self, now: float) -> None:
-        if self.state == "FAULT":
-            self._stuck_fired = False  # still held: it latches as soon as the fault is cleared
+        if self.state == State.FAULT:
+            self.button.rearm_stuck()  # still held: it latches as soon as the fault is cleared
             return
         text = (f"START held for {BUTTON_STUCK_S:g} s without a release: the button is stuck "
                 "and the patient cannot stop a session; have the button checked")
         if self.state in SESSION_STATES:
             self._emit(now, "warning", "BUTTON-STUCK", text)
             self._stop_fault = ("BUTTON-STUCK", text)
-            if self.state != "RAMP_DOWN":
-                self._begin_stop(now, "fault", STOP_RAMP_MAX_S)
+            if self.state != State.RAMP_DOWN:
+                self._begin_stop(now, "fault", STOP_RAMP_MAX_S, Trigger.BUTTON_STUCK)
         else:
             self.enter_fault(now, "BUTTON-STUCK", text)
 
     def _on_hold(self, now: float) -> None:
-        if self.state == "FAULT" and self.fault is not None:
+        if self.state == State.FAULT and self.fault is not None:
             if self.fault["code"] in PATIENT_CLEARABLE:
                 self._emit(now, "info", "FAULT-ACK", f"fault {self.fault['code']} acknowledged "
                            "by a 3 s hold of START")
                 self.fault = None
                 self.rules.clear()
-                self._enter(now, "IDLE", "ready")
+                self._enter(now, State.IDLE, Trigger.START_HOLD, "ready")
             else:
                 self._emit(now, "warning", "FAULT-NEEDS-TECHNICIAN",
                            f"fault {self.fault['code']} must be cleared by the technician")
@@ -550,83 +490,91 @@ class Controller:
     # Reactions
     # ------------------------------------------------------------------------------------------
     def _react(self, now: float, rule: Rule) -> None:
-        if self.state == "FAULT":
+        if self.state == State.FAULT:
             return  # latched already; the first fault is the one that counts
         if self._service is not None and self.fault is not None:
             # A procedure run while faulted (the technician's self-test) fails: abort it and
             # stay in the fault that is already latched.
             if rule.reaction is Reaction.FAULT:
-                _seq, done, _back, _ = self._service
+                done = self._service.done
                 self._service = None
-                self.state = "FAULT"
+                # back to the fault latched before, without a state event (as it always was)
+                self._enter(now, State.FAULT, Trigger.SERVICE_FAILED, announce=False)
                 self._emit(now, "rule", rule.id, rule.text)
                 done(None, RuntimeError(f"{rule.id}: {rule.text}"))
             return
         if rule.reaction is Reaction.FAULT:
             self._emit(now, "rule", rule.id, rule.text)
-            if self.state == "SELF_TEST" and rule.id.startswith("R-ADC"):
-                from .selftest import HINTS
+            if self.state == State.SELF_TEST and rule.id.startswith("R-ADC"):
                 self.enter_fault(now, "ST-ADC", f"{rule.text}; {HINTS['ST-ADC']}")
             else:
                 self.enter_fault(now, rule.id, rule.text)
         elif rule.reaction is Reaction.PAUSE:
-            if self.state in ("RAMP_UP", "TREAT"):
+            if self.state in (State.RAMP_UP, State.TREAT):
                 self._emit(now, "rule", rule.id, rule.text)
                 self._pause(now, rule)
-            elif self.state in ("RAMP_DOWN", "REVERSING") and self._ref > 0.0:
+            elif self.state in (State.RAMP_DOWN, State.REVERSING) and self._ref > 0.0:
                 # On the way down a pause would only delay the end: the current goes to zero now
                 # and the ramp's sequence (the disconnect, or the polarity switch and a fresh ramp
                 # up that the contact rules watch again) follows as it would have.
                 self._emit(now, "rule", rule.id, rule.text)
                 self._cut_ramp_down(now, rule)
-            elif self.state == "WAIT_CONTACT" and rule.id == "R-SHORT":
+            elif self.state == State.WAIT_CONTACT and rule.id == "R-SHORT":
                 self._emit(now, "rule", rule.id, rule.text)
                 self.enter_fault(now, "SHORT-AT-START", "load below 300 ohm at the contact "
                                  "check: both electrodes are in one tray, or the trays touch; "
                                  "put one hand in each tray and hold START 3 s")
-        elif rule.reaction is Reaction.STOP and self.state in ("RAMP_UP", "TREAT", "PAUSED"):
+        elif rule.reaction is Reaction.STOP and \
+                self.state in (State.RAMP_UP, State.TREAT, State.PAUSED):
             self._emit(now, "rule", rule.id, rule.text)
-            self._begin_stop(now, "incomplete", STOP_RAMP_MAX_S)
+            self._begin_stop(now, "incomplete", STOP_RAMP_MAX_S, Trigger.STOP_RULE)
 
-    def enter_fault(self, now: float, code: str, message: str) -> None:
+    def enter_fault(self, now: float, code: str, message: str, *,
+                    trigger: Trigger = Trigger.FAULT) -> None:
         """Latch a fault and go to the safe state (also used by the device program)."""
-        if self.state == "FAULT":
+        if self.state == State.FAULT:
             return
         if self._service is not None:
-            seq, done, _back, _ = self._service
+            done = self._service.done
             self._service = None
             done(None, RuntimeError(f"{code}: {message}"))
         self.fault = {"code": code, "message": message, "at_s": now}
-        self.state = "FAULT"  # first: whatever a listener does, the outputs go safe
+        # first: whatever a listener does, the outputs go safe (the state event comes last)
+        self._enter(now, State.FAULT, trigger, announce=False)
         self._stop_fault = None
-        self._state_t = now
         self._ref = 0.0
         self._avg_cmd = 0.0
         self.reg.reset()
         self._seq = None
         self._emit(now, "fault", code, message)
         self._end_session(now, "fault", code)
-        self._emit(now, "state", "FAULT", f"{code}: {message}")
+        self._emit(now, "state", State.FAULT.value, f"{code}: {message}")
 
     def clear_fault(self, now: float) -> bool:
         """Technician clear (after a passing self-test); returns whether a fault was cleared."""
-        if self.state != "FAULT":
+        if self.state != State.FAULT:
             return False
         self._emit(now, "info", "FAULT-CLEARED", f"fault {self.fault['code'] if self.fault else ''}"
                    " cleared by the technician")
         self.fault = None
         self.rules.clear()
-        self._stuck_fired = False  # a button still jammed latches again at once
-        self._enter(now, "IDLE", "ready")
+        self.button.rearm_stuck()  # a button still jammed latches again at once
+        self._enter(now, State.IDLE, Trigger.TECH_CLEAR, "ready")
         return True
 
     # ------------------------------------------------------------------------------------------
     # States
     # ------------------------------------------------------------------------------------------
-    def _enter(self, now: float, state: str, why: str = "") -> None:
+    def _enter(self, now: float, state: State, trigger: Trigger, why: str = "", *,
+               announce: bool = True) -> None:
+        """The one change of state: refused unless it is a row of the transition table
+        (:data:`.states.TRANSITIONS`); ``announce=False`` leaves the ``state`` event to the
+        caller (a fault announces itself after its fault event) or out."""
+        check_transition(self.state, trigger, state)
         self.state = state
         self._state_t = now
-        self._emit(now, "state", state, why)
+        if announce:
+            self._emit(now, "state", state.value, why)
 
     def _emit(self, now, kind, code, message):
         return self.events.emit(now, kind, code, message)
@@ -645,7 +593,7 @@ class Controller:
         self._emit(now, "session", "SESSION-START",
                    f"{self.rx.site}, {self.rx.target_ma:g} mA {self.rx.waveform}, "
                    f"{self.rx.duration_min:g} min")
-        cap = self._cap_ma()
+        cap = cap_ma(self.rx, self.limits)
         if self.rx.max_average_ma(self.limits) >= self.rx.target_ma > cap:
             self._emit(now, "warning", "AT-LIMIT",
                        f"the target is at the site's limit: the current is held at {cap:.2f} "
@@ -657,16 +605,14 @@ class Controller:
                        "is extended to deliver the dose")
         self._polarity = 1
         self._reversed = False
-        self._r_ref = None
-        self._immersion = ImmersionEstimate(pulsed_load_bias(self.rx.duty))
+        self.density.restart(self.rx.duty)
         self._contact = ContactWatch(self.rx.area_cm2)
-        self._limited_since = None
-        self._compliance_ma = None
+        self.compliance.reset()
         self.rules.clear()
-        self._enter(now, "SELF_TEST", "self-test before the session")
+        self._enter(now, State.SELF_TEST, Trigger.START_PRESS, "self-test before the session")
         self._seq = self._make_selftest()
         self._seq_started = False
-        self._seq_next = "WAIT_CONTACT"
+        self._seq_next = Then.CONTACT
 
     def _end_session(self, now: float, outcome: str, fault_code: str | None = None) -> None:
         sess = self.session
@@ -675,7 +621,7 @@ class Controller:
         sess.end_t = now
         sess.outcome = outcome
         sess.fault_code = fault_code
-        loads = [r for r in (self._r_ref, self._immersion.r_full) if r is not None]
+        loads = [r for r in (self.density.r_ref, self.density.immersion.r_full) if r is not None]
         if loads:
             self._carry = (now, min(loads), self.rx)
         self._emit(now, "session", "SESSION-END",
@@ -692,19 +638,19 @@ class Controller:
         now = inp.now
         if self._seq is not None:
             return self._run_sequence(inp)
-        if st == "IDLE":
+        if st == State.IDLE:
             return Command()
-        if st == "DONE":
+        if st == State.DONE:
             if now - self._state_t >= DONE_SHOW_S:
-                self._enter(now, "IDLE", "ready")
+                self._enter(now, State.IDLE, Trigger.DONE_SHOWN, "ready")
             return Command()
-        if st == "WAIT_CONTACT":
+        if st == State.WAIT_CONTACT:
             return self._wait_contact(inp, ctx)
-        if st in ("RAMP_UP", "TREAT"):
+        if st in (State.RAMP_UP, State.TREAT):
             return self._treat(inp, ctx)
-        if st == "PAUSED":
+        if st == State.PAUSED:
             return self._paused(inp, ctx)
-        if st in ("RAMP_DOWN", "REVERSING"):
+        if st in (State.RAMP_DOWN, State.REVERSING):
             return self._ramp_down(inp, ctx)
         return Command()
 
@@ -729,45 +675,45 @@ class Controller:
 
     def _sequence_done(self, now: float, value) -> Command:
         nxt = self._seq_next
-        if self.state == "SELF_TEST":
+        if self.state == State.SELF_TEST:
             self._emit(now, "selftest", "ST-PASS", "self-test passed: " + ", ".join(
                 f"{k} {v:.3g}" for k, v in (value or {}).items()))
         self._avg_cmd = 0.0
-        if nxt == "IDLE":
-            self._enter(now, "IDLE", "ready")
-        elif nxt == "STOPPED":
+        if nxt is Then.READY:
+            self._enter(now, State.IDLE, Trigger.SELF_TEST_PASSED, "ready")
+        elif nxt is Then.STOPPED:
             # START was pressed during the session's self-test: the patient was never connected.
             self._end_session(now, "stopped")
-            self._enter(now, "DONE", "stopped")
-        elif nxt == "WAIT_CONTACT":
-            self._enter(now, "WAIT_CONTACT", "put both hands in the water")
+            self._enter(now, State.DONE, Trigger.SELF_TEST_PASSED, "stopped")
+        elif nxt is Then.CONTACT:
+            self._enter(now, State.WAIT_CONTACT, Trigger.SELF_TEST_PASSED,
+                        "put both hands in the water")
             self._contact_ok_since = None
-            return self._begin_sequence(self._connect(), "PROBE")
-        elif nxt == "PROBE":
+            return self._begin_sequence(self._connect(), Then.PROBE)
+        elif nxt is Then.PROBE:
             self._contact_ok_since = None
-        elif nxt == "RAMP_UP":
+            return self._cmd_base(PROBE_MA, probe=True)
+        elif nxt is Then.RAMP_UP:
             self._ref = 0.0
             self.reg.reset()
-            self._enter(now, "RAMP_UP", "ramping up after the polarity reversal")
-        elif nxt == "DONE":
+            self._enter(now, State.RAMP_UP, Trigger.REVERSED,
+                        "ramping up after the polarity reversal")
+            return self._cmd_base(0.0)
+        elif nxt is Then.DONE:
             if self._stop_fault is not None:
                 code, text = self._stop_fault
                 self._stop_fault = None
-                self.enter_fault(now, code, text)
+                self.enter_fault(now, code, text, trigger=Trigger.RAMP_ENDED)
                 return Command()
             outcome = self._stop_outcome
             self._end_session(now, outcome)
-            self._enter(now, "DONE", outcome)
-        if nxt == "PROBE":
-            return self._cmd_base(PROBE_MA, probe=True)
-        if nxt == "RAMP_UP":
-            return self._cmd_base(0.0)
+            self._enter(now, State.DONE, Trigger.RAMP_ENDED, outcome)
         return Command()
 
-    def _begin_sequence(self, seq, next_state: str) -> Command:
-        """Start a relay sequence now; ``next_state`` follows when it ends. Returns its first
-        command."""
-        self._seq, self._seq_next = seq, next_state
+    def _begin_sequence(self, seq, then: Then) -> Command:
+        """Start a relay sequence now; ``then`` says what follows when it ends. Returns its
+        first command."""
+        self._seq, self._seq_next = seq, then
         cmd = next(seq)
         self._seq_started = True
         return cmd
@@ -808,18 +754,6 @@ class Controller:
                        pulse_hz=rx.pulse_hz if pulsed else 0.0, pulse_duty=duty, hv=True,
                        patient_relay=True, polarity=self._polarity, output_led=True)
 
-    def _contact_state(self, ctx: RuleContext) -> str:
-        """ok | open | short | unknown, from the load estimate at the probe current."""
-        if ctx.i_max is None:
-            return "unknown"
-        if ctx.load_ohm is None:
-            return "open" if ctx.i_max < 0.05 else "unknown"
-        if ctx.load_ohm < CONTACT_OHM[0]:
-            return "short"
-        if ctx.load_ohm > CONTACT_OHM[1]:
-            return "open"
-        return "ok"
-
     def _wait_contact(self, inp: Inputs, ctx: RuleContext) -> Command:
         now = inp.now
         if now - self._state_t > WAIT_CONTACT_TIMEOUT_S:
@@ -832,7 +766,7 @@ class Controller:
         """Hold the probe current until the load has been in the contact range for
         CONTACT_STABLE_S, then ramp up from the probe level (WAIT_CONTACT and PAUSED)."""
         now = inp.now
-        c = self._contact_state(ctx) if ctx.in_contact_phase else "unknown"
+        c = contact_state(ctx) if ctx.in_contact_phase else "unknown"
         # The skin test's probe pattern and the shunt estimate (controller/contact.py).
         c, probe_ma = self._contact.at_probe(self, ctx, c)
         if c != "ok":
@@ -843,11 +777,11 @@ class Controller:
             if first:
                 # A load beside a known path (a bridge the skin test found) is no reference for
                 # full immersion: the first load without it becomes the reference (_allowed_ma).
-                self._r_ref = None if self._contact.excluded else ctx.load_ohm
+                self.density.r_ref = None if self._contact.excluded else ctx.load_ohm
                 self._emit(now, "info", "CONTACT", f"contact: load {ctx.load_ohm:.0f} ohm")
                 carried = self._carried_ref(now)
                 if carried is not None and carried < ctx.load_ohm:
-                    self._r_ref = carried
+                    self.density.r_ref = carried
                     self._contact.guard.carry(carried)
                 if carried is not None and carried < ctx.load_ohm / 1.1:
                     self._emit(now, "info", "CONTACT-CARRIED",
@@ -858,12 +792,13 @@ class Controller:
             else:
                 # The load left the contact range and came back: the next load is a step from
                 # the last one before the pause (ImmersionEstimate.resume).
-                self._immersion.resume()
+                self.density.immersion.resume()
                 self._emit(now, "resume", "CONTACT", f"contact back: load "
                            f"{ctx.load_ohm:.0f} ohm; ramping up from zero")
             self._ref = PROBE_MA
             self.reg.reset(PROBE_MA)
-            self._enter(now, "RAMP_UP", "ramping up" if first else "ramping up after a pause")
+            self._enter(now, State.RAMP_UP, Trigger.CONTACT_STABLE,
+                        "ramping up" if first else "ramping up after a pause")
             return self._treat(inp, ctx)
         cmd = self._cmd_base(probe_ma, probe=True)
         # The skin test's step samples read the electrode voltage first (controller/contact.py).
@@ -881,49 +816,11 @@ class Controller:
         return load
 
     def _allowed_ma(self, ctx: RuleContext) -> float:
-        """The highest average current the density guard allows now."""
-        rx = self.rx
-        cap = self._cap_ma()
-        load = ctx.load_ohm
+        """The highest average current the density guard allows now (.guards)."""
         # A path beside the patient: its removal must not step the patient's current, and its
         # loads are no reference for full immersion (controller/contact.py).
-        cap = self._contact.in_treatment(self, ctx, cap)
-        if load is None:
-            self.density_estimate = None
-            return cap
-        if (self._r_ref is None or load < self._r_ref) and not self._contact.excluded and \
-                CONTACT_OHM[0] <= load <= CONTACT_OHM[1]:
-            self._r_ref = load  # a short (< 300 ohm) is no reference for full immersion
-        if self._r_ref is None:
-            self.density_estimate = None
-            return cap
-        # This period's load against the lowest one cuts at once (no filter); the estimate of
-        # .immersion follows the load's rises and only its sudden falls (not the skin's drift).
-        est = self._immersion
-        # The share of the load that does not scale with the area: the largest the body can
-        # have for the lowest full-immersion load known (the skin's drift lowers it).
-        r_full = self._r_ref if est.r_full is None else min(self._r_ref, est.r_full)
-        fraction = fraction_of(load / self._r_ref / pulsed_load_bias(rx.duty),
-                               body_fraction_bound(r_full))
-        if ctx.i_max is not None and ctx.i_max >= IMMERSION_MIN_MA and \
-                CONTACT_OHM[0] <= load <= CONTACT_OHM[1] and not self._contact.excluded:
-            held = est.update(ctx.now, load, ctx.period, self._r_ref)
-        else:
-            held = est.fraction
-        if held is not None:
-            fraction = min(fraction, held)
-        area = rx.area_cm2 * fraction
-        allowed = self.limits.density_ma_cm2 * area * DENSITY_MARGIN
-        if ctx.i_max is not None:
-            self.density_estimate = ctx.i_max / area
-        return min(cap, allowed)
-
-    def _cap_ma(self) -> float:
-        """The highest average current of this prescription (the site's limit on the pulse
-        peak: ``Prescription.max_average_ma``), and at a site's limit CAL_BUDGET under it."""
-        rx = self.rx
-        site = min(self.limits.site_limit(rx.site, rx.child), DEVICE_MAX_MA)
-        return min(rx.max_average_ma(self.limits), site * (1.0 - CAL_BUDGET) * rx.duty)
+        cap = self._contact.in_treatment(self, ctx, cap_ma(self.rx, self.limits))
+        return self.density.allowed(ctx, self.rx, self.limits, cap, self._contact.excluded)
 
     def _treat(self, inp: Inputs, ctx: RuleContext) -> Command:
         now = inp.now
@@ -947,98 +844,46 @@ class Controller:
         # The command may exceed the goal by the calibration's residual error (a sink a few per
         # cent weak); what the limits judge is the measured current.
         u = self.reg.update(self._ref, measured, PERIOD, goal * 1.1 + 0.1,
-                            self._near_compliance(ctx), rx.duty)
+                            near_compliance(ctx, self.cfg, self.density.r_ref), rx.duty)
         reach = self._compliance(now, ctx)
         if sess is not None:
             reduced = goal if goal < rx.target_ma * 0.98 else None
             if reach is not None:
                 reduced = reach if reduced is None else min(reduced, reach)
-            self._note_target(sess, reduced)
-        if self.state == "RAMP_UP" and self._ref >= goal - 1e-9 and \
-                (ctx.i_max is None or ctx.i_max >= 0.9 * goal or self._limited_since is not None):
-            self._enter(now, "TREAT", f"treating at {goal:.2f} mA")
-        if self.state == "TREAT" and sess is not None:
-            done = self._treat_done(sess)
+            sess.note_target(reduced)
+        if self.state == State.RAMP_UP and self._ref >= goal - 1e-9 and \
+                (ctx.i_max is None or ctx.i_max >= 0.9 * goal or self.compliance.since is not None):
+            self._enter(now, State.TREAT, Trigger.TARGET_REACHED, f"treating at {goal:.2f} mA")
+        if self.state == State.TREAT and sess is not None:
+            done = sess.treat_done(rx)
             if done:
                 self._emit(now, "info", "TREATMENT-COMPLETE",
                            f"{sess.treat_s / 60:.1f} min at target; ramping down (the session's "
                            "dose is given at its end)")
-                self._begin_stop(now, "completed", None)
+                self._begin_stop(now, "completed", None, Trigger.TREATMENT_COMPLETE)
                 return self._ramp_down(inp, ctx)
             if rx.reverse_polarity and not self._reversed and \
                     sess.treat_s >= rx.duration_min * 30.0:
                 self._reversed = True
                 sess.reversals += 1
                 self._emit(now, "info", "REVERSAL", "half time: reversing the polarity")
-                self._enter(now, "REVERSING", "ramping down to reverse the polarity")
+                self._enter(now, State.REVERSING, Trigger.HALF_TIME,
+                            "ramping down to reverse the polarity")
                 self._stop_rate = rx.ramp_ma_s
         return self._cmd_base(u)
 
-    def _near_compliance(self, ctx: RuleContext) -> bool:
-        """Whether the output voltage is within ``compliance_margin_v`` of what the rail can
-        give (pulse-on values in pulsed DC). Unknown counts as near: the safe side.
-
-        In pulsed DC the averaged electrode voltage is the skin capacitance's voltage plus the
-        average current through the series part (body, water, electrode film); while a pulse
-        is on, the series part carries the pulse current: ``v_on = v_e + i (1/duty - 1) R_s``.
-        ``R_s`` is taken as the share of the load the density guard takes as not scaling with
-        the area (:func:`.immersion.body_fraction_bound`: the largest the body can have), so
-        ``v_on`` comes out high, the safe side: taken too low, it would leave the headroom
-        clamp off near the compliance limit, where a hand going back in could lift the peak.
-        Taking all of the load as series (``v_e / duty``) flagged most pulsed sessions
-        above 3 kohm as near compliance, and the headroom clamp then held a sink a few per cent
-        weak well below its target (a review: 8.67 mA delivered for 10 at 3 kohm, duty 0.5,
-        sink 4 % weak).
-        """
-        if ctx.i_max is None or ctx.v_e is None or ctx.hv is None:
-            return True
-        duty = ctx.duty if ctx.duty > 0 else 1.0
-        cfg = self.cfg
-        v_on = abs(ctx.v_e) * (1.0 + body_fraction_bound(self._r_ref) * (1.0 / duty - 1.0))
-        spare = (ctx.hv - cfg.sink_headroom_v - ctx.i_max / duty * cfg.r_sense_ohm / 1000.0
-                 - v_on)
-        return spare < cfg.compliance_margin_v
-
-    def _treat_done(self, sess: SessionRecord) -> bool:
-        dur = self.rx.duration_min * 60.0
-        if sess.treat_s < dur:
-            return False
-        if sess.lowest_target_ma is None:
-            return True
-        # Compliance held the current below target: extend (up to +50 %) to deliver the dose.
-        return sess.dose_ma_min >= self.rx.dose_ma_min or sess.treat_s >= 1.5 * dur
-
     def _compliance(self, now: float, ctx: RuleContext) -> float | None:
-        """The highest reachable current while the compliance voltage holds the current below
-        the reference (None when it does not)."""
-        if ctx.i_max is None:
-            return self._compliance_ma
-        short = self._ref - ctx.i_max > max(0.3, 0.03 * self._ref)
-        if not (short and self.reg.clamped):
-            self._limited_since = None
-            self._compliance_ma = None
-            return None
-        if self._limited_since is None:
-            self._limited_since = now
-        elif now - self._limited_since > 0.5:
-            reach = ctx.i_max
-            old = self._compliance_ma
-            if old is None or abs(reach * REDUCED_TARGET_MARGIN - old) > 0.2:
-                self._compliance_ma = reach * REDUCED_TARGET_MARGIN
-                if old is None or now - self._limit_note_t > 5.0:
-                    self._limit_note_t = now
-                    self._emit(now, "warning", "COMPLIANCE",
-                               f"load too high for the target: holding {reach:.2f} mA "
-                               f"({100 * reach / self.rx.target_ma:.0f} % of target); the "
-                               "time is extended to deliver the dose")
-        return self._compliance_ma
-
-    @staticmethod
-    def _note_target(sess: SessionRecord, reduced: float | None) -> None:
-        sess.reduced_target_ma = reduced
-        if reduced is not None and (sess.lowest_target_ma is None
-                                    or reduced < sess.lowest_target_ma):
-            sess.lowest_target_ma = reduced
+        """The reduced target while the compliance voltage holds the current below the
+        reference (.guards.ComplianceWatch), with its COMPLIANCE warning."""
+        reach, measured, first = self.compliance.update(now, ctx.i_max, self._ref,
+                                                        self.reg.clamped)
+        if measured is not None and (first or now - self._limit_note_t > 5.0):
+            self._limit_note_t = now
+            self._emit(now, "warning", "COMPLIANCE",
+                       f"load too high for the target: holding {measured:.2f} mA "
+                       f"({100 * measured / self.rx.target_ma:.0f} % of target); the "
+                       "time is extended to deliver the dose")
+        return reach
 
     def _pause(self, now: float, rule: Rule | None) -> None:
         """Pause for ``rule``, or (``None``) for a shunt that controller/contact.py found."""
@@ -1055,7 +900,7 @@ class Controller:
             why = ("contact lost: put both hands back in the water" if rule.id == "R-OPEN" else
                    "short: both electrodes in one tray; put one hand in each tray")
         self._emit(now, "pause", code, why)
-        self._enter(now, "PAUSED", why)
+        self._enter(now, State.PAUSED, Trigger.CONTACT_LOST, why)
 
     def _cut_ramp_down(self, now: float, rule: Rule) -> None:
         """A contact rule fired on a ramp down: the current goes to zero at once."""
@@ -1072,18 +917,19 @@ class Controller:
         if now - self._state_t > PAUSE_TIMEOUT_S:
             self._emit(now, "warning", "PAUSE-TIMEOUT", "contact did not come back within "
                        "5 min: the session ends")
-            self._begin_stop(now, "incomplete", None)
+            self._begin_stop(now, "incomplete", None, Trigger.PAUSE_TIMEOUT)
             return self._ramp_down(inp, ctx)
         return self._probe_until_contact(inp, ctx, first=False)
 
-    def _begin_stop(self, now: float, outcome: str, within_s: float | None) -> None:
+    def _begin_stop(self, now: float, outcome: str, within_s: float | None,
+                    trigger: Trigger) -> None:
         self._stop_outcome = outcome
         rate = self.rx.ramp_ma_s
         if within_s is not None and self._ref > 0:
             rate = max(rate, self._ref / within_s)
         self._stop_rate = rate
         self._seq = None
-        self._enter(now, "RAMP_DOWN", f"ramping down ({outcome})")
+        self._enter(now, State.RAMP_DOWN, trigger, f"ramping down ({outcome})")
 
     def _ramp_down(self, inp: Inputs, ctx: RuleContext) -> Command:
         # The density guard holds on the way down too: a patient often lifts the hands as the
@@ -1093,11 +939,12 @@ class Controller:
         if self._ref <= 0.0:
             self.reg.reset()
             self._avg_cmd = 0.0
-            if self.state == "REVERSING":
-                return self._begin_sequence(self._reverse(), "RAMP_UP")
-            return self._begin_sequence(self._disconnect(), "DONE")
-        u = min(self.reg.update(self._ref, measured, PERIOD, self._ref,
-                                self._near_compliance(ctx), self.rx.duty), self._ref)
+            if self.state == State.REVERSING:
+                return self._begin_sequence(self._reverse(), Then.RAMP_UP)
+            return self._begin_sequence(self._disconnect(), Then.DONE)
+        near = near_compliance(ctx, self.cfg, self.density.r_ref)
+        u = min(self.reg.update(self._ref, measured, PERIOD, self._ref, near, self.rx.duty),
+                self._ref)
         self.reg.output = u
         return self._cmd_base(u)
 

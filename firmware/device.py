@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from controller import Controller, ControllerConfig
+from controller.states import State
 from hardware import Board
 
 from . import calibration as calmod
@@ -140,7 +141,8 @@ class DeviceProgram:
         """Safe state first, then the log closed."""
         self.loop.safe()
         try:
-            self.indicator.update(self.clock.now(), "FAULT" if reason != "shutdown" else "IDLE",
+            self.indicator.update(self.clock.now(),
+                                  State.FAULT if reason != "shutdown" else State.IDLE,
                                   False)
             self.hw.panel.set_colour("off")
         except Exception:  # noqa: BLE001 - the panel is not safety-relevant at shutdown

@@ -37,17 +37,19 @@ Patterns are timed with the injected clock, from the control loop: no gpiozero `
 
 from __future__ import annotations
 
+from controller.states import State
+
 PATTERNS = {
-    "IDLE": ("green", 0.0),
-    "SELF_TEST": ("white", 2.0),
-    "WAIT_CONTACT": ("blue", 1.0),
-    "RAMP_UP": ("cyan", 2.0),
-    "RAMP_DOWN": ("cyan", 2.0),
-    "TREAT": ("cyan", 0.0),
-    "REVERSING": ("magenta", 2.0),
-    "PAUSED": ("yellow", 1.0),
-    "DONE": ("green", 0.5),
-    "FAULT": ("red", 4.0),
+    State.IDLE: ("green", 0.0),
+    State.SELF_TEST: ("white", 2.0),
+    State.WAIT_CONTACT: ("blue", 1.0),
+    State.RAMP_UP: ("cyan", 2.0),
+    State.RAMP_DOWN: ("cyan", 2.0),
+    State.TREAT: ("cyan", 0.0),
+    State.REVERSING: ("magenta", 2.0),
+    State.PAUSED: ("yellow", 1.0),
+    State.DONE: ("green", 0.5),
+    State.FAULT: ("red", 4.0),
 }
 #: event code -> on/off segments in seconds (on, off, on, ...)
 BEEPS = {

@@ -19,6 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
+from controller.states import State
 from hardware import load_board
 
 from .config import ConfigError, load_config
@@ -113,7 +114,7 @@ def run(args) -> int:
             program.step()
             if rig is not None:
                 now = clock.now()
-                if args.start and not pressed_start and program.controller.state == "IDLE":
+                if args.start and not pressed_start and program.controller.state == State.IDLE:
                     pressed_start = True
                     program.controller.press(now)
                 if args.exit_after is not None and now - sim0 >= args.exit_after:

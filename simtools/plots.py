@@ -7,6 +7,8 @@ from pathlib import Path
 
 import matplotlib
 
+from controller.states import State
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -15,10 +17,10 @@ from controller import course as rules  # noqa: E402
 #: one colour a state, each told apart from its neighbours in a session (the ramps from the
 #: treatment, the treatment from the contact check, a pause from a fault); drawn light, so the
 #: curves stay readable on them
-STATE_COLOURS = {"IDLE": "#ffffff", "SELF_TEST": "#bdbdbd", "WAIT_CONTACT": "#9ecae1",
-                 "RAMP_UP": "#c7e9c0", "TREAT": "#74c476", "REVERSING": "#bcbddc",
-                 "RAMP_DOWN": "#fdae6b", "PAUSED": "#fff176", "DONE": "#e0e0e0",
-                 "FAULT": "#fb6a4a", "SERVICE": "#f1b6da"}
+STATE_COLOURS = {State.IDLE: "#ffffff", State.SELF_TEST: "#bdbdbd", State.WAIT_CONTACT: "#9ecae1",
+                 State.RAMP_UP: "#c7e9c0", State.TREAT: "#74c476", State.REVERSING: "#bcbddc",
+                 State.RAMP_DOWN: "#fdae6b", State.PAUSED: "#fff176", State.DONE: "#e0e0e0",
+                 State.FAULT: "#fb6a4a", State.SERVICE: "#f1b6da"}
 BAND_ALPHA = 0.45
 
 

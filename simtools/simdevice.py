@@ -9,6 +9,7 @@ presses, and a :class:`~sim.truth.TruthRecorder` that watches the true patient c
 from __future__ import annotations
 
 from controller import Controller, Limits, Prescription
+from controller.states import State
 from firmware.device import controller_config
 from firmware.loop import DeviceLoop
 from hardware import Board, load_board
@@ -73,9 +74,9 @@ class SimDevice:
 
     def start_and_treat(self, timeout: float = 120.0) -> bool:
         """Power-on self-test, press START, run until TREAT."""
-        self.run_until_state("IDLE", 5.0)
+        self.run_until_state(State.IDLE, 5.0)
         self.press()
-        return self.run_until_state("TREAT", timeout)
+        return self.run_until_state(State.TREAT, timeout)
 
     def close(self) -> None:
         self.loop.safe()

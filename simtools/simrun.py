@@ -24,6 +24,7 @@ from pathlib import Path
 
 from controller import Limits, Prescription, PrescriptionError
 from controller.limits import AREA_CM2, DURATION_MIN, PULSE_DUTY, PULSE_HZ, RAMP_RATE, SITE_MAX_MA
+from controller.states import State
 from firmware import calibration as calmod
 from firmware import settings
 from firmware.console import TechConsole, set_pin
@@ -262,8 +263,8 @@ class ScenarioRun:
             return True  # a hard stop, far past any plausible end
         if not self._presses:
             return now >= self._quiet_end
-        ended = bool(c.sessions_done) or c.state == "FAULT"
-        if ended and c.state in ("IDLE", "FAULT") and self.player.done:
+        ended = bool(c.sessions_done) or c.state == State.FAULT
+        if ended and c.state in (State.IDLE, State.FAULT) and self.player.done:
             if self.idle_since is None:
                 self.idle_since = now
             return now - self.idle_since >= 5.0

@@ -15,6 +15,7 @@ import tty
 
 from controller.selftest import HINTS
 from controller.session import PATIENT_CLEARABLE
+from controller.states import State
 from firmware.indication import PATTERNS
 
 COLOUR_CODES = {"off": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34",
@@ -81,7 +82,7 @@ def status_line(program, rig, now: float, *, colour: bool = True) -> str:
         rem = max(0.0, c.rx.duration_min * 60.0 - c.session.treat_s)
         left = f"  {int(rem // 60):02d}:{int(rem % 60):02d} left"
     buzz = " ♪" if panel.buzzer else "  "
-    shown = state if state != "FAULT" or c.fault is None else f"FAULT {c.fault['code']}"
+    shown = state if state != State.FAULT or c.fault is None else f"FAULT {c.fault['code']}"
     return (f"{now:8.1f} s  {led} {out}{buzz} {shown:14s} {_ma(cur):>6s}/{c.rx.target_ma:.1f} "
             f"mA  {hands_text(rig.patient.contact)}{left}")
 
