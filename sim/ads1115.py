@@ -96,7 +96,20 @@ class SimI2CBus:
 
     def writeto(self, address: int, buffer, *, start: int = 0, end: int | None = None) -> None:
         end = len(buffer) if end is None else end
-        self._device(address, end - start).write(buffer, start, end)
+        device = self._device(address, end - start)
+        if end - start == 3 and type(device) is Ads1115Emulator:
+            # The driver's register write (pointer, then 16 bits): write() inline, the same
+            # effects (the config word before each of the four conversions a period).
+            p = device.pointer = buffer[start] & 0x03
+            value = (buffer[start + 1] << 8) | buffer[start + 2]
+            if p == POINTER_CONFIG:
+                device._write_config(value)
+            elif p == POINTER_LO:
+                device.lo_thresh = value
+            elif p == POINTER_HI:
+                device.hi_thresh = value
+            return
+        device.write(buffer, start, end)
 
     def readfrom_into(self, address: int, buffer, *, start: int = 0,
                       end: int | None = None) -> None:
