@@ -100,7 +100,20 @@ class SimI2CBus:
 
     def writeto(self, address: int, buffer, *, start: int = 0, end: int | None = None) -> None:
         end = len(buffer) if end is None else end
-        self._device(address, end - start).write(buffer, start, end)
+        device = self._device(address, end - start)
+        if end - start == 3 and type(device) is Ads1115Emulator:
+            # The driver's register write (pointer, then 16 bits): write() inline, the same
+            # effects (the config word before each of the four conversions a period).
+            p = device.pointer = buffer[start] & 0x03
+            value = (buffer[start + 1] << 8) | buffer[start + 2]
+            if p == POINTER_CONFIG:
+                device._write_config(value)
+            elif p == POINTER_LO:
+                device.lo_thresh = value
+            elif p == POINTER_HI:
+                device.hi_thresh = value
+            return
+        device.write(buffer, start, end)
 
     def readfrom_into(self, address: int, buffer, *, start: int = 0,
                       end: int | None = None) -> None:
@@ -113,6 +126,22 @@ class SimI2CBus:
         out_end = len(buffer_out) if out_end is None else out_end
         in_end = len(buffer_in) if in_end is None else in_end
         device = self._device(address, out_end - out_start + in_end - in_start)
+        if out_end - out_start == 1 and in_end - in_start == 2 \
+                and type(device) is Ads1115Emulator:
+            # The driver's register read (pointer byte, then the 16-bit register): write() and
+            # read_into() inline, the same effects (8 of the 12 transactions a period).
+            p = device.pointer = buffer_out[out_start] & 0x03
+            if p == POINTER_CONVERSION:
+                value = device._read_conversion()
+            elif p == POINTER_CONFIG:
+                value = device._read_config()
+            elif p == POINTER_LO:
+                value = device.lo_thresh
+            else:
+                value = device.hi_thresh
+            buffer_in[in_start] = (value >> 8) & 0xFF
+            buffer_in[in_start + 1] = value & 0xFF
+            return
         device.write(buffer_out, out_start, out_end)
         device.read_into(buffer_in, in_start, in_end)
 
@@ -224,10 +253,16 @@ class Ads1115Emulator:
             self.config |= 0x8000  # single-shot, powered down: not converting
 
     def _read_config(self) -> int:
-        if self.busy_until is not None:
-            # The driver's poll loop spins until OS=1; on the virtual clock that is a wait.
-            self.clock.advance_to(self.busy_until)
-            self._finish_single()
+        busy_until = self.busy_until
+        if busy_until is not None:
+            # The driver's poll loop spins until OS=1; on the virtual clock that is a wait
+            # (clock.advance_to and _finish_single, inline: four times a control period).
+            clock = self.clock
+            if busy_until > clock.t:
+                clock.t = busy_until
+            self._convert(busy_until)
+            self.busy_until = None
+            self.config |= 0x8000
         return self.config
 
     def _finish_single(self) -> None:
