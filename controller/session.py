@@ -195,6 +195,11 @@ class Controller:
         #: consulted when START is pressed in IDLE: ``gate(now)`` returns None to let the session
         #: start, or a refusal (``.code``, ``.message``: a warning event, and the unit stays IDLE)
         self.start_gate = None
+        #: the polarity a session starts at: +1, normal, tray A the anode (+); -1, tray B the
+        #: anode (hardware/README.md, "Output path"). The course's medication mode sets it from
+        #: the drug's tray before the session starts (firmware/course.py), and it holds for the
+        #: whole session, as a drug profile has no reversal
+        self.start_polarity = 1
         self.fault: dict | None = None
         self.state: State = State.OFF
         self._cmd = Command()
@@ -603,7 +608,7 @@ class Controller:
                        f"pulsed DC at {self.rx.pulse_duty:.0%} duty: the average is reduced to "
                        f"{cap:.2f} mA so that the pulse peak stays within the limit; the time "
                        "is extended to deliver the dose")
-        self._polarity = 1
+        self._polarity = 1   # the self-test's; the session's is start_polarity, from _connect
         self._reversed = False
         self.density.restart(self.rx.duty)
         self._contact = ContactWatch(self.rx.area_cm2)
@@ -689,6 +694,8 @@ class Controller:
             self._enter(now, State.WAIT_CONTACT, Trigger.SELF_TEST_PASSED,
                         "put both hands in the water")
             self._contact_ok_since = None
+            # the session's polarity, switched with the patient relay while HV is off
+            self._polarity = self.start_polarity
             return self._begin_sequence(self._connect(), Then.PROBE)
         elif nxt is Then.PROBE:
             self._contact_ok_since = None

@@ -528,7 +528,9 @@ class AnalogBoard:
     # ------------------------------------------------------------------------------------------
     @property
     def patient_ma(self) -> float:
-        """True average current through the patient (mA), signed by polarity."""
+        """True average current through the patient (mA), signed by polarity: positive from
+        tray A through the body to tray B (normal polarity, tray A the anode: hardware/README.md,
+        "Output path"), negative the other way."""
         return self.patient_a * 1000.0
 
     @property

@@ -65,8 +65,9 @@ def warnings(prog):
 
 
 def add(prog, pid, **kw):
+    extras = kw.pop("extras", {})
     p = Profile(id=pid, prescription=kw.pop("prescription", RX), **kw)
-    prog.course.save(p, kw.pop("extras", {}), "test")
+    prog.course.save(p, extras, "test")
     prog.course.select(pid)
 
 
@@ -171,6 +172,29 @@ def test_the_medication_mode_runs_without_reversal_and_within_8_ma(tmp_path, boa
         assert sess.reversals == 0 and sess.prescription.reverse_polarity is False
         assert truth.peak_ma <= 8.0 * 1.05 and truth.peak_reverse_ma < 0.5
         assert "DRUG-TRAY" in [e.code for e in prog.controller.events.events]
+    finally:
+        prog.shutdown()
+
+
+@pytest.mark.hazard("H-DRUG-1")
+@pytest.mark.parametrize("tray", ["A", "B"])
+def test_the_drugs_tray_is_the_anode_for_the_whole_session(tmp_path, board, tray):
+    """The drug (a cation) is driven into the skin from the anode: whichever tray holds it, the
+    true current flows from that tray through the body for the whole session (positive
+    patient_ma: from tray A), judged on the simulator's ground truth period by period."""
+    prog, rig, truth = make(tmp_path, board)
+    try:
+        rx = Prescription(target_ma=8.0, duration_min=5.0, ramp_ma_s=1.0,
+                          reverse_polarity=False)
+        add(prog, "med", prescription=rx, drug="glycopyrronium", drug_mg_ml=0.5, drug_tray=tray,
+            screening=Screening(**NO, on=RTC_START.date()), extras={"medication_unlocked": True})
+        sign = 1.0 if tray == "A" else -1.0
+        seen = []
+        prog.loop.observers.append(lambda *_: seen.append(sign * rig.physics.patient_ma))
+        treat_to_end(prog)
+        assert prog.controller.sessions_done[-1].outcome == "completed"
+        assert max(seen) > 7.5           # the drug's tray drove the treatment current
+        assert min(seen) > -0.5          # and never the other tray (a skin discharge at most)
     finally:
         prog.shutdown()
 
