@@ -286,6 +286,9 @@ class CourseService:
             self.controller.set_prescription(rx)
         self._session_pid = pid
         self._loads = _Loads(pid)
+        # the drug's tray the anode for the whole session: tray A in normal polarity, tray B
+        # with the polarity relay switched (hardware/README.md, "Output path")
+        self.controller.start_polarity = -1 if visit.setup.anode_tray == "B" else 1
         if visit.setup.anode_tray is not None:
             self.controller.events.emit(
                 now, "info", "DRUG-TRAY",
