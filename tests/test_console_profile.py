@@ -157,3 +157,21 @@ def test_the_clock_lost_refuses_what_needs_a_date(bench):
     assert reply[-1].startswith("ERR CLOCK")
     press_start(bench)
     assert last_warning(bench) == "CLOCK-LOST" and bench.truth.peak_ma < 0.05
+
+
+def test_the_course_report_on_the_console_is_the_logs(bench):
+    """``profile report`` gives the course as ``ionto log --profile`` prints it: the phase, the
+    next due date, the weeks and the HDSS scores entered."""
+    from firmware.coursereport import course_report, report_lines
+
+    login(bench)
+    assert bench.ask("profile report nobody")[-1].startswith("ERR NOT-FOUND")
+    assert bench.ask("profile report patient-1")[:-1] == [
+        "profile patient-1: no sessions and no HDSS scores yet"]
+    assert bench.ask("profile hdss patient-1 3")[-1] == "OK"
+    reply = bench.ask("profile report patient-1")
+    assert reply[-1] == "OK"
+    want = [line or "-" for line in report_lines(course_report(bench.prog.log, "patient-1"))]
+    assert reply[:-1] == want
+    assert any(line.startswith("phase: initial") for line in want)
+    assert "HDSS: 2027-01-04 3" in want

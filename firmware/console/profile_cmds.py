@@ -86,17 +86,19 @@ def profile_lines(course, pid: str) -> list[str]:
     return lines
 
 
-def register(con) -> None:
-    reg = con.registry
-    p = con.program
+class ProfileCommands:
+    """The ``profile`` sub-commands of one console, each a method of its own."""
 
-    def course():
-        return p.course
+    def __init__(self, con):
+        self.con = con
 
-    def today() -> date:
-        return course().today()
+    def course(self):
+        return self.con.program.course
 
-    def refused(exc) -> tuple[list[str], str]:
+    def today(self) -> date:
+        return self.course().today()
+
+    def refused(self, exc) -> tuple[list[str], str]:
         if isinstance(exc, ClockLostError):
             return [], f"ERR CLOCK: {exc}; nothing was changed"
         if isinstance(exc, PrescriptionError):
@@ -104,25 +106,25 @@ def register(con) -> None:
             return [], f"ERR VALUE: {exc.field} = {shown}: {exc.allowed}; nothing was changed"
         return [], f"ERR VALUE: {exc}; nothing was changed"
 
-    def change(pid, fn):
+    def change(self, pid, fn):
         """Apply ``fn(profile, extras) -> (profile, extras)`` and save it (its audit row)."""
         try:
-            profile, extras = course().profile(pid)
+            profile, extras = self.course().profile(pid)
             profile, extras = fn(profile, extras)
-            course().save(profile, extras, con.name)
+            self.course().save(profile, extras, self.con.name)
         except (ValueError, PrescriptionError, ProfileError, ClockLostError) as exc:
-            return refused(exc)
-        return profile_lines(course(), pid), "OK"
+            return self.refused(exc)
+        return profile_lines(self.course(), pid), "OK"
 
-    def cmd_list(args):
-        profiles = course().log.profiles()
+    def cmd_list(self, args):
+        profiles = self.course().log.profiles()
         if not profiles:
             return ["no profiles: add one with profile add ID SITE child|adult"], "OK"
         lines = []
         for pid in profiles:
-            mark = "*" if pid == course().active else " "
+            mark = "*" if pid == self.course().active else " "
             try:
-                prof, _ = course().profile(pid)
+                prof, _ = self.course().profile(pid)
                 what = (f"{prof.prescription.site} {'child' if prof.child else 'adult'} "
                         f"{'screened' if prof.screening else 'not screened'}")
             except (PrescriptionError, ProfileError, TypeError, KeyError) as exc:
@@ -130,49 +132,57 @@ def register(con) -> None:
             lines.append(f"{mark} {pid}: {what}")
         return lines, "OK"
 
-    def cmd_show(args):
+    def cmd_show(self, args):
         try:
-            return profile_lines(course(), args[0]), "OK"
+            return profile_lines(self.course(), args[0]), "OK"
         except (ProfileError, PrescriptionError) as exc:
-            return refused(exc)
+            return self.refused(exc)
 
-    def cmd_add(args):
+    def cmd_report(self, args):
+        """The course of one profile, as ``ionto log --profile ID`` prints it."""
+        from ..coursereport import course_report, report_lines
+        pid = args[0]
+        if pid not in self.course().log.profiles():
+            return [], f"ERR NOT-FOUND: no profile {pid[:16]}; 'profile list' shows them"
+        return [line or "-" for line in report_lines(course_report(self.course().log, pid))], "OK"
+
+    def cmd_add(self, args):
         pid, site, who = args
         if site not in SITES:
             return [], f"ERR VALUE: site '{site[:16]}': one of {', '.join(SITES)}"
         if who not in ("child", "adult"):
             return [], f"ERR VALUE: '{who[:16]}': child or adult"
-        if pid in course().log.profiles():
+        if pid in self.course().log.profiles():
             return [], f"ERR VALUE: profile {pid} exists; change it with profile set"
         child = who == "child"
-        lim = p.controller.limits
+        lim = self.con.program.controller.limits
         rx = Prescription(site=site, child=child)
         try:
             rx = rx.validated(lim)
         except PrescriptionError as exc:
             if exc.field != "target_ma":
-                return refused(exc)
+                return self.refused(exc)
             rx = replace(rx, target_ma=lim.site_limit(site, child)).validated(lim)
         try:
-            course().save(Profile(id=pid, prescription=rx, child=child), {}, con.name)
+            self.course().save(Profile(id=pid, prescription=rx, child=child), {}, self.con.name)
         except (PrescriptionError, ProfileError) as exc:
-            return refused(exc)
-        return profile_lines(course(), pid), "OK"
+            return self.refused(exc)
+        return profile_lines(self.course(), pid), "OK"
 
-    def cmd_select(args):
+    def cmd_select(self, args):
         pid = args[0]
-        before = course().active
+        before = self.course().active
         try:
-            profile, _ = course().profile(pid)
-            rx = p.controller.set_prescription(profile.prescription)
-            settings.save(con.data_dir, rx=rx)
-            course().select(pid)
+            profile, _ = self.course().profile(pid)
+            rx = self.con.program.controller.set_prescription(profile.prescription)
+            settings.save(self.con.data_dir, rx=rx)
+            self.course().select(pid)
         except (PrescriptionError, ProfileError, OSError) as exc:
-            return refused(exc)
-        warn = con.audit("profile select", before, pid)
+            return self.refused(exc)
+        warn = self.con.audit("profile select", before, pid)
         return [f"selected: {pid}", *([warn] if warn else [])], "OK"
 
-    def cmd_screen(args):
+    def cmd_screen(self, args):
         try:
             kv = key_values(args[1:], SCREEN_KEYS)
             missing = [k for k in SCREEN_KEYS if k not in kv]
@@ -180,14 +190,14 @@ def register(con) -> None:
                 raise ValueError(f"every question needs its answer: {', '.join(missing)} "
                                  "missing (yes or no)")
             answers = {SCREEN_KEYS[k]: parse(v, bool) for k, v in kv.items()}
-            on = today()
+            on = self.today()
         except (ValueError, ClockLostError) as exc:
-            return refused(exc)
+            return self.refused(exc)
         assert set(answers) == set(SCREENING_QUESTIONS)
-        return change(args[0], lambda prof, ex: (replace(prof, screening=Screening(
+        return self.change(args[0], lambda prof, ex: (replace(prof, screening=Screening(
             **answers, on=on)), ex))
 
-    def cmd_clear(args):
+    def cmd_clear(self, args):
         pid, by = args[0], " ".join(args[1:])
 
         def clear(prof, ex):
@@ -197,42 +207,42 @@ def register(con) -> None:
             if not s.answered_yes:
                 raise ValueError(f"profile {pid}'s screening answered no to every question: "
                                  "nothing to clear")
-            return replace(prof, screening=replace(s, cleared_by=by, cleared_on=today())), ex
-        return change(pid, clear)
+            return replace(prof, screening=replace(s, cleared_by=by, cleared_on=self.today())), ex
+        return self.change(pid, clear)
 
-    def cmd_override(args):
+    def cmd_override(self, args):
         def grant(prof, ex):
-            now = course().calendar.now()
+            now = self.course().calendar.now()
             return prof, {**ex, "override": {"granted_at": now.isoformat(timespec="seconds"),
-                                             "by": con.name, "reason": "technician"}}
-        reply = change(args[0], grant)
+                                             "by": self.con.name, "reason": "technician"}}
+        reply = self.change(args[0], grant)
         if reply[1] == "OK":
-            course().log.course_event(args[0], "override", "OVERRIDE-GRANTED",
-                                      {"by": con.name, "at": course().calendar.stamp()})
+            self.course().log.course_event(args[0], "override", "OVERRIDE-GRANTED",
+                                      {"by": self.con.name, "at": self.course().calendar.stamp()})
         return reply
 
-    def cmd_hdss(args):
+    def cmd_hdss(self, args):
         pid = args[0]
         try:
             score = int(args[1])
         except ValueError:
             return [], f"ERR VALUE: '{args[1][:16]}' is not a score; a whole number 1 to 4"
         try:
-            day = today()
-            course().log.record_hdss(pid, day, score, con.name)
-            phase = course().refresh_phase(pid, day)
+            day = self.today()
+            self.course().log.record_hdss(pid, day, score, self.con.name)
+            phase = self.course().refresh_phase(pid, day)
         except (ProfileError, ClockLostError) as exc:
-            return refused(exc)
-        warn = con.audit("profile hdss", None, f"{pid} {day.isoformat()} hdss={score}")
+            return self.refused(exc)
+        warn = self.con.audit("profile hdss", None, f"{pid} {day.isoformat()} hdss={score}")
         return [f"hdss: {pid} {day.isoformat()} {score}", f"phase: {phase}",
                 *([warn] if warn else [])], "OK"
 
-    def cmd_set(args):
+    def cmd_set(self, args):
         pid = args[0]
         try:
             kv = key_values(args[1:], SET_KEYS)
         except ValueError as exc:
-            return refused(exc)
+            return self.refused(exc)
 
         def apply(prof, ex):
             rx_new = {}
@@ -248,7 +258,7 @@ def register(con) -> None:
                 if k == "phase":
                     if v not in PHASES:
                         raise ValueError(f"phase '{v[:16]}': one of {', '.join(PHASES)}")
-                    ex["decisions"] = [*ex.get("decisions", []), [today().isoformat(), v]]
+                    ex["decisions"] = [*ex.get("decisions", []), [self.today().isoformat(), v]]
                 elif k == "maintenance":
                     try:
                         fields_[field] = int(v)
@@ -268,51 +278,60 @@ def register(con) -> None:
                     rx_new.setdefault("reverse_polarity", False)
             rx = replace(prof.prescription, **rx_new)
             return replace(prof, prescription=rx, **fields_), ex
-        reply = change(pid, apply)
-        if reply[1] == "OK" and pid == course().active:
+        reply = self.change(pid, apply)
+        if reply[1] == "OK" and pid == self.course().active:
             try:
-                prof, _ = course().profile(pid)
-                p.controller.set_prescription(prof.prescription)
+                prof, _ = self.course().profile(pid)
+                self.con.program.controller.set_prescription(prof.prescription)
             except (PrescriptionError, RuntimeError):
                 pass
         return reply
 
-    def cmd_delete(args):
+    def cmd_delete(self, args):
         pid = args[0]
         try:
-            course().log.delete_profile(pid, who=con.name, t_s=p.clock.now())
+            self.course().log.delete_profile(pid, who=self.con.name,
+                                             t_s=self.con.program.clock.now())
         except ProfileError as exc:
-            return refused(exc)
-        if course().active == pid:
-            course().active = next(iter(course().log.profiles()), None)
+            return self.refused(exc)
+        if self.course().active == pid:
+            self.course().active = next(iter(self.course().log.profiles()), None)
         return [f"deleted: {pid}"], "OK"
 
+
+def register(con) -> None:
+    """Declare the ``profile`` sub-commands on console ``con``."""
+    cmds = ProfileCommands(con)
+    reg = con.registry
     reg.command("profile", "the people who share the unit: screening, plan, outcome",
                 "profile add ID SITE child|adult, then profile screen and profile select; "
                 "set keys: " + " ".join(SET_KEYS))
-    reg.register("profile list", cmd_list, default=True,
+    reg.register("profile list", cmds.cmd_list, default=True,
                  desc="the profiles (* the selected one)")
-    reg.register("profile show", cmd_show, args="ID", nargs=(1, 1),
+    reg.register("profile show", cmds.cmd_show, args="ID", nargs=(1, 1),
                  desc="a profile: prescription, drug, screening, phase, next due date")
-    reg.register("profile add", cmd_add, args="ID SITE child|adult", nargs=(3, 3),
+    reg.register("profile report", cmds.cmd_report, args="ID", nargs=(1, 1),
+                 desc="the course: sessions a week against the plan, dose, HDSS, phase, "
+                      "adherence, next due date (CSV and a plot: ionto log --profile ID)")
+    reg.register("profile add", cmds.cmd_add, args="ID SITE child|adult", nargs=(3, 3),
                  idle_only=True, desc="add a profile (at most 6), e.g. profile add anna hands "
                                       "adult")
-    reg.register("profile select", cmd_select, args="ID", nargs=(1, 1), idle_only=True,
+    reg.register("profile select", cmds.cmd_select, args="ID", nargs=(1, 1), idle_only=True,
                  desc="the profile the next session treats")
-    reg.register("profile screen", cmd_screen, args="ID pregnancy= epilepsy= heart= implant=",
+    reg.register("profile screen", cmds.cmd_screen, args="ID pregnancy= epilepsy= heart= implant=",
                  nargs=(5, 5), idle_only=True,
                  desc="record the screening today, e.g. profile screen anna pregnancy=no "
                       "epilepsy=no heart=no implant=no")
-    reg.register("profile clear", cmd_clear, args="ID BY", nargs=(2, None), idle_only=True,
+    reg.register("profile clear", cmds.cmd_clear, args="ID BY", nargs=(2, None), idle_only=True,
                  desc="record a doctor's clearance of a yes in the screening, today")
-    reg.register("profile override", cmd_override, args="ID", nargs=(1, 1), idle_only=True,
+    reg.register("profile override", cmds.cmd_override, args="ID", nargs=(1, 1), idle_only=True,
                  desc="let one session through a too-soon refusal (within the hour)")
-    reg.register("profile hdss", cmd_hdss, args="ID SCORE", nargs=(2, 2), idle_only=True,
+    reg.register("profile hdss", cmds.cmd_hdss, args="ID SCORE", nargs=(2, 2), idle_only=True,
                  desc="enter today's HDSS score, 1 (never noticeable) to 4 (intolerable)")
-    reg.register("profile set", cmd_set, args="ID key=value ...", nargs=(2, None),
+    reg.register("profile set", cmds.cmd_set, args="ID key=value ...", nargs=(2, None),
                  idle_only=True, desc="change a profile, e.g. profile set anna target=12 "
                                       "maintenance=14")
-    reg.register("profile delete", cmd_delete, args="ID", nargs=(1, 1), idle_only=True,
+    reg.register("profile delete", cmds.cmd_delete, args="ID", nargs=(1, 1), idle_only=True,
                  desc="remove a profile that has no treatment records")
 
 
