@@ -106,6 +106,18 @@ class Rule:
     #: episodes add up in a leaky integrator (see the module's docstring); False: the
     #: persistence restarts whenever the condition clears
     leaky: bool = True
+    #: the reaction in the states where it is not the plain one, as data the session applies
+    #: (it re-maps no rule by its id):
+    #: the fault code a FAULT rule latches when it fires during the self-test (the self-test's
+    #: own code, whose hint tells the technician what to check), or None: its own id
+    self_test_code: str | None = None
+    #: a PAUSE rule at the contact check, before any current: the fault (code, message) it
+    #: latches instead of a pause, or None: no reaction there
+    contact_check_fault: tuple[str, str] | None = None
+    #: a PAUSE rule's words to the patient when it pauses, and when it switches the current off
+    #: on a ramp down
+    pause_text: str = ""
+    ramp_down_text: str = ""
 
 
 #: the share of the elapsed time a rule's integrator drains while its condition is absent
@@ -248,11 +260,13 @@ def make_rules(hv_tolerance: float = 0.15) -> tuple[Rule, ...]:
     return (
         # Measurement integrity first: when the ADC is broken, its readings explain nothing.
         Rule("R-ADC-FAIL", "H-SENSE-2", f"{_WORDS[int(_ADC_FAILURES)]} consecutive failed ADC "
-             f"reads, or a sample older than {_g(_SAMPLE_AGE * 1000)} ms", 0.0, F, _adc_failure),
+             f"reads, or a sample older than {_g(_SAMPLE_AGE * 1000)} ms", 0.0, F, _adc_failure,
+             self_test_code="ST-ADC"),
         Rule("R-ADC-FROZEN", "H-SENSE-2", "all four channels read the same count: the "
-             "conversion register is frozen", 0.0, F, _adc_frozen),
+             "conversion register is frozen", 0.0, F, _adc_frozen, self_test_code="ST-ADC"),
         Rule("R-ADC-STUCK", "H-SENSE-2", f"identical raw counts on a current channel for "
-             f"{_g(2.0)} s while current flows", 2.0, F, _StuckWatch(), leaky=False),
+             f"{_g(2.0)} s while current flows", 2.0, F, _StuckWatch(), leaky=False,
+             self_test_code="ST-ADC"),
         Rule("R-OC-ABS", "H-OC-1", f"measured current (pulse peak) above the site limit + "
              f"{_g(_OC_ABS)} mA or the {_g(DEVICE_MAX_MA)} mA device limit", 0.0, F,
              _absolute_overcurrent),
@@ -272,9 +286,18 @@ def make_rules(hv_tolerance: float = 0.15) -> tuple[Rule, ...]:
         Rule("R-OVERRUN", "H-HANG-1", f"a control period longer than "
              f"{_WORDS[int(_OVERRUN)]} times nominal", 0.0, F, _overrun),
         Rule("R-SHORT", "H-SHOCK-1", f"load below {_g(_SHORT_OHM)} ohm: electrodes shorted "
-             "(both hands in one tray)", 0.020, P, _short),
+             "(both hands in one tray)", 0.020, P, _short,
+             contact_check_fault=(
+                 "SHORT-AT-START", f"load below {_g(_SHORT_OHM)} ohm at the contact check: both "
+                 "electrodes are in one tray, or the trays touch; put one hand in each tray and "
+                 "hold START 3 s"),
+             pause_text="short: both electrodes in one tray; put one hand in each tray",
+             ramp_down_text="short on the way down (the trays touch, or water between them): "
+                            "the current is switched off"),
         Rule("R-OPEN", "H-SHOCK-1", f"contact lost: load above {_g(_OPEN_OHM / 1000)} kOhm or "
-             "no current flows", 0.0, P, _open),
+             "no current flows", 0.0, P, _open,
+             pause_text="contact lost: put both hands back in the water",
+             ramp_down_text="contact lost on the way down: the current is switched off"),
         Rule("R-POLARITY", "H-POL-1", "electrode voltage sign does not follow the polarity "
              "command", 0.100, F, _wrong_polarity),
         Rule("R-SESSION", "H-DOSE-1", "treatment time or dose beyond the prescription plus "

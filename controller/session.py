@@ -510,8 +510,9 @@ class Controller:
             return
         if rule.reaction is Reaction.FAULT:
             self._emit(now, "rule", rule.id, rule.text)
-            if self.state == State.SELF_TEST and rule.id.startswith("R-ADC"):
-                self.enter_fault(now, "ST-ADC", f"{rule.text}; {HINTS['ST-ADC']}")
+            if self.state == State.SELF_TEST and rule.self_test_code is not None:
+                code = rule.self_test_code
+                self.enter_fault(now, code, f"{rule.text}; {HINTS[code]}")
             else:
                 self.enter_fault(now, rule.id, rule.text)
         elif rule.reaction is Reaction.PAUSE:
@@ -524,11 +525,9 @@ class Controller:
                 # up that the contact rules watch again) follows as it would have.
                 self._emit(now, "rule", rule.id, rule.text)
                 self._cut_ramp_down(now, rule)
-            elif self.state == State.WAIT_CONTACT and rule.id == "R-SHORT":
+            elif self.state == State.WAIT_CONTACT and rule.contact_check_fault is not None:
                 self._emit(now, "rule", rule.id, rule.text)
-                self.enter_fault(now, "SHORT-AT-START", "load below 300 ohm at the contact "
-                                 "check: both electrodes are in one tray, or the trays touch; "
-                                 "put one hand in each tray and hold START 3 s")
+                self.enter_fault(now, *rule.contact_check_fault)
         elif rule.reaction is Reaction.STOP and \
                 self.state in (State.RAMP_UP, State.TREAT, State.PAUSED):
             self._emit(now, "rule", rule.id, rule.text)
@@ -903,9 +902,7 @@ class Controller:
         if rule is None:
             code, why = SHUNT_CODE, SHUNT_TEXT
         else:
-            code = rule.id
-            why = ("contact lost: put both hands back in the water" if rule.id == "R-OPEN" else
-                   "short: both electrodes in one tray; put one hand in each tray")
+            code, why = rule.id, rule.pause_text
         self._emit(now, "pause", code, why)
         self._enter(now, State.PAUSED, Trigger.CONTACT_LOST, why)
 
@@ -913,11 +910,7 @@ class Controller:
         """A contact rule fired on a ramp down: the current goes to zero at once."""
         self._ref = 0.0
         self.reg.reset()
-        why = ("contact lost on the way down: the current is switched off"
-               if rule.id == "R-OPEN" else
-               "short on the way down (the trays touch, or water between them): the current is "
-               "switched off")
-        self._emit(now, "warning", rule.id, why)
+        self._emit(now, "warning", rule.id, rule.ramp_down_text)
 
     def _paused(self, inp: Inputs, ctx: RuleContext) -> Command:
         now = inp.now

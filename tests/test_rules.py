@@ -295,3 +295,22 @@ def test_the_rule_table_document_is_the_codes():
     out = subprocess.run([sys.executable, "tools/rule_table.py", "--check"], cwd=root,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_session_applies_the_rule_table_and_re_maps_no_rule_by_its_id():
+    """What a rule does in the states where its reaction is not the plain one (the self-test's
+    code, the contact check's fault, the words of a pause) is in the table, and the session's
+    source names no rule: a new rule, or a changed one, is a change of the table alone."""
+    import re
+    from pathlib import Path
+
+    from controller.rules import Reaction, make_rules
+    from controller.selftest import HINTS
+
+    source = (Path(__file__).resolve().parents[1] / "controller" / "session.py").read_text()
+    assert re.findall(r"[\"']R-[A-Z-]+[\"']", source) == []
+    for rule in make_rules(0.05):
+        if rule.reaction is Reaction.PAUSE:
+            assert rule.pause_text and rule.ramp_down_text, rule.id
+        if rule.self_test_code is not None:
+            assert rule.reaction is Reaction.FAULT and rule.self_test_code in HINTS, rule.id
