@@ -31,6 +31,16 @@ def test_a_latent_fault_is_caught_by_the_next_self_test():
     assert c.detected_after_ms > 5000  # after the patient's stop and the next START
 
 
+@pytest.mark.hazard("H-RELAY-1")
+def test_a_latent_fault_of_a_session_that_counted_is_caught_at_the_next_sitting():
+    """In the treatment's last ramp the session has counted for the plan, which refuses another
+    within 20 hours: the next sitting's self-test still finds the weld (the matrix plays it at
+    once with the technician's override; without it the cell saw no reaction at all)."""
+    c = run_cell("patient_relay_welded", "END_RAMP")
+    assert c.ok, c.problems
+    assert (c.expected, c.code) == ("latent", "ST-RELAY")
+
+
 def test_the_judge_fails_a_wrong_code_a_late_reaction_and_a_false_one(monkeypatch):
     monkeypatch.setitem(faultmatrix.EXPECTED, "sink_short", {"R-HV"})
     c = run_cell("sink_short", "TREAT")
