@@ -1,0 +1,115 @@
+"""The patient's screens: pure functions from a small view model to what the display shows.
+
+A screen is at most four lines of text (21 characters each, the 5x8 font of ``hal.display``)
+and a few bars (a filled fraction drawn in the dark rows between two lines). Nothing here talks
+to the bus; the words are short and plain, for lay users and children (IEC 60601-1-11: a reader
+with eight years of school). The profile, due status and advice fields are optional: the screen
+leaves out what it is not told.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+COLUMNS = 21
+MAX_LINES = 4
+
+
+@dataclass(frozen=True)
+class View:
+    state: str
+    profile: str | None = None
+    due: str | None = None
+    current_ma: float = 0.0
+    target_ma: float = 0.0
+    time_left_s: float | None = None
+    conductance_ms: float | None = None
+    conductance_full_ms: float = 10.0
+    pause_reason: str | None = None
+    fault_code: str | None = None
+    fault_todo: str | None = None
+    advice: tuple[str, ...] = ()
+    dose_mas: float | None = None
+    next_date: str | None = None
+    rate_sweating: bool = False
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A bar under text line ``line`` (0-3), filled to ``fraction`` (0-1)."""
+    line: int
+    fraction: float
+
+
+@dataclass(frozen=True)
+class Screen:
+    lines: tuple[str, ...]
+    bars: tuple[Bar, ...] = field(default=())
+
+
+def _fit(text: str) -> str:
+    if len(text) > COLUMNS:
+        raise ValueError(f"{text!r} has {len(text)} characters; at most {COLUMNS} fit")
+    return text
+
+
+def _mmss(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = max(0, int(round(seconds)))
+    return f"{s // 60}:{s % 60:02d} left"
+
+
+def _frac(a: float, b: float) -> float:
+    return 0.0 if b <= 0 else max(0.0, min(1.0, a / b))
+
+
+def screen(v: View) -> Screen:
+    """The screen for view ``v``; ``ValueError`` for a state it does not know."""
+    st = v.state
+    bars: list[Bar] = []
+    if st == "IDLE":
+        lines = ["Ready", f"For: {v.profile}" if v.profile else "", v.due or "",
+                 "Press START"]
+    elif st == "SELF_TEST":
+        lines = ["Checking the device", "Please wait"]
+    elif st == "WAIT_CONTACT":
+        lines = ["Put both hands", "in the water", "", "START = stop"]
+    elif st in ("RAMP_UP", "TREAT"):
+        pct = round(100 * _frac(v.current_ma, v.target_ma))
+        head = "Current going up" if st == "RAMP_UP" else "Treatment on"
+        lines = [head, f"{v.current_ma:.1f} of {v.target_ma:.1f} mA {pct}%",
+                 _mmss(v.time_left_s), "Keep hands still"]
+        bars.append(Bar(1, _frac(v.current_ma, v.target_ma)))
+        if v.conductance_ms is not None:
+            bars.append(Bar(2, _frac(v.conductance_ms, v.conductance_full_ms)))
+    elif st == "PAUSED":
+        lines = ["Paused", v.pause_reason or "", "Put both hands", "back in the water"]
+    elif st == "REVERSING":
+        lines = ["Switching the", "current's direction", "Keep hands in", _mmss(v.time_left_s)]
+    elif st == "RAMP_DOWN":
+        lines = ["Nearly done", "Current going down", "Keep hands in", ""]
+    elif st == "DONE":
+        lines = ["Done! Dry your hands",
+                 f"Dose {v.dose_mas / 60:.0f} mA min" if v.dose_mas is not None else "",
+                 f"Next: {v.next_date}" if v.next_date else "",
+                 "Rate your sweating" if v.rate_sweating else "Moisturise your skin"]
+    elif st == "FAULT":
+        lines = [f"Stopped: {v.fault_code or 'fault'}", v.fault_todo or "Take hands out",
+                 "", "Press START"]
+    elif st == "ADVICE":
+        lines = list(v.advice[:MAX_LINES])
+    else:
+        raise ValueError(f"no screen for state {st!r}")
+    while lines and not lines[-1]:
+        lines.pop()
+    return Screen(tuple(_fit(x) for x in lines), tuple(bars))
+
+
+#: advice lines, each short enough for one line
+ADVICE = {
+    "baking_soda": ("Add 1 teaspoon of", "baking soda to", "each tray. No salt."),
+    "drug_tray": ("The drug goes in", "the tray marked +",),
+    "cuts": ("Cover small cuts", "with petroleum jelly"),
+    "dry_skin": ("Dry skin? Use a", "moisturiser after"),
+}
