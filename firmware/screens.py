@@ -109,7 +109,9 @@ def screen(v: View) -> Screen:
 #: advice lines, each short enough for one line
 ADVICE = {
     "baking_soda": ("Add 1 teaspoon of", "baking soda to", "each tray. No salt."),
-    "drug_tray": ("The drug goes in", "the tray marked +",),
+    # the drug's tray is the one the profile names (A or B, marked on the unit); the session
+    # makes it the anode (hardware/README.md, "Output path")
+    "drug_tray": ("The drug goes in", "the tray your profile", "names."),
     "cuts": ("Cover small cuts", "with petroleum jelly"),
     "dry_skin": ("Dry skin? Use a", "moisturiser after"),
 }
