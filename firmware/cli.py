@@ -241,6 +241,18 @@ def cmd_tech(args) -> int:
     return 0
 
 
+def _played(play, out: Path):
+    """What ``play()`` returns (a scenario's summary, a course's result), or None once the error
+    it met is said in one line (the caller exits 1): ``out`` not writable, or an internal error."""
+    try:
+        return play()
+    except OSError as exc:
+        print(f"ionto sim: cannot write in {out}: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - exit 1: an internal error, said in one line
+        print(f"ionto sim: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return None
+
+
 def cmd_sim(args) -> int:
     """Play a scenario file against the complete device program on simulated hardware."""
     import json
@@ -267,13 +279,9 @@ def cmd_sim(args) -> int:
         return 1
     out = Path(args.out) if args.out else Path("sim-out") / Path(args.scenario).stem
     progress = not args.quiet and sys.stderr.isatty()
-    try:
-        summary = run_scenario(sc, out, plot=args.plot, progress=progress, speed=args.speed)
-    except OSError as exc:
-        print(f"ionto sim: cannot write in {out}: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # noqa: BLE001 - exit 1: an internal error, said in one line
-        print(f"ionto sim: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    summary = _played(lambda: run_scenario(sc, out, plot=args.plot, progress=progress,
+                                           speed=args.speed), out)
+    if summary is None:
         return 1
     bad = check_expect(sc, summary)
     if not args.quiet:
@@ -314,13 +322,8 @@ def cmd_course(args) -> int:
         print(f"ionto sim: invalid course: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else Path("sim-out") / Path(args.scenario).stem
-    try:
-        result = run_course(course, out, quiet=args.quiet)
-    except OSError as exc:
-        print(f"ionto sim: cannot write in {out}: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # noqa: BLE001 - exit 1: an internal error, said in one line
-        print(f"ionto sim: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    result = _played(lambda: run_course(course, out, quiet=args.quiet), out)
+    if result is None:
         return 1
     bad = check_course_expect(course, result)
     if not args.quiet:
