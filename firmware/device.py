@@ -19,7 +19,7 @@ from . import calibration as calmod
 from . import settings
 from .course import CourseService, RtcCalendar
 from .indication import Indicator
-from .loop import DeviceLoop
+from .loop import DeviceLoop, Pacer
 from .sdnotify import Notifier
 from .store import StoreError
 from .treatlog import FIRST_PROFILE, TreatmentLog, _utc
@@ -31,6 +31,19 @@ def controller_config(board: Board) -> ControllerConfig:
                             hv_nominal=board.hv.nominal_v, hv_tolerance=board.hv.tolerance,
                             sink_headroom_v=board.setpoint.sink_headroom_v,
                             r_sense_ohm=board.sense.r_s1_ohm + board.sense.r_s2_ohm)
+
+
+def control_core(hw, clock, board: Board, rx, limits, *, calibration_ok: bool = True,
+                 calibration_problem: str = "", settings_problem: str = ""):
+    """The controller and the control loop on a hardware bundle: the core that
+    :class:`DeviceProgram` builds its program around, and the one a bench of the control alone
+    uses (``simtools.simdevice.SimDevice``: no log, no course), so that both are made in one
+    place. Returns ``(controller, loop)``."""
+    controller = Controller(rx, limits, controller_config(board),
+                            calibration_ok=calibration_ok,
+                            calibration_problem=calibration_problem,
+                            settings_problem=settings_problem)
+    return controller, DeviceLoop(hw, controller, clock)
 
 
 class DeviceProgram:
@@ -83,9 +96,9 @@ class DeviceProgram:
             cal_ok, cal_problem = False, f"calibration record {exc}"
         rx, limits, settings_problem = settings.load(self.data_dir)
 
-        self.controller = Controller(rx, limits, controller_config(board),
-                                     calibration_ok=cal_ok, calibration_problem=cal_problem,
-                                     settings_problem=settings_problem)
+        self.controller, self.loop = control_core(
+            hw, clock, board, rx, limits, calibration_ok=cal_ok,
+            calibration_problem=cal_problem, settings_problem=settings_problem)
         self.indicator = Indicator(hw.panel)
         c = self.controller
         c.events.listeners.append(self._on_event)
@@ -102,7 +115,6 @@ class DeviceProgram:
             if age is not None and age > calmod.WARN_AFTER_DAYS:
                 c.events.emit(now, "warning", "CAL-OLD", f"calibration is {age} days old "
                               "(older than 12 months): recalibrate")
-        self.loop = DeviceLoop(hw, c, clock)
         self.loop.observers.append(self._after_period)
         self.notifier.ready()
 
@@ -129,10 +141,26 @@ class DeviceProgram:
         self.loop.step()
         self.loop.sleep_to_next()
 
-    def run(self, until=None) -> None:
-        """Run periods until ``stop_requested`` (or ``until()`` returns True)."""
+    def run(self, until=None, *, before=None, after=None, speed: float | None = None) -> None:
+        """Run periods until ``stop_requested`` (or ``until()`` returns True): the one loop
+        that drives the unit, on the Pi (``ionto device``) and in the simulator (``ionto device
+        --sim``, the scenario runner, courses and campaigns).
+
+        :param before: called before each period (the simulated world's moves: a scenario's
+            events), :param after: after it (what watches the period: the ground truth, the
+            terminal panel). :param speed: hold the program's clock to at most ``speed`` times
+            the computer's time (a simulated clock; None: as fast as it goes; on the Pi the
+            clock is the real one and the period's sleep paces it).
+        """
+        pacer = Pacer(self.clock, speed) if speed is not None else None
         while not self.stop_requested and not (until is not None and until()):
+            if before is not None:
+                before()
             self.step()
+            if after is not None:
+                after()
+            if pacer is not None:
+                pacer.pace()
 
     def request_stop(self, *_args) -> None:
         self.stop_requested = True

@@ -15,6 +15,8 @@ loop drives the safe state and latches a fault.
 
 from __future__ import annotations
 
+import time
+
 from controller import PERIOD, Command, Controller, Inputs
 from hal import AdcError, Hardware
 
@@ -121,3 +123,24 @@ class DeviceLoop:
         while self.clock.now() < end:
             self.step()
             self.sleep_to_next()
+
+
+class Pacer:
+    """Holds a simulated clock to at most ``speed`` times the computer's time: after each
+    period, sleep for as long as the simulation is ahead (``ionto device --sim --speed N``,
+    ``ionto sim --speed N``). Behind, it never hurries: the simulated periods are the same
+    either way, only the wall time differs."""
+
+    def __init__(self, clock, speed: float, *, wall=time.monotonic, sleep=time.sleep):
+        if speed <= 0:
+            raise ValueError(f"speed must be above 0, not {speed}")
+        self.clock = clock
+        self.speed = speed
+        self._wall, self._sleep = wall, sleep
+        self.wall0 = wall()
+        self.sim0 = clock.now()
+
+    def pace(self) -> None:
+        ahead = (self.clock.now() - self.sim0) / self.speed - (self._wall() - self.wall0)
+        if ahead > 0:
+            self._sleep(ahead)

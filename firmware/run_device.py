@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 import traceback
 from pathlib import Path
 
@@ -35,6 +34,7 @@ def _fail(msg: str) -> int:
 
 
 def run(args) -> int:
+    """``ionto device``: the hardware, the program, its console, then the program's loop."""
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
@@ -43,11 +43,40 @@ def run(args) -> int:
     board = load_board(getattr(args, "board", None) or cfg.board_file or None)
     data_dir = Path(args.data_dir) if args.data_dir else (
         Path(default_sim_data_dir()) if args.sim else cfg.data_dir)
+    made = _hardware(args, board, data_dir)
+    if isinstance(made, int):
+        return made
+    hw, clock, rig = made
+    program = _program(hw, clock, board, data_dir, rig)
+    if isinstance(program, int):
+        return program
+    console = _console(args, cfg, program, data_dir)
+    signal.signal(signal.SIGTERM, program.request_stop)
+    signal.signal(signal.SIGINT, program.request_stop)
+    panel = None
+    if args.sim and sys.stdin.isatty() and sys.stdout.isatty() and not args.quiet:
+        from simtools.ttypanel import TerminalPanel
+        panel = TerminalPanel(program, rig)
+    status = 0
+    try:
+        _loop(args, program, rig, panel)
+    except Exception:  # noqa: BLE001 - any doubt: safe state, then say why
+        status = 1
+        program.loop.safe()
+        traceback.print_exc()
+    finally:
+        if panel is not None:
+            panel.close()
+        program.shutdown("stopped" if status == 0 else "crashed")
+        if console is not None:
+            console.close()
+        hw.close()
+    return status
 
+
+def _hardware(args, board, data_dir: Path):
+    """The hardware bundle, the clock and (simulated) the rig; or the exit status."""
     from hal import AdcAbsentError, BackendUnavailable
-
-    from .device import DeviceProgram
-
     rig = None
     if args.sim:
         from simtools.backend import sim_unit
@@ -65,7 +94,12 @@ def run(args) -> int:
     except OSError as exc:
         hw.safe()
         return _fail(f"cannot use the data folder {data_dir}: {exc}")
+    return hw, clock, rig
 
+
+def _program(hw, clock, board, data_dir: Path, rig):
+    """The device program (firmware.device, the one composition); or the exit status."""
+    from .device import DeviceProgram
     from .treatlog import TreatmentLogError
     try:
         program = DeviceProgram(hw, clock, board=board, data_dir=data_dir)
@@ -75,7 +109,13 @@ def run(args) -> int:
     if rig is not None:
         from simtools.backend import screen_as_provisioned
         screen_as_provisioned(program, rig)
-    console = None
+    return program
+
+
+def _console(args, cfg, program, data_dir: Path):
+    """The technician's console: a pseudo-terminal in the simulator, the serial port on the
+    Pi; polled after each period. None when the port cannot be opened (the device runs on,
+    and says so in the log)."""
     if args.sim:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -87,56 +127,40 @@ def run(args) -> int:
         # the console's line first: scripts and tests read it as the first line
         print(f"console: {console.path}", flush=True)
         print(f"simulated unit, data folder {data_dir} (technician PIN {SIM_PIN})", flush=True)
-        program.loop.observers.append(lambda *_: console.poll())
     else:
         from .console import SerialConsole
         try:
             console = SerialConsole(program, cfg.console_port, cfg.console_baud)
-            program.loop.observers.append(lambda *_: console.poll())
         except Exception as exc:  # noqa: BLE001 - the device runs without its console
-            program.controller.events.emit(clock.now(), "warning", "CONSOLE",
+            program.controller.events.emit(program.clock.now(), "warning", "CONSOLE",
                                            f"console {cfg.console_port} unavailable: {exc}")
+            return None
+    program.loop.observers.append(lambda *_: console.poll())
+    return console
 
-    signal.signal(signal.SIGTERM, program.request_stop)
-    signal.signal(signal.SIGINT, program.request_stop)
 
-    panel = None
-    if args.sim and sys.stdin.isatty() and sys.stdout.isatty() and not args.quiet:
-        from simtools.ttypanel import TerminalPanel
-        panel = TerminalPanel(program, rig)
-    speed = args.speed   # None: as fast as the machine allows (cli.SPEED)
-    wall0 = time.monotonic()
+def _loop(args, program, rig, panel) -> None:
+    """The program's loop; in the simulator with ``--start`` (START pressed once the unit is
+    idle), ``--exit-after`` and the terminal panel, paced by ``--speed``."""
+    if rig is None:
+        program.run()
+        return
+    clock = program.clock
     sim0 = clock.now()
-    pressed_start = False
-    status = 0
-    try:
-        while not program.stop_requested:
-            program.step()
-            if rig is not None:
-                now = clock.now()
-                if args.start and not pressed_start and program.controller.state == State.IDLE:
-                    pressed_start = True
-                    program.controller.press(now)
-                if args.exit_after is not None and now - sim0 >= args.exit_after:
-                    break
-                if panel is not None:
-                    panel.poll()
-                if speed is not None:
-                    ahead = (now - sim0) / speed - (time.monotonic() - wall0)
-                    if ahead > 0:
-                        time.sleep(ahead)
-    except Exception:  # noqa: BLE001 - any doubt: safe state, then say why
-        status = 1
-        program.loop.safe()
-        traceback.print_exc()
-    finally:
+    pressed = False
+
+    def after() -> None:
+        nonlocal pressed
+        if args.start and not pressed and program.controller.state == State.IDLE:
+            pressed = True
+            program.controller.press(clock.now())
         if panel is not None:
-            panel.close()
-        program.shutdown("stopped" if status == 0 else "crashed")
-        if console is not None:
-            console.close()
-        hw.close()
-    return status
+            panel.poll()
+
+    def until() -> bool:
+        return args.exit_after is not None and clock.now() - sim0 >= args.exit_after
+
+    program.run(until=until, after=after, speed=args.speed)
 
 
 def _provision_sim(data_dir: Path, board) -> None:

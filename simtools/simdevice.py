@@ -1,17 +1,20 @@
-"""The complete device program on simulated hardware: the composition used by tests, the
-scenario runner and ``ionto device --sim``.
+"""The control core on simulated hardware, for tests and benchmarks of the control alone.
 
-It builds the production pieces (HAL on the simulator's pins and bus, the controller, the
-control loop) exactly as on the Pi, and adds the world's side: a button that a simulated person
-presses, and a :class:`~sim.truth.TruthRecorder` that watches the true patient current.
+The device program (:class:`firmware.device.DeviceProgram`) is the one composition of the unit,
+on the Pi and in the simulator (``ionto device --sim``, the scenario runner, courses,
+campaigns). :class:`SimDevice` is a bench of its core only: the HAL on the simulator's pins and
+bus, and the controller and its loop made by the same function as the program's
+(:func:`firmware.device.control_core`), without the treatment log, the course and the console,
+so that a test of a rule or of the regulation sees nothing else. It adds the world's side: a
+button a simulated person presses, and a :class:`~sim.truth.TruthRecorder` that watches the true
+patient current.
 """
 
 from __future__ import annotations
 
-from controller import Controller, Limits, Prescription
+from controller import Limits, Prescription
 from controller.states import State
-from firmware.device import controller_config
-from firmware.loop import DeviceLoop
+from firmware.device import control_core
 from hardware import Board, load_board
 from sim.patient import Patient
 from sim.truth import TruthRecorder
@@ -28,11 +31,9 @@ class SimDevice:
         self.hw, self.rig = sim_hardware(self.board, patient=patient or Patient(), seed=seed,
                                          sink_gain=sink_gain)
         self.clock = self.rig.clock
-        self.controller = Controller(rx or Prescription(), limits,
-                                     controller_config(self.board),
-                                     calibration_ok=calibration_ok,
-                                     calibration_problem=calibration_problem)
-        self.loop = DeviceLoop(self.hw, self.controller, self.clock)
+        self.controller, self.loop = control_core(
+            self.hw, self.clock, self.board, rx or Prescription(), limits,
+            calibration_ok=calibration_ok, calibration_problem=calibration_problem)
         self.truth = TruthRecorder(self.rig, target_ma=self.target_ma)
         self.loop.observers.append(lambda *_: self.truth.sample())
         self.fault_times: list[float] = []   # every fault the device latched, in order

@@ -273,14 +273,25 @@ class ScenarioRun:
             not self.player.pending
 
     def step(self) -> None:
-        prog = self.program
+        """One control period of the scenario (what :meth:`run` loops, for a caller that
+        drives the periods itself: a course's visit, the fault matrix)."""
+        self._before()
+        self.program.step()
+        self._after()
+
+    def _before(self) -> None:
+        """The world's moves before a period: the scenario's events that are due."""
         self.player.tick(self.clock.now())
         if self.player.injected and self._inj_ma is None:
             self._inj_ma = self._prev_ma = self.truth.last_ma
             self._prev_t = self.player.injected[0][0]
             if self._inj_ma >= ACTIVE_MA:
                 self.active_t = self._prev_t   # current flows as the fault comes
-        prog.step()
+
+    def _after(self) -> None:
+        """What watches a period once it has run: the meter, the console's replies, the
+        ground truth, the trace."""
+        prog = self.program
         self.rig.read_meter()
         self.console.poll_jobs()
         self._flush_console()
@@ -346,21 +357,23 @@ class ScenarioRun:
             bar = tqdm(total=round(self.horizon()), unit="sim s", disable=None,
                        bar_format="{desc} {n_fmt}/{total_fmt} sim s [{elapsed}, {rate_fmt}]")
         last = 0.0
+
+        def after() -> None:
+            nonlocal last
+            self._after()
+            if bar is not None and self.clock.now() - last >= 1.0:
+                c = self.program.controller
+                s = self.program.loop.last_sample
+                cur = max(s.current_a_ma, s.current_b_ma) if s else float("nan")
+                bar.set_description_str(f"{self.sc.name}: {c.state:12s} {cur:6.2f} mA",
+                                        refresh=False)
+                bar.update(round(self.clock.now()) - bar.n)
+                last = self.clock.now()
+
         try:
-            while not self.finished():
-                self.step()
-                if speed is not None:
-                    ahead = self.clock.now() / speed - (time.perf_counter() - wall0)
-                    if ahead > 0:
-                        time.sleep(ahead)
-                if bar is not None and self.clock.now() - last >= 1.0:
-                    c = self.program.controller
-                    s = self.program.loop.last_sample
-                    cur = max(s.current_a_ma, s.current_b_ma) if s else float("nan")
-                    bar.set_description_str(f"{self.sc.name}: {c.state:12s} {cur:6.2f} mA",
-                                            refresh=False)
-                    bar.update(round(self.clock.now()) - bar.n)
-                    last = self.clock.now()
+            # the device program's own loop (firmware.device), the scenario's world around it
+            self.program.run(until=self.finished, before=self._before, after=after,
+                             speed=speed)
         finally:
             if bar is not None:
                 bar.close()
