@@ -490,6 +490,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", metavar="FILE", type=existing_file("hardware description file"),
                    help="hardware description (default: the board.toml shipped in hardware/)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _add_hw_demo(sub)
+    _add_device(sub)
+    _add_log(sub)
+    _add_sim(sub)
+    _add_tech(sub)
+    return p
+
+
+def _add_hw_demo(sub) -> None:
+    """the simulated board's demonstration."""
     d = sub.add_parser("hw-demo", help="step the setpoint on the simulated board and print "
                        "ADC readings against the true current",
                        description=cmd_hw_demo.__doc__)
@@ -500,6 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
                    f"{SEED.allowed}")
     d.set_defaults(func=cmd_hw_demo)
 
+
+def _add_device(sub) -> None:
+    """``ionto device``."""
     dv = sub.add_parser("device", help="run the device program (on the Pi, or with --sim on "
                         "the simulator)", description=(
                             "Run the device program. Without --sim it drives the real unit and "
@@ -530,6 +543,9 @@ def build_parser() -> argparse.ArgumentParser:
     dv.add_argument("--quiet", action="store_true", help="--sim: no terminal panel")
     dv.set_defaults(func=cmd_device)
 
+
+def _add_log(sub) -> None:
+    """``ionto log`` and its subcommands."""
     lg = sub.add_parser("log", help="read the treatment log (on any computer)",
                         description="Read the treatment log of a device's data folder. "
                         "--data-dir and --config go before or after the subcommand.")
@@ -565,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="the PNG to write")
     lg.set_defaults(func=cmd_log)
 
+
+def _add_sim(sub) -> None:
+    """``ionto sim`` (a scenario or course; campaigns have their own parser)."""
     sm = sub.add_parser("sim", help="play a scenario or course file (or 'sim campaign ...')",
                         description="Play SCENARIO.toml against the complete device program "
                         "on simulated hardware and write summary.json and trace.csv; a file "
@@ -587,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "the expectations hold)")
     sm.set_defaults(func=cmd_sim)
 
+
+def _add_tech(sub) -> None:
+    """``ionto tech``."""
     tc = sub.add_parser("tech", help="technician set-up on the device (set-pin)",
                         description="Technician set-up. --data-dir and --config go before or "
                         "after the subcommand.")
@@ -599,7 +621,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--pin-stdin", action="store_true",
                     help="read the PIN from standard input (for provisioning scripts)")
     tc.set_defaults(func=cmd_tech)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

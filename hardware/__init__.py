@@ -318,6 +318,23 @@ def parse_board(raw: dict, path: Path | str = "<board>") -> Board:
     """Validate an already-parsed TOML document (see :func:`load_board`)."""
     top_allowed = {**{k: None for k in _SCHEMA}, "gpio": None}
     _check_keys(path, "(top level)", raw, top_allowed)
+    values = _sections(path, raw)
+    _check_chips(path, values)
+    gpio = _gpio(path, raw["gpio"])
+    _check_cross_fields(path, values)
+    hv, prot, sp, pulse = values["hv"], values["protection"], values["setpoint"], values["pulse"]
+    chans = values["adc"].pop("channels")
+    return Board(
+        path=str(path), name=values["board"]["name"], gpio=gpio,
+        adc=Adc(**values["adc"], channels=chans), rtc=Rtc(**values["rtc"]),
+        display=Display(**values["display"]), sense=Sense(**values["sense"]),
+        setpoint=Setpoint(**sp), pulse=Pulse(**pulse), hv=Hv(**hv),
+        output=Output(**values["output"]), protection=Protection(**prot),
+    )
+
+
+def _sections(path, raw: dict) -> dict[str, dict[str, Any]]:
+    """Each section's keys checked against :data:`_SCHEMA` and its values typed and ranged."""
     values: dict[str, dict[str, Any]] = {}
     for section, keys in _SCHEMA.items():
         table = dict(raw[section])
@@ -337,7 +354,12 @@ def parse_board(raw: dict, path: Path | str = "<board>") -> Board:
                 raise BoardConfigError(path, f"[adc.channels] {dup[1]}",
                                        f"input A{chans[dup[1]]} is already used by {dup[0]}")
             values["adc"]["channels"] = chans
+    return values
 
+
+def _check_chips(path, values: dict) -> None:
+    """The chips' own constraints: the ADS1115's ranges and rates, the fixed RTC address, the
+    display's strap and bus."""
     adc = values["adc"]
     if adc["fsr_v"] not in FSR_TO_GAIN:
         raise BoardConfigError(path, "[adc] fsr_v", f"{adc['fsr_v']!r} is not allowed; "
@@ -362,7 +384,9 @@ def parse_board(raw: dict, path: Path | str = "<board>") -> Board:
                                f"{disp['i2c_bus']} is not allowed; allowed: {adc['i2c_bus']} "
                                "(the display shares the ADS1115's bus)")
 
-    gpio_raw = raw["gpio"]
+
+def _gpio(path, gpio_raw: dict) -> dict[str, Gpio]:
+    """The pins: one role each, none reserved, PWM roles on hardware-PWM lines."""
     _check_keys(path, "[gpio]", gpio_raw, dict.fromkeys(GPIO_ROLES))
     gpio: dict[str, Gpio] = {}
     used: dict[int, str] = {}
@@ -387,8 +411,12 @@ def parse_board(raw: dict, path: Path | str = "<board>") -> Board:
                           _value(path, f"[gpio.{role}] active_high", entry["active_high"],
                                  _GPIO_KEYS["active_high"]),
                           _value(path, f"[gpio.{role}] role", entry["role"], _GPIO_KEYS["role"]))
+    return gpio
 
-    # Cross-field rules.
+
+def _check_cross_fields(path, values: dict) -> None:
+    """Rules between sections (the compliance below the rail, the limits in order, the
+    self-test's reach)."""
     hv, prot, sp, pulse = values["hv"], values["protection"], values["setpoint"], values["pulse"]
     if hv["compliance_v"] >= hv["nominal_v"]:
         raise BoardConfigError(path, "[hv] compliance_v",
@@ -411,15 +439,6 @@ def parse_board(raw: dict, path: Path | str = "<board>") -> Board:
                                f"sink_headroom_v ({hv['nominal_v'] - sp['sink_headroom_v']})")
     if pulse["min_hz"] > pulse["max_hz"]:
         raise BoardConfigError(path, "[pulse] min_hz", "must not exceed max_hz")
-
-    chans = values["adc"].pop("channels")
-    return Board(
-        path=str(path), name=values["board"]["name"], gpio=gpio,
-        adc=Adc(**values["adc"], channels=chans), rtc=Rtc(**values["rtc"]),
-        display=Display(**disp), sense=Sense(**values["sense"]),
-        setpoint=Setpoint(**sp), pulse=Pulse(**pulse), hv=Hv(**hv),
-        output=Output(**values["output"]), protection=Protection(**prot),
-    )
 
 
 def _first_duplicate(mapping: dict[str, int]) -> tuple[str, str] | None:
