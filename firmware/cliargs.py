@@ -22,6 +22,8 @@ import math
 import re
 from pathlib import Path
 
+from hardware.allowed import allowed
+
 #: the longest shown form of a bad number (a 400-digit one is not printed whole) and of a path
 _SHOW = 40
 _SHOW_PATH = 300
@@ -47,21 +49,6 @@ def _parse_number(text: str, integer: bool):
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError("not a finite number")
     return value
-
-
-def allowed(lo=None, hi=None, *, integer=False, low_open=False, unit="") -> str:
-    """What :func:`number_arg` accepts, in words (the words of the scenario files' check,
-    ``sim.numbers.allowed``; this module must not import the simulator: the device program on
-    the Pi loads none of it)."""
-    kind = "a whole number" if integer else "a number"
-    unit = f" {unit}" if unit else ""
-    if lo is not None and hi is not None:
-        return f"{kind} {'above' if low_open else 'from'} {lo} to {hi}{unit}"
-    if lo is not None:
-        return f"{kind} {'above' if low_open else 'at least'} {lo}{unit}"
-    if hi is not None:
-        return f"{kind} up to {hi}{unit}"
-    return kind
 
 
 def number_arg(lo=None, hi=None, *, integer=False, low_open=False, unit=""):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from hardware.allowed import allowed
+
 #: longest shown form of a bad value in a message
 SHOW_CHARS = 40
 
@@ -38,19 +40,6 @@ def show(value) -> str:
     if len(text) > SHOW_CHARS:
         text = text[:SHOW_CHARS - 3] + "..."
     return text
-
-
-def allowed(lo=None, hi=None, *, integer=False, low_open=False, unit="") -> str:
-    """What :func:`number` accepts, in words."""
-    kind = "a whole number" if integer else "a number"
-    unit = f" {unit}" if unit else ""
-    if lo is not None and hi is not None:
-        return f"{kind} {'above' if low_open else 'from'} {lo} to {hi}{unit}"
-    if lo is not None:
-        return f"{kind} {'above' if low_open else 'at least'} {lo}{unit}"
-    if hi is not None:
-        return f"{kind} up to {hi}{unit}"
-    return kind
 
 
 def number(value, lo=None, hi=None, *, integer=False, low_open=False, unit="", note=""):

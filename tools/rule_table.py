@@ -13,6 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from generated_doc import write_or_check  # noqa: E402 - beside this tool
+
 DOC = ROOT / "docs" / "safety" / "rules.md"
 
 
@@ -50,18 +53,7 @@ def build() -> str:
 
 
 def main() -> int:
-    text = build()
-    if "--check" in sys.argv:
-        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-        if current != text:
-            print(f"rule_table: {DOC.relative_to(ROOT)} is out of date: run "
-                  "'python tools/rule_table.py' and commit it", file=sys.stderr)
-            return 1
-        print(f"rule_table: {DOC.relative_to(ROOT)} is current")
-        return 0
-    DOC.write_text(text, encoding="utf-8")
-    print(f"rule_table: wrote {DOC.relative_to(ROOT)}")
-    return 0
+    return write_or_check("rule_table", DOC, ROOT, build, sys.argv[1:])
 
 
 if __name__ == "__main__":

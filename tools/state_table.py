@@ -13,6 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from generated_doc import write_or_check  # noqa: E402 - beside this tool
+
 DOC = ROOT / "docs" / "state-machine.md"
 
 
@@ -70,24 +73,7 @@ def build() -> str:
 
 
 def main() -> int:
-    args = sys.argv[1:]
-    if any(a != "--check" for a in args):
-        print(f"state_table: unknown option {' '.join(a for a in args if a != '--check')}: "
-              "use --check or nothing", file=sys.stderr)
-        return 2
-    text = build()
-    rel = DOC.relative_to(ROOT)
-    if "--check" in args:
-        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-        if current != text:
-            print(f"state_table: {rel} is out of date: run 'python tools/state_table.py' and "
-                  "commit it", file=sys.stderr)
-            return 1
-        print(f"state_table: {rel} is current")
-        return 0
-    DOC.write_text(text, encoding="utf-8")
-    print(f"state_table: wrote {rel}")
-    return 0
+    return write_or_check("state_table", DOC, ROOT, build, sys.argv[1:])
 
 
 if __name__ == "__main__":
