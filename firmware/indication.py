@@ -14,7 +14,13 @@ REVERSING              magenta      blink 2 Hz          polarity switch (current
 PAUSED                 yellow       blink 1 Hz          contact lost: hands back in the water
 DONE                   green        blink 0.5 Hz        finished: take the hands out
 FAULT                  red          blink 4 Hz          stopped for safety (see the console)
+SERVICE                white        blink 0.5 Hz        the technician is at work: do not use
+OFF                    white        blink 2 Hz          starting up (before the self-test)
 =====================  ===========  ==================  =====================================
+
+Every state has its pattern (a test checks): a state without one would fall to the fault's red
+blink, which tells the patient "stopped for safety" when it is a calibration at work. SERVICE
+blinks slowly in white, unlike any treatment state (no cyan, no blue) and unlike the fault.
 
 The yellow OUTPUT light (IEC 60601-2-10's output indicator) is lit whenever HV is enabled or a
 current above 0.1 mA is measured; it is driven from the outputs and the measurement, not from
@@ -50,6 +56,8 @@ PATTERNS = {
     State.PAUSED: ("yellow", 1.0),
     State.DONE: ("green", 0.5),
     State.FAULT: ("red", 4.0),
+    State.SERVICE: ("white", 0.5),
+    State.OFF: ("white", 2.0),
 }
 #: event code -> on/off segments in seconds (on, off, on, ...)
 BEEPS = {

@@ -155,6 +155,14 @@ def test_led_pattern_table(state):
         assert all(led_for(state, t / 7) == colour for t in range(20))
 
 
+def test_every_state_has_a_light_pattern_and_only_the_fault_is_red():
+    """A state without a pattern would fall to the fault's red blink: SERVICE (a calibration
+    at work) must not tell the patient "stopped for safety"."""
+    from controller.states import State
+    assert set(PATTERNS) == set(State)
+    assert [s for s, (colour, _) in PATTERNS.items() if colour == "red"] == [State.FAULT]
+
+
 def test_panel_shows_the_documented_pattern_in_each_state(tmp_path, board):
     prog, rig, _ = program(tmp_path, board, rx=Prescription(target_ma=2.0, duration_min=5,
                                                              ramp_ma_s=1.0))
