@@ -45,6 +45,7 @@ from enum import Enum
 from .button import BUTTON_STUCK_S, DEBOUNCE_S, HOLD_ACK_S, StartButton  # noqa: F401
 from .contact import SHUNT_CODE, SHUNT_TEXT, ContactWatch, contact_state
 from .events import EventLog
+from .faults import Fault
 from .guards import (  # noqa: F401 - the constants are named here by the tests and tools
     CAL_BUDGET,
     DENSITY_MARGIN,
@@ -200,7 +201,7 @@ class Controller:
         #: the drug's tray before the session starts (firmware/course.py), and it holds for the
         #: whole session, as a drug profile has no reversal
         self.start_polarity = 1
-        self.fault: dict | None = None
+        self.fault: Fault | None = None
         self.state: State = State.OFF
         self._cmd = Command()
         self._last_now: float | None = None
@@ -481,15 +482,15 @@ class Controller:
 
     def _on_hold(self, now: float) -> None:
         if self.state == State.FAULT and self.fault is not None:
-            if self.fault["code"] in PATIENT_CLEARABLE:
-                self._emit(now, "info", "FAULT-ACK", f"fault {self.fault['code']} acknowledged "
+            if self.fault.code in PATIENT_CLEARABLE:
+                self._emit(now, "info", "FAULT-ACK", f"fault {self.fault.code} acknowledged "
                            "by a 3 s hold of START")
                 self.fault = None
                 self.rules.clear()
                 self._enter(now, State.IDLE, Trigger.START_HOLD, "ready")
             else:
                 self._emit(now, "warning", "FAULT-NEEDS-TECHNICIAN",
-                           f"fault {self.fault['code']} must be cleared by the technician")
+                           f"fault {self.fault.code} must be cleared by the technician")
 
     # ------------------------------------------------------------------------------------------
     # Reactions
@@ -542,7 +543,7 @@ class Controller:
             done = self._service.done
             self._service = None
             done(None, RuntimeError(f"{code}: {message}"))
-        self.fault = {"code": code, "message": message, "at_s": now}
+        self.fault = Fault(code, message, now)
         # first: whatever a listener does, the outputs go safe (the state event comes last)
         self._enter(now, State.FAULT, trigger, announce=False)
         self._stop_fault = None
@@ -558,7 +559,7 @@ class Controller:
         """Technician clear (after a passing self-test); returns whether a fault was cleared."""
         if self.state != State.FAULT:
             return False
-        self._emit(now, "info", "FAULT-CLEARED", f"fault {self.fault['code'] if self.fault else ''}"
+        self._emit(now, "info", "FAULT-CLEARED", f"fault {self.fault.code if self.fault else ''}"
                    " cleared by the technician")
         self.fault = None
         self.rules.clear()
