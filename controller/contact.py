@@ -693,7 +693,7 @@ class ContactWatch:
         """One period of the contact check. ``c`` is the check's view of the load (ok, open,
         short, unknown); returns it, ``"bridge"`` while the skin test finds a resistive path,
         and the probe current to command (0 in the skin test's off period)."""
-        from .session import PROBE_MA
+        from .delivery import PROBE_MA
         skin, guard = self.skin, self.guard
         off = skin.off_sample
         if off:

@@ -38,7 +38,7 @@ noise produces by chance now and then, and a stuck converter produces without a 
 plain timer: ``leaky=False``.
 
 The density and anti-shock guards are *limiters*, not rules: they act continuously on the current
-reference in :mod:`controller.session` (``Controller._allowed_ma`` with ``DENSITY_MARGIN`` and
+reference in :mod:`controller.delivery` (``Delivery.allowed_ma`` with ``DENSITY_MARGIN`` and
 :mod:`controller.immersion` for the density, :class:`controller.regulator.Regulator` for the slew
 limit and the headroom clamp).
 """

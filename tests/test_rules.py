@@ -307,8 +307,10 @@ def test_the_session_applies_the_rule_table_and_re_maps_no_rule_by_its_id():
     from controller.rules import Reaction, make_rules
     from controller.selftest import HINTS
 
-    source = (Path(__file__).resolve().parents[1] / "controller" / "session.py").read_text()
-    assert re.findall(r"[\"']R-[A-Z-]+[\"']", source) == []
+    # the session and the collaborators that apply its reactions and limit its current
+    for name in ("session.py", "faults.py", "delivery.py"):
+        source = (Path(__file__).resolve().parents[1] / "controller" / name).read_text()
+        assert re.findall(r"[\"']R-[A-Z-]+[\"']", source) == [], name
     for rule in make_rules(0.05):
         if rule.reaction is Reaction.PAUSE:
             assert rule.pause_text and rule.ramp_down_text, rule.id

@@ -140,7 +140,7 @@ def test_polarity_reversal_at_half_time_switches_at_zero_current():
     dev.loop.observers.append(watch)
     assert dev.run_until_state("REVERSING", 301.0)
     zero_since = None
-    while dev.state == "REVERSING" or dev.controller._seq is not None:
+    while dev.state == "REVERSING" or dev.controller.seqs.seq is not None:
         dev.loop.step()
         dev.loop.sleep_to_next()
         if abs(dev.rig.physics.patient_ma) < 0.01 and zero_since is None:
