@@ -32,6 +32,7 @@ Anti-shock and current-density guard (limiters on the reference, every period):
 from __future__ import annotations
 
 from .contact import SHUNT_CODE, SHUNT_TEXT, ContactWatch, contact_state
+from .faults import CONTACT_TIMEOUT
 from .guards import CAL_BUDGET, ComplianceWatch, DensityGuard, cap_ma, near_compliance
 from .io import PERIOD, Command, Inputs
 from .limits import Prescription
@@ -144,8 +145,7 @@ class Delivery:
         ctl = self.ctl
         now = inp.now
         if now - ctl.state_since > WAIT_CONTACT_TIMEOUT_S:
-            ctl.enter_fault(now, "CONTACT-TIMEOUT", "no contact: the hands did not reach the "
-                            "water in time; hold START 3 s, then press START again")
+            ctl.latch.latch_def(now, CONTACT_TIMEOUT)
             return Command()
         return self._probe_until_contact(inp, ctx, first=True)
 
@@ -250,7 +250,7 @@ class Delivery:
                 self._emit(now, "info", "TREATMENT-COMPLETE",
                            f"{sess.treat_s / 60:.1f} min at target; ramping down (the session's "
                            "dose is given at its end)")
-                self.begin_stop(now, "completed", None, Trigger.TREATMENT_COMPLETE)
+                self.begin_stop(now, "completed", Trigger.TREATMENT_COMPLETE)
                 return self.ramp_down(inp, ctx)
             if rx.reverse_polarity and not self.reversed and \
                     sess.treat_s >= rx.duration_min * 30.0:
@@ -299,17 +299,18 @@ class Delivery:
         if now - self.ctl.state_since > PAUSE_TIMEOUT_S:
             self._emit(now, "warning", "PAUSE-TIMEOUT", "contact did not come back within "
                        "5 min: the session ends")
-            self.begin_stop(now, "incomplete", None, Trigger.PAUSE_TIMEOUT)
+            self.begin_stop(now, "incomplete", Trigger.PAUSE_TIMEOUT)
             return self.ramp_down(inp, ctx)
         return self._probe_until_contact(inp, ctx, first=False)
 
-    def begin_stop(self, now: float, outcome: str, within_s: float | None,
-                   trigger: Trigger) -> None:
-        """A ramp down to the end of the session, within ``within_s`` if given."""
+    def begin_stop(self, now: float, outcome: str, trigger: Trigger, *,
+                   quick: bool = False) -> None:
+        """A ramp down to the end of the session at the prescribed rate, or (``quick``) at a
+        rate that ends it within STOP_RAMP_MAX_S if that is faster."""
         self.stop_outcome = outcome
         rate = self.ctl.rx.ramp_ma_s
-        if within_s is not None and self.ref > 0:
-            rate = max(rate, self.ref / within_s)
+        if quick and self.ref > 0:
+            rate = max(rate, self.ref / STOP_RAMP_MAX_S)
         self.stop_rate = rate
         self.ctl.seqs.seq = None
         self.ctl._enter(now, State.RAMP_DOWN, trigger, f"ramping down ({outcome})")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .delivery import STOP_RAMP_MAX_S
-from .rules import Reaction, Rule
+from .button import BUTTON_STUCK_S
+from .rules import FaultDef, Reaction, Rule
 from .selftest import HINTS
 from .states import State, Trigger
 
@@ -24,17 +24,31 @@ class Fault:
     code: str
     message: str
     at_s: float
+    #: the patient may clear it with a 3 s hold of START (its definition says so: the rule's row,
+    #: the contact check's fault, or the table below); False: only the technician
+    patient_clearable: bool = False
+
+
+#: The faults the session latches under codes of their own. A rule's fault is defined by its row
+#: of the rule table (:mod:`.rules`: its own, and the one it latches at the contact check), the
+#: self-test's by :mod:`.selftest`, and the device program's (SW-ERROR) by the program: none of
+#: those the patient may clear.
+CONTACT_TIMEOUT = FaultDef("CONTACT-TIMEOUT", "no contact: the hands did not reach the water in "
+                           "time; hold START 3 s, then press START again", patient_clearable=True)
+BUTTON_STUCK = FaultDef("BUTTON-STUCK", f"START held for {BUTTON_STUCK_S:g} s without a release: "
+                        "the button is stuck and the patient cannot stop a session; have the "
+                        "button checked")
 
 
 class FaultLatch:
     """The session's (``ctl``, :class:`~controller.session.Controller`) latched fault
     (``fault``), and the fault a gentle stop leaves waiting until its ramp has ended
-    (``waiting``: code, message)."""
+    (``waiting``)."""
 
     def __init__(self, ctl):
         self.ctl = ctl
         self.fault: Fault | None = None
-        self.waiting: tuple[str, str] | None = None
+        self.waiting: FaultDef | None = None
 
     def react(self, now: float, rule: Rule) -> None:
         """What ``rule``, fired this period, does in the session's state: its reaction, or the
@@ -62,7 +76,7 @@ class FaultLatch:
                 code = rule.self_test_code
                 self.latch(now, code, f"{rule.text}; {HINTS[code]}")
             else:
-                self.latch(now, rule.id, rule.text)
+                self.latch(now, rule.id, rule.text, patient_clearable=rule.patient_clearable)
         elif rule.reaction is Reaction.PAUSE:
             if state in (State.RAMP_UP, State.TREAT):
                 ctl._emit(now, "rule", rule.id, rule.text)
@@ -75,13 +89,13 @@ class FaultLatch:
                 delivery.cut_ramp_down(now, rule)
             elif state == State.WAIT_CONTACT and rule.contact_check_fault is not None:
                 ctl._emit(now, "rule", rule.id, rule.text)
-                self.latch(now, *rule.contact_check_fault)
+                self.latch_def(now, rule.contact_check_fault)
         elif rule.reaction is Reaction.STOP and \
                 state in (State.RAMP_UP, State.TREAT, State.PAUSED):
             ctl._emit(now, "rule", rule.id, rule.text)
-            delivery.begin_stop(now, "incomplete", STOP_RAMP_MAX_S, Trigger.STOP_RULE)
+            delivery.begin_stop(now, "incomplete", Trigger.STOP_RULE, quick=True)
 
-    def latch(self, now: float, code: str, message: str, *,
+    def latch(self, now: float, code: str, message: str, *, patient_clearable: bool = False,
               trigger: Trigger = Trigger.FAULT) -> None:
         """Latch a fault and go to the safe state."""
         ctl = self.ctl
@@ -91,7 +105,7 @@ class FaultLatch:
             done = ctl._service.done
             ctl._service = None
             done(None, RuntimeError(f"{code}: {message}"))
-        self.fault = Fault(code, message, now)
+        self.fault = Fault(code, message, now, patient_clearable)
         # first: whatever a listener does, the outputs go safe (the state event comes last)
         ctl._enter(now, State.FAULT, trigger, announce=False)
         self.waiting = None
@@ -101,13 +115,17 @@ class FaultLatch:
         ctl._end_session(now, "fault", code)
         ctl._emit(now, "state", State.FAULT.value, f"{code}: {message}")
 
+    def latch_def(self, now: float, d: FaultDef, *, trigger: Trigger = Trigger.FAULT) -> None:
+        """Latch the fault ``d`` defines."""
+        self.latch(now, d.code, d.message, patient_clearable=d.patient_clearable,
+                   trigger=trigger)
+
     def latch_waiting(self, now: float) -> bool:
         """A gentle stop's ramp has ended: latch the fault it left waiting, if any."""
         if self.waiting is None:
             return False
-        code, text = self.waiting
-        self.waiting = None
-        self.latch(now, code, text, trigger=Trigger.RAMP_ENDED)
+        d, self.waiting = self.waiting, None
+        self.latch_def(now, d, trigger=Trigger.RAMP_ENDED)
         return True
 
     def acknowledge(self, now: float) -> None:
@@ -115,7 +133,7 @@ class FaultLatch:
         ctl = self.ctl
         if ctl.state != State.FAULT or self.fault is None:
             return
-        if self.fault.code in PATIENT_CLEARABLE:
+        if self.fault.patient_clearable:
             ctl._emit(now, "info", "FAULT-ACK", f"fault {self.fault.code} acknowledged "
                       "by a 3 s hold of START")
             self.fault = None
@@ -138,6 +156,3 @@ class FaultLatch:
         ctl._enter(now, State.IDLE, Trigger.TECH_CLEAR, "ready")
         return True
 
-
-#: Faults a patient may acknowledge with a 3 s hold of START; the rest need the technician.
-PATIENT_CLEARABLE = {"CONTACT-TIMEOUT", "SHORT-AT-START"}

@@ -95,6 +95,17 @@ class RuleContext:
 
 
 @dataclass(frozen=True, slots=True)
+class FaultDef:
+    """A fault the device latches under a code of its own (not a rule's id): its code, its
+    words, and whether the patient may clear it with a 3 s hold of START (else only the
+    technician, after a passing self-test)."""
+
+    code: str
+    message: str
+    patient_clearable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     id: str
     hazard: str
@@ -102,6 +113,8 @@ class Rule:
     persistence_s: float
     reaction: Reaction
     condition: Callable[[RuleContext], bool]
+    #: the patient may clear the fault this rule latches (its own id) with a 3 s hold of
+    #: START; False: only the technician, after a passing self-test
     patient_clearable: bool = False
     #: episodes add up in a leaky integrator (see the module's docstring); False: the
     #: persistence restarts whenever the condition clears
@@ -111,9 +124,10 @@ class Rule:
     #: the fault code a FAULT rule latches when it fires during the self-test (the self-test's
     #: own code, whose hint tells the technician what to check), or None: its own id
     self_test_code: str | None = None
-    #: a PAUSE rule at the contact check, before any current: the fault (code, message) it
-    #: latches instead of a pause, or None: no reaction there
-    contact_check_fault: tuple[str, str] | None = None
+    #: a PAUSE rule at the contact check, before any current: the fault it latches instead of a
+    #: pause (its code, its words, and whether the patient may clear it), or None: no reaction
+    #: there
+    contact_check_fault: FaultDef | None = None
     #: a PAUSE rule's words to the patient when it pauses, and when it switches the current off
     #: on a ramp down
     pause_text: str = ""
@@ -287,10 +301,10 @@ def make_rules(hv_tolerance: float = 0.15) -> tuple[Rule, ...]:
              f"{_WORDS[int(_OVERRUN)]} times nominal", 0.0, F, _overrun),
         Rule("R-SHORT", "H-SHOCK-1", f"load below {_g(_SHORT_OHM)} ohm: electrodes shorted "
              "(both hands in one tray)", 0.020, P, _short,
-             contact_check_fault=(
+             contact_check_fault=FaultDef(
                  "SHORT-AT-START", f"load below {_g(_SHORT_OHM)} ohm at the contact check: both "
                  "electrodes are in one tray, or the trays touch; put one hand in each tray and "
-                 "hold START 3 s"),
+                 "hold START 3 s", patient_clearable=True),
              pause_text="short: both electrodes in one tray; put one hand in each tray",
              ramp_down_text="short on the way down (the trays touch, or water between them): "
                             "the current is switched off"),

@@ -43,7 +43,7 @@ from .delivery import (  # noqa: F401
     Delivery,
 )
 from .events import EventLog
-from .faults import PATIENT_CLEARABLE, Fault, FaultLatch  # noqa: F401
+from .faults import BUTTON_STUCK, Fault, FaultLatch
 from .guards import (  # noqa: F401 - the constants are named here by the tests and tools
     CAL_BUDGET,
     DENSITY_MARGIN,
@@ -246,9 +246,10 @@ class Controller:
         self.limits = limits
 
     def enter_fault(self, now: float, code: str, message: str, *,
-                    trigger: Trigger = Trigger.FAULT) -> None:
+                    patient_clearable: bool = False, trigger: Trigger = Trigger.FAULT) -> None:
         """Latch a fault and go to the safe state (also used by the device program)."""
-        self.latch.latch(now, code, message, trigger=trigger)
+        self.latch.latch(now, code, message, patient_clearable=patient_clearable,
+                         trigger=trigger)
 
     def clear_fault(self, now: float) -> bool:
         """Technician clear (after a passing self-test); returns whether a fault was cleared."""
@@ -363,21 +364,19 @@ class Controller:
         elif self.state in SESSION_STATES:
             self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: the patient stops the "
                        "session")
-            self.delivery.begin_stop(now, "stopped", STOP_RAMP_MAX_S, Trigger.START_PRESS)
+            self.delivery.begin_stop(now, "stopped", Trigger.START_PRESS, quick=True)
 
     def _on_stuck(self, now: float) -> None:
         if self.state == State.FAULT:
             self.button.rearm_stuck()  # still held: it latches as soon as the fault is cleared
             return
-        text = (f"START held for {BUTTON_STUCK_S:g} s without a release: the button is stuck "
-                "and the patient cannot stop a session; have the button checked")
         if self.state in SESSION_STATES:
-            self._emit(now, "warning", "BUTTON-STUCK", text)
-            self.latch.waiting = ("BUTTON-STUCK", text)
+            self._emit(now, "warning", BUTTON_STUCK.code, BUTTON_STUCK.message)
+            self.latch.waiting = BUTTON_STUCK
             if self.state != State.RAMP_DOWN:
-                self.delivery.begin_stop(now, "fault", STOP_RAMP_MAX_S, Trigger.BUTTON_STUCK)
+                self.delivery.begin_stop(now, "fault", Trigger.BUTTON_STUCK, quick=True)
         else:
-            self.enter_fault(now, "BUTTON-STUCK", text)
+            self.latch.latch_def(now, BUTTON_STUCK)
 
     def _on_hold(self, now: float) -> None:
         self.latch.acknowledge(now)

@@ -15,7 +15,6 @@ import tty
 
 from controller.faults import Fault
 from controller.selftest import HINTS
-from controller.session import PATIENT_CLEARABLE
 from controller.states import State
 from firmware.indication import PATTERNS
 
@@ -45,7 +44,7 @@ def fault_advice(fault: Fault | None) -> str:
     if fault is None:
         return ""
     code = fault.code
-    if code in PATIENT_CLEARABLE:
+    if fault.patient_clearable:
         todo = "fix it, then hold START 3 s (key h)"
     elif code in HINTS:
         todo = HINTS[code]

@@ -316,3 +316,45 @@ def test_the_session_applies_the_rule_table_and_re_maps_no_rule_by_its_id():
             assert rule.pause_text and rule.ramp_down_text, rule.id
         if rule.self_test_code is not None:
             assert rule.reaction is Reaction.FAULT and rule.self_test_code in HINTS, rule.id
+
+
+@pytest.mark.parametrize("clearable", [True, False])
+def test_the_patient_clears_a_fault_exactly_when_its_definition_says_so(clearable):
+    """A 3 s hold of START clears a latched fault when its definition lets the patient clear
+    it, and only then: the flag of the rule's row (its own fault, here R-OVERRUN's), and the
+    flag of the fault a rule latches at the contact check (R-SHORT's SHORT-AT-START). Each
+    flag is flipped in the table; the session must follow it, whatever the code."""
+    from test_state_machine import Plant, Rig, ready
+
+    from controller.states import State
+
+    def hold_start(rig):
+        rig.press(3.5)
+        rig.run(0.2)
+
+    # a rule's own fault: a period four times nominal latches R-OVERRUN in IDLE
+    rig = ready()
+    engine = rig.c.rules
+    engine.rules = tuple(dataclasses.replace(r, patient_clearable=clearable)
+                         if r.id == "R-OVERRUN" else r for r in engine.rules)
+    rig.t += 0.03
+    rig.step()
+    assert rig.c.state == State.FAULT and rig.c.fault.code == "R-OVERRUN"
+    assert rig.c.fault.patient_clearable is clearable
+    hold_start(rig)
+    assert (rig.c.state == State.IDLE) is clearable, rig.c.state
+    assert (rig.c.fault is None) is clearable
+
+    # the contact check's fault: both electrodes in one tray before any current
+    rig = Rig(plant=Plant(load_ohm=100.0))
+    rig.until(State.IDLE, 5.0)
+    engine = rig.c.rules
+    engine.rules = tuple(
+        dataclasses.replace(r, contact_check_fault=dataclasses.replace(
+            r.contact_check_fault, patient_clearable=clearable))
+        if r.contact_check_fault is not None else r for r in engine.rules)
+    rig.press()
+    rig.until(State.FAULT, 30.0)
+    assert rig.c.fault.code == "SHORT-AT-START"
+    hold_start(rig)
+    assert (rig.c.state == State.IDLE) is clearable, rig.c.state

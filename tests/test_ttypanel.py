@@ -51,7 +51,8 @@ def test_a_fault_shows_its_code_and_what_to_do():
     assert "FAULT R-OC-ABS" in status_line(program, rig, 41.0, colour=False)
     advice = fault_advice(fault)
     assert "R-OC-ABS" in advice and "31.0 mA" in advice and "what to do:" in advice
-    assert "hold START" in fault_advice(Fault("SHORT-AT-START", "short", 1.0))
+    assert "hold START" in fault_advice(Fault("SHORT-AT-START", "short", 1.0,
+                                              patient_clearable=True))
     assert "call service" in fault_advice(Fault("ST-TRIP", "no trip", 1.0))
 
 
