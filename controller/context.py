@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .io import PERIOD, Command, Inputs
 from .relays import HV_SETTLE_S
-from .rules import RuleContext
+from .rules import RuleConstants, RuleContext
 from .states import CONTACT_RULE_STATES, State
 from .values import DEVICE_MAX_MA
 
@@ -23,6 +23,23 @@ class ContextBuilder:
         self.hv_off_since: float | None = 0.0
         #: the load (V / I) of the last period, when the current was measurable
         self.load_estimate: float | None = None
+        self.k: RuleConstants | None = None
+        self._k_of: tuple = ()     # the prescription, limits and board ``k`` was built from
+
+    def constants(self, ctl) -> RuleConstants:
+        """The session's constants: built again only when the prescription, the limits or
+        the board of ``ctl`` is another object than the one they were built from (all three
+        are frozen or never changed in place)."""
+        rx, limits, cfg = ctl.rx, ctl.limits, ctl.cfg
+        of = self._k_of
+        if not of or of[0] is not rx or of[1] is not limits or of[2] is not cfg:
+            self.k = RuleConstants(
+                nominal_period=PERIOD,
+                peak_cap_ma=min(limits.site_limit(rx.site, rx.child), DEVICE_MAX_MA),
+                hv_nominal=cfg.hv_nominal, hv_tolerance=cfg.hv_tolerance,
+                duration_s=rx.duration_min * 60.0, rx_dose_ma_min=rx.dose_ma_min)
+            self._k_of = (rx, limits, cfg)
+        return self.k
 
     def period(self, now: float) -> float:
         """The time since the previous step (the nominal period at the first)."""
@@ -56,25 +73,21 @@ class ContextBuilder:
                       and cmd.patient_relay and cmd.hv and cmd.setpoint_ma > 0.0
                       and hv_since is not None and now - hv_since >= HV_SETTLE_S)
         sess = ctl.session
-        rx, cfg = ctl.rx, ctl.cfg
         return RuleContext(
-            now=now, period=period, nominal_period=PERIOD, state=state,
+            k=self.constants(ctl), now=now, period=period, state=state,
             i_a=i_a, i_b=i_b, i_max=i_max, v_e=v_e, hv=hv, raw_a=raw_a, raw_b=raw_b,
             raw=tuple(s.raw) if s is not None else None,
             adc_failures=self.adc_failures, sample_age=age,
             command_ma=ctl.delivery.avg_cmd,
             duty=cmd.pulse_duty if cmd.gate == "pulsed" else 1.0,
-            peak_cap_ma=min(ctl.limits.site_limit(rx.site, rx.child), DEVICE_MAX_MA),
             hv_enabled_for=(now - hv_since) if hv_since is not None else -1.0,
             hv_disabled_for=(now - self.hv_off_since) if self.hv_off_since is not None
             else -1.0,
-            hv_nominal=cfg.hv_nominal, hv_tolerance=cfg.hv_tolerance,
             hw_trip=inp.hw_trip and state not in (State.SELF_TEST, State.SERVICE),
             polarity=ctl.seqs.polarity, self_test=state in (State.SELF_TEST, State.SERVICE),
             in_contact_phase=in_contact, load_ohm=load,
-            treat_s=sess.treat_s if sess else 0.0, duration_s=rx.duration_min * 60.0,
+            treat_s=sess.treat_s if sess else 0.0,
             dose_ma_min=sess.dose_ma_min if sess else 0.0,
-            rx_dose_ma_min=rx.dose_ma_min,
         )
 
     def track_hv(self, now: float, hv: bool) -> None:

@@ -10,22 +10,26 @@ import math
 
 import pytest
 
-from controller import Reaction, RuleContext, RuleEngine
+from controller import Reaction, RuleConstants, RuleContext, RuleEngine
 
 P = 0.01
+_CONSTANTS = {f.name for f in dataclasses.fields(RuleConstants)}
 
 
 def ctx(**kw) -> RuleContext:
-    base = dict(now=1.0, period=P, nominal_period=P, state="TREAT", i_a=10.0, i_b=10.0,
+    """A period's context; a keyword that names one of the session's constants sets it."""
+    base = dict(now=1.0, period=P, state="TREAT", i_a=10.0, i_b=10.0,
                 i_max=10.0, v_e=20.0, hv=60.0, raw_a=8000, raw_b=7984,
                 raw=(8000, 7984, 16400, 19200), adc_failures=0,
-                sample_age=0.005, command_ma=10.0, duty=1.0, peak_cap_ma=20.0,
-                hv_enabled_for=10.0, hv_disabled_for=-1.0, hv_nominal=60.0, hv_tolerance=0.15,
+                sample_age=0.005, command_ma=10.0, duty=1.0,
+                hv_enabled_for=10.0, hv_disabled_for=-1.0,
                 hw_trip=False, polarity=1, self_test=False, in_contact_phase=True,
-                load_ohm=2000.0, treat_s=100.0, duration_s=1200.0, dose_ma_min=20.0,
-                rx_dose_ma_min=300.0)
-    base.update(kw)
-    return RuleContext(**base)
+                load_ohm=2000.0, treat_s=100.0, dose_ma_min=20.0)
+    k = dict(nominal_period=P, peak_cap_ma=20.0, hv_nominal=60.0, hv_tolerance=0.15,
+             duration_s=1200.0, rx_dose_ma_min=300.0)
+    for name, v in kw.items():
+        (k if name in _CONSTANTS else base)[name] = v
+    return RuleContext(k=RuleConstants(**k), **base)
 
 
 def fire_times(engine, frames):
