@@ -322,6 +322,7 @@ def test_the_session_applies_the_rule_table_and_re_maps_no_rule_by_its_id():
             assert rule.reaction is Reaction.FAULT and rule.self_test_code in HINTS, rule.id
 
 
+@pytest.mark.hazard("H-AUTH-1")
 @pytest.mark.parametrize("clearable", [True, False])
 def test_the_patient_clears_a_fault_exactly_when_its_definition_says_so(clearable):
     """A 3 s hold of START clears a latched fault when its definition lets the patient clear
