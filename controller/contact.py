@@ -661,8 +661,9 @@ NOTE_EVERY_S = 10.0
 
 
 class ContactWatch:
-    """The session's hooks (``controller/session.py``): :meth:`at_probe` in the contact check
-    (WAIT_CONTACT and PAUSED), :meth:`in_treatment` wherever the density guard runs. Events:
+    """The session's hooks (its :class:`~controller.delivery.Delivery`, ``ctl`` below):
+    :meth:`at_probe` in the contact check (WAIT_CONTACT and PAUSED), :meth:`in_treatment`
+    wherever the density guard runs. Events:
     ``BRIDGE`` (warning: a resistive path and no patient; the device does not start),
     ``SHUNT`` (a pause), ``SHUNT-HOLD`` (warning: the current held so that the path's removal
     is no step), ``SHUNT-GONE`` (info: the load is back to the patient's alone)."""
