@@ -36,9 +36,9 @@ def verdict_of(site: str, area: float, patient: Patient, seed: int, child: bool 
     try:
         dev.run_until_state("IDLE", 5.0)
         dev.press()
-        dev.run_until(lambda d: d.controller._contact.skin.verdict is not None
+        dev.run_until(lambda d: d.controller.delivery.contact.skin.verdict is not None
                       or d.state == "RAMP_UP", 8.0)
-        skin = dev.controller._contact.skin
+        skin = dev.controller.delivery.contact.skin
         return skin.verdict, skin.signature, dev.state == "RAMP_UP"
     finally:
         dev.close()

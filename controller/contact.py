@@ -661,8 +661,9 @@ NOTE_EVERY_S = 10.0
 
 
 class ContactWatch:
-    """The session's hooks (``controller/session.py``): :meth:`at_probe` in the contact check
-    (WAIT_CONTACT and PAUSED), :meth:`in_treatment` wherever the density guard runs. Events:
+    """The session's hooks (its :class:`~controller.delivery.Delivery`, ``ctl`` below):
+    :meth:`at_probe` in the contact check (WAIT_CONTACT and PAUSED), :meth:`in_treatment`
+    wherever the density guard runs. Events:
     ``BRIDGE`` (warning: a resistive path and no patient; the device does not start),
     ``SHUNT`` (a pause), ``SHUNT-HOLD`` (warning: the current held so that the path's removal
     is no step), ``SHUNT-GONE`` (info: the load is back to the patient's alone)."""
@@ -693,7 +694,7 @@ class ContactWatch:
         """One period of the contact check. ``c`` is the check's view of the load (ok, open,
         short, unknown); returns it, ``"bridge"`` while the skin test finds a resistive path,
         and the probe current to command (0 in the skin test's off period)."""
-        from .session import PROBE_MA
+        from .delivery import PROBE_MA
         skin, guard = self.skin, self.guard
         off = skin.off_sample
         if off:

@@ -2,7 +2,7 @@
 
 - the density guard (:class:`DensityGuard`): the immersed area estimated from the load against
   the lowest full-immersion load of the session, and the current cut at once to
-  ``density limit x site area x fraction`` (see :mod:`.immersion` and ``controller/session.py``);
+  ``density limit x site area x fraction`` (see :mod:`.immersion` and :mod:`.delivery`);
 - the site's cap (:func:`cap_ma`): the prescription's average, and at a site's limit
   ``CAL_BUDGET`` under it;
 - the compliance watch (:class:`ComplianceWatch`): the current the rail can reach while the

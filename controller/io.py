@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+PERIOD = 0.010                # s, nominal control period
+
 
 class Sample(Protocol):
     """One reading of the four ADC channels (``hal.AdcSample`` satisfies this)."""

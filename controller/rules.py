@@ -38,7 +38,7 @@ noise produces by chance now and then, and a stuck converter produces without a 
 plain timer: ``leaky=False``.
 
 The density and anti-shock guards are *limiters*, not rules: they act continuously on the current
-reference in :mod:`controller.session` (``Controller._allowed_ma`` with ``DENSITY_MARGIN`` and
+reference in :mod:`controller.delivery` (``Delivery.allowed_ma`` with ``DENSITY_MARGIN`` and
 :mod:`controller.immersion` for the density, :class:`controller.regulator.Regulator` for the slew
 limit and the headroom clamp).
 """
@@ -58,13 +58,27 @@ class Reaction(Enum):
     FAULT = "fault"
 
 
+@dataclass(frozen=True, slots=True)
+class RuleConstants:
+    """What the rules see that holds for a session: the device's facts and the prescription's
+    (built once, and again only when the prescription, the limits or the board change)."""
+
+    nominal_period: float
+    peak_cap_ma: float         # site limit (or device limit), pulse peak
+    hv_nominal: float
+    hv_tolerance: float
+    duration_s: float
+    rx_dose_ma_min: float
+
+
 @dataclass(slots=True)
 class RuleContext:
-    """What the rules see each period. ``None`` fields mean "not known this period"."""
+    """What the rules see each period: the period's readings and state (``None`` fields mean
+    "not known this period"), and in ``k`` the session's constants."""
 
+    k: RuleConstants
     now: float
     period: float              # time since the previous step
-    nominal_period: float
     state: str
     i_a: float | None          # channel A, mA (average)
     i_b: float | None
@@ -78,20 +92,26 @@ class RuleContext:
     sample_age: float          # s since the newest good sample was taken
     command_ma: float          # average current commanded in the period before this sample
     duty: float                # gate duty (1 for DC)
-    peak_cap_ma: float         # site limit (or device limit), pulse peak
     hv_enabled_for: float      # s since HV was enabled (-1 if disabled)
     hv_disabled_for: float     # s since HV was disabled (-1 if enabled)
-    hv_nominal: float
-    hv_tolerance: float
     hw_trip: bool
     polarity: int
     self_test: bool            # the self-test drives the test load on purpose (36 mA)
     in_contact_phase: bool     # the output is connected to the patient and current is intended
     load_ohm: float | None     # estimated load (V / I) when the current is measurable
     treat_s: float
-    duration_s: float
     dose_ma_min: float
-    rx_dose_ma_min: float
+
+
+@dataclass(frozen=True, slots=True)
+class FaultDef:
+    """A fault the device latches under a code of its own (not a rule's id): its code, its
+    words, and whether the patient may clear it with a 3 s hold of START (else only the
+    technician, after a passing self-test)."""
+
+    code: str
+    message: str
+    patient_clearable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +122,8 @@ class Rule:
     persistence_s: float
     reaction: Reaction
     condition: Callable[[RuleContext], bool]
+    #: the patient may clear the fault this rule latches (its own id) with a 3 s hold of
+    #: START; False: only the technician, after a passing self-test
     patient_clearable: bool = False
     #: episodes add up in a leaky integrator (see the module's docstring); False: the
     #: persistence restarts whenever the condition clears
@@ -111,9 +133,10 @@ class Rule:
     #: the fault code a FAULT rule latches when it fires during the self-test (the self-test's
     #: own code, whose hint tells the technician what to check), or None: its own id
     self_test_code: str | None = None
-    #: a PAUSE rule at the contact check, before any current: the fault (code, message) it
-    #: latches instead of a pause, or None: no reaction there
-    contact_check_fault: tuple[str, str] | None = None
+    #: a PAUSE rule at the contact check, before any current: the fault it latches instead of a
+    #: pause (its code, its words, and whether the patient may clear it), or None: no reaction
+    #: there
+    contact_check_fault: FaultDef | None = None
     #: a PAUSE rule's words to the patient when it pauses, and when it switches the current off
     #: on a ramp down
     pause_text: str = ""
@@ -147,7 +170,7 @@ def _absolute_overcurrent(c: RuleContext) -> bool:
     if c.i_max is None or c.self_test:
         return False
     peak = c.i_max / c.duty if c.duty > 0 else c.i_max
-    return peak > c.peak_cap_ma + _OC_ABS or peak > DEVICE_MAX_MA
+    return peak > c.k.peak_cap_ma + _OC_ABS or peak > DEVICE_MAX_MA
 
 
 # The two rules on "more current than commanded" cover the whole range of the command with no
@@ -205,7 +228,8 @@ def _hv_out_of_range(c: RuleContext) -> bool:
     if c.hv is None:
         return False
     if c.hv_enabled_for >= _HV_SETTLE:
-        return abs(c.hv - c.hv_nominal) > c.hv_tolerance * c.hv_nominal
+        k = c.k
+        return abs(c.hv - k.hv_nominal) > k.hv_tolerance * k.hv_nominal
     if c.hv_disabled_for >= _HV_OFF_SETTLE:
         return c.hv > _HV_OFF_MAX  # HV present although disabled
     return False
@@ -216,7 +240,7 @@ def _hw_trip(c: RuleContext) -> bool:
 
 
 def _overrun(c: RuleContext) -> bool:
-    return c.period > _OVERRUN * c.nominal_period
+    return c.period > _OVERRUN * c.k.nominal_period
 
 
 def _short(c: RuleContext) -> bool:
@@ -237,8 +261,8 @@ def _wrong_polarity(c: RuleContext) -> bool:
 
 
 def _session_limits(c: RuleContext) -> bool:
-    return c.treat_s > _SESSION_T * c.duration_s + _SESSION_T_EXTRA or \
-        c.dose_ma_min > _SESSION_DOSE * c.rx_dose_ma_min
+    return c.treat_s > _SESSION_T * c.k.duration_s + _SESSION_T_EXTRA or \
+        c.dose_ma_min > _SESSION_DOSE * c.k.rx_dose_ma_min
 
 
 _WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
@@ -287,10 +311,10 @@ def make_rules(hv_tolerance: float = 0.15) -> tuple[Rule, ...]:
              f"{_WORDS[int(_OVERRUN)]} times nominal", 0.0, F, _overrun),
         Rule("R-SHORT", "H-SHOCK-1", f"load below {_g(_SHORT_OHM)} ohm: electrodes shorted "
              "(both hands in one tray)", 0.020, P, _short,
-             contact_check_fault=(
+             contact_check_fault=FaultDef(
                  "SHORT-AT-START", f"load below {_g(_SHORT_OHM)} ohm at the contact check: both "
                  "electrodes are in one tray, or the trays touch; put one hand in each tray and "
-                 "hold START 3 s"),
+                 "hold START 3 s", patient_clearable=True),
              pause_text="short: both electrodes in one tray; put one hand in each tray",
              ramp_down_text="short on the way down (the trays touch, or water between them): "
                             "the current is switched off"),
@@ -322,11 +346,12 @@ class RuleEngine:
         """The rules whose condition has held for their persistence, this period."""
         fired = []
         fill, active = self.fill, self.active
+        nominal = ctx.k.nominal_period
         for rule in self.rules:
             rid = rule.id
             if rule.condition(ctx):
                 # a condition first seen now may have begun at any moment since the last sample
-                add = ctx.period if rid in active else min(ctx.period, ctx.nominal_period)
+                add = ctx.period if rid in active else min(ctx.period, nominal)
                 active.add(rid)
                 # capped at the persistence: a condition that held for minutes (a short in a
                 # pause) is forgotten in persistence / LEAK once it clears, not in minutes / LEAK

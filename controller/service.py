@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
+from .faults import Fault
 from .io import Command, Inputs
 from .selftest import HINTS, SERVICE_IR_TOL, guarded, is_guarded
 from .states import State
@@ -23,15 +24,15 @@ class ServiceRefused(RuntimeError):
     """A technician procedure refused for what the device knows of its own state."""
 
 
-def prepared(sequence, fault: dict | None, test_load_ohm: float):
+def prepared(sequence, fault: Fault | None, test_load_ohm: float):
     """``sequence`` ready to run: refused (:class:`ServiceRefused`) under a latched fault of
     :data:`NO_SERVICE_FAULTS`, and wrapped in :func:`~controller.selftest.guarded` unless it
     is guarded already."""
-    if fault is not None and fault["code"] in NO_SERVICE_FAULTS:
+    if fault is not None and fault.code in NO_SERVICE_FAULTS:
         # Every procedure begins with the open-output probe, and with the relay welded the
         # probe's current reaches whoever is in the trays: each procedure typed after the
         # latch sent it through the patient again (the random campaign's finding 18).
-        raise ServiceRefused(f"{fault['code']} is latched: {HINTS['ST-RELAY']}; "
+        raise ServiceRefused(f"{fault.code} is latched: {HINTS['ST-RELAY']}; "
                              "after the repair, switch the unit off and on: the power-on "
                              "self-test checks the relay")
     if not is_guarded(sequence):

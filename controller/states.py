@@ -76,7 +76,7 @@ class IllegalTransition(RuntimeError):
 SESSION_STATES = (State.WAIT_CONTACT, State.RAMP_UP, State.TREAT, State.REVERSING,
                   State.RAMP_DOWN, State.PAUSED)
 #: The states in which the contact rules (R-SHORT, R-OPEN) watch the load: every state in which
-#: current can flow to the trays (see ``Controller._react`` for the ramps down).
+#: current can flow to the trays (see ``FaultLatch.react`` in :mod:`.faults` for the ramps down).
 CONTACT_RULE_STATES = (State.WAIT_CONTACT, State.RAMP_UP, State.TREAT, State.PAUSED,
                        State.REVERSING, State.RAMP_DOWN)
 #: The states from which a technician procedure may start.

@@ -425,10 +425,10 @@ def _judge(d: _Driver, fault: str, phase: str, expected: str, t0: float,
     if not logged:
         problems.append("not in the treatment log")
     if fault == "button_stuck":
-        latched = (d.ctrl.fault or {}).get("code")
+        latched = d.ctrl.fault.code if d.ctrl.fault else None
         if latched != "BUTTON-STUCK":
             problems.append(f"latched {latched}, not BUTTON-STUCK")
-        elif (d.ctrl.fault["at_s"] - t0) * 1000 > DEADLINE_MS["BUTTON-STUCK"]:
+        elif (d.ctrl.fault.at_s - t0) * 1000 > DEADLINE_MS["BUTTON-STUCK"]:
             problems.append("BUTTON-STUCK latched after its deadline")
         if safe > DEADLINE_MS["BUTTON-STUCK"]:
             problems.append(f"safe after {safe:g} ms (deadline "

@@ -13,8 +13,8 @@ import sys
 import termios
 import tty
 
+from controller.faults import Fault
 from controller.selftest import HINTS
-from controller.session import PATIENT_CLEARABLE
 from controller.states import State
 from firmware.indication import PATTERNS
 
@@ -39,18 +39,18 @@ def led_text(state: str) -> str:
     return f"{colour} {'blink ' + format(hz, 'g') + ' Hz' if hz else 'steady'}"
 
 
-def fault_advice(fault: dict | None) -> str:
+def fault_advice(fault: Fault | None) -> str:
     """What to do about a latched fault, in a line."""
     if fault is None:
         return ""
-    code = fault["code"]
-    if code in PATIENT_CLEARABLE:
+    code = fault.code
+    if fault.patient_clearable:
         todo = "fix it, then hold START 3 s (key h)"
     elif code in HINTS:
         todo = HINTS[code]
     else:
         todo = "hands out of the water; the technician clears it on the console (fault clear)"
-    return f"FAULT {code}: {fault.get('message', '')}; what to do: {todo}"
+    return f"FAULT {code}: {fault.message}; what to do: {todo}"
 
 
 def hands_text(contact: float) -> str:
@@ -82,7 +82,7 @@ def status_line(program, rig, now: float, *, colour: bool = True) -> str:
         rem = max(0.0, c.rx.duration_min * 60.0 - c.session.treat_s)
         left = f"  {int(rem // 60):02d}:{int(rem % 60):02d} left"
     buzz = " ♪" if panel.buzzer else "  "
-    shown = state if state != State.FAULT or c.fault is None else f"FAULT {c.fault['code']}"
+    shown = state if state != State.FAULT or c.fault is None else f"FAULT {c.fault.code}"
     return (f"{now:8.1f} s  {led} {out}{buzz} {shown:14s} {_ma(cur):>6s}/{c.rx.target_ma:.1f} "
             f"mA  {hands_text(rig.patient.contact)}{left}")
 

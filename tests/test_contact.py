@@ -132,7 +132,7 @@ def test_a_bridge_the_skin_test_cannot_judge_holds_the_start_and_is_no_step(site
     dev.run_until_state("IDLE", 5.0)
     dev.press()
     dev.run(8.0)
-    assert dev.controller._contact.skin.verdict == "unknown"   # the case: it cannot judge
+    assert dev.controller.delivery.contact.skin.verdict == "unknown"   # the case: it cannot judge
     assert abs(dev.rig.physics.sink_a) * 1000.0 <= STEP_MAX_MA * 1.2   # held into the water
     dev.rig.immerse()
     dev.run(30.0)
@@ -184,7 +184,7 @@ def test_the_hold_costs_a_real_patient_only_its_time():
     dev = device(Prescription(target_ma=10.0, duration_min=5.0, ramp_ma_s=1.0),
                  load_ohm=3000.0)
     assert dev.start_and_treat(timeout=30.0)
-    assert dev.controller._contact.skin.verdict == "unknown"
+    assert dev.controller.delivery.contact.skin.verdict == "unknown"
     assert "CONTACT-HOLD" in codes(dev) and "BRIDGE" not in codes(dev)
     dev.run(HOLD_S - 2.0)
     assert true_ma(dev) <= 0.5
@@ -219,7 +219,7 @@ def test_the_skin_test_does_not_refuse_real_patients(name):
     dev = device(rx, **pat)
     assert dev.start_and_treat(timeout=30.0)
     assert "BRIDGE" not in codes(dev)
-    assert dev.controller._contact.skin.verdict in ("skin", "unknown")
+    assert dev.controller.delivery.contact.skin.verdict in ("skin", "unknown")
 
 
 @pytest.mark.hazard("H-BRIDGE-1")
@@ -238,8 +238,8 @@ def test_the_skin_test_judges_only_where_the_least_skin_would_show():
                      body_fraction=1.0 - SKIN_SHARE_MIN)
         dev.run_until_state("IDLE", 5.0)
         dev.press()
-        dev.run_until(lambda d: d.controller._contact.skin.verdict is not None, 10.0)
-        skin = dev.controller._contact.skin
+        dev.run_until(lambda d: d.controller.delivery.contact.skin.verdict is not None, 10.0)
+        skin = dev.controller.delivery.contact.skin
         assert skin.verdict == "skin", (area, first, skin.signature)
         assert skin.signature >= JUDGE_MIN
         dev.close()

@@ -108,9 +108,9 @@ def test_missing_or_corrupt_calibration_refuses_treatment_and_says_why(tmp_path,
     path.write_text(text)  # changed without a new checksum
     prog, rig, truth = program(tmp_path, board, provisioned=False)
     assert run_until(prog, lambda: prog.controller.state == "FAULT", 2)
-    assert prog.controller.fault["code"] == "ST-CAL"
-    assert "checksum mismatch" in prog.controller.fault["message"]
-    assert "recalibrate" in prog.controller.fault["message"]
+    assert prog.controller.fault.code == "ST-CAL"
+    assert "checksum mismatch" in prog.controller.fault.message
+    assert "recalibrate" in prog.controller.fault.message
     press(prog, rig)
     prog.step()
     assert prog.controller.state == "FAULT" and truth.peak_ma == 0.0
@@ -121,8 +121,8 @@ def test_missing_prescription_refuses_treatment(tmp_path, board):
     calmod.save(tmp_path, calmod.Calibration.nominal(board), board)
     prog, _, _ = program(tmp_path, board, provisioned=False)
     assert run_until(prog, lambda: prog.controller.state == "FAULT", 2)
-    assert prog.controller.fault["code"] == "ST-SETTINGS"
-    assert "prescription" in prog.controller.fault["message"]
+    assert prog.controller.fault.code == "ST-SETTINGS"
+    assert "prescription" in prog.controller.fault.message
     prog.shutdown()
 
 
@@ -141,7 +141,7 @@ def test_self_test_catches_an_absent_adc(tmp_path, board):
     prog, rig, _ = program(tmp_path, board)
     rig.inject("adc_absent")
     assert run_until(prog, lambda: prog.controller.state == "FAULT", 2)
-    assert prog.controller.fault["code"] == "ST-ADC"
+    assert prog.controller.fault.code == "ST-ADC"
     prog.shutdown()
 
 

@@ -37,7 +37,7 @@ def test_a_setpoint_that_sticks_high_for_30_ms_in_every_200_ms_is_latched_on_the
     assert dev.start_and_treat()
     dev.run(3.0)
     peaks = flicker(dev, "pwm_stuck", 0.03, 0.2, 50, duty=0.45)
-    assert dev.state == "FAULT" and dev.controller.fault["code"] == "R-OC-REL"
+    assert dev.state == "FAULT" and dev.controller.fault.code == "R-OC-REL"
     # two episodes reached the patient (each a step to about 18 mA, under the site limit)
     assert len([p for p in peaks if p > RX.target_ma + 1.0]) <= 2
     assert max(peaks) > RX.target_ma + 5.0  # the fault was real: the episodes drove current

@@ -10,22 +10,26 @@ import math
 
 import pytest
 
-from controller import Reaction, RuleContext, RuleEngine
+from controller import Reaction, RuleConstants, RuleContext, RuleEngine
 
 P = 0.01
+_CONSTANTS = {f.name for f in dataclasses.fields(RuleConstants)}
 
 
 def ctx(**kw) -> RuleContext:
-    base = dict(now=1.0, period=P, nominal_period=P, state="TREAT", i_a=10.0, i_b=10.0,
+    """A period's context; a keyword that names one of the session's constants sets it."""
+    base = dict(now=1.0, period=P, state="TREAT", i_a=10.0, i_b=10.0,
                 i_max=10.0, v_e=20.0, hv=60.0, raw_a=8000, raw_b=7984,
                 raw=(8000, 7984, 16400, 19200), adc_failures=0,
-                sample_age=0.005, command_ma=10.0, duty=1.0, peak_cap_ma=20.0,
-                hv_enabled_for=10.0, hv_disabled_for=-1.0, hv_nominal=60.0, hv_tolerance=0.15,
+                sample_age=0.005, command_ma=10.0, duty=1.0,
+                hv_enabled_for=10.0, hv_disabled_for=-1.0,
                 hw_trip=False, polarity=1, self_test=False, in_contact_phase=True,
-                load_ohm=2000.0, treat_s=100.0, duration_s=1200.0, dose_ma_min=20.0,
-                rx_dose_ma_min=300.0)
-    base.update(kw)
-    return RuleContext(**base)
+                load_ohm=2000.0, treat_s=100.0, dose_ma_min=20.0)
+    k = dict(nominal_period=P, peak_cap_ma=20.0, hv_nominal=60.0, hv_tolerance=0.15,
+             duration_s=1200.0, rx_dose_ma_min=300.0)
+    for name, v in kw.items():
+        (k if name in _CONSTANTS else base)[name] = v
+    return RuleContext(k=RuleConstants(**k), **base)
 
 
 def fire_times(engine, frames):
@@ -307,10 +311,55 @@ def test_the_session_applies_the_rule_table_and_re_maps_no_rule_by_its_id():
     from controller.rules import Reaction, make_rules
     from controller.selftest import HINTS
 
-    source = (Path(__file__).resolve().parents[1] / "controller" / "session.py").read_text()
-    assert re.findall(r"[\"']R-[A-Z-]+[\"']", source) == []
+    # the session and the collaborators that apply its reactions and limit its current
+    for name in ("session.py", "faults.py", "delivery.py"):
+        source = (Path(__file__).resolve().parents[1] / "controller" / name).read_text()
+        assert re.findall(r"[\"']R-[A-Z-]+[\"']", source) == [], name
     for rule in make_rules(0.05):
         if rule.reaction is Reaction.PAUSE:
             assert rule.pause_text and rule.ramp_down_text, rule.id
         if rule.self_test_code is not None:
             assert rule.reaction is Reaction.FAULT and rule.self_test_code in HINTS, rule.id
+
+
+@pytest.mark.hazard("H-AUTH-1")
+@pytest.mark.parametrize("clearable", [True, False])
+def test_the_patient_clears_a_fault_exactly_when_its_definition_says_so(clearable):
+    """A 3 s hold of START clears a latched fault when its definition lets the patient clear
+    it, and only then: the flag of the rule's row (its own fault, here R-OVERRUN's), and the
+    flag of the fault a rule latches at the contact check (R-SHORT's SHORT-AT-START). Each
+    flag is flipped in the table; the session must follow it, whatever the code."""
+    from test_state_machine import Plant, Rig, ready
+
+    from controller.states import State
+
+    def hold_start(rig):
+        rig.press(3.5)
+        rig.run(0.2)
+
+    # a rule's own fault: a period four times nominal latches R-OVERRUN in IDLE
+    rig = ready()
+    engine = rig.c.rules
+    engine.rules = tuple(dataclasses.replace(r, patient_clearable=clearable)
+                         if r.id == "R-OVERRUN" else r for r in engine.rules)
+    rig.t += 0.03
+    rig.step()
+    assert rig.c.state == State.FAULT and rig.c.fault.code == "R-OVERRUN"
+    assert rig.c.fault.patient_clearable is clearable
+    hold_start(rig)
+    assert (rig.c.state == State.IDLE) is clearable, rig.c.state
+    assert (rig.c.fault is None) is clearable
+
+    # the contact check's fault: both electrodes in one tray before any current
+    rig = Rig(plant=Plant(load_ohm=100.0))
+    rig.until(State.IDLE, 5.0)
+    engine = rig.c.rules
+    engine.rules = tuple(
+        dataclasses.replace(r, contact_check_fault=dataclasses.replace(
+            r.contact_check_fault, patient_clearable=clearable))
+        if r.contact_check_fault is not None else r for r in engine.rules)
+    rig.press()
+    rig.until(State.FAULT, 30.0)
+    assert rig.c.fault.code == "SHORT-AT-START"
+    hold_start(rig)
+    assert (rig.c.state == State.IDLE) is clearable, rig.c.state

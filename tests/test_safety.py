@@ -40,7 +40,7 @@ def treat_then_inject(fault, load_ohm=2000.0, rx=RX, **params):
 def test_fault_reaches_the_safe_state_within_its_deadline(fault, params, code, deadline_ms):
     dev, t_inj = treat_then_inject(fault, **params)
     assert dev.state == "FAULT"
-    assert dev.controller.fault["code"] == code
+    assert dev.controller.fault.code == code
     assert safe_after_ms(dev, t_inj) <= deadline_ms
     truth = dev.rig.truth()
     assert abs(truth["patient_ma"]) < 0.1 and truth["supply_v"] < 1.0
@@ -55,7 +55,7 @@ def test_welded_relay_and_shorted_sink_are_made_safe_by_dropping_hv():
     dev.rig.inject("sink_short")
     dev.run_until_state("FAULT", 1.0)
     dev.run(0.5)
-    assert dev.controller.fault["code"] == "R-OC-ABS"
+    assert dev.controller.fault.code == "R-OC-ABS"
     assert dev.rig.truth()["patient_relay"]  # welded: still closed
     assert safe_after_ms(dev, t_inj) <= 20.0
 
@@ -74,7 +74,7 @@ def test_current_without_command_is_caught():
                               if not onset and abs(dev.rig.physics.patient_ma) > 0.3 else None)
     dev.run_until_state("FAULT", 1.0)
     dev.run(0.3)
-    assert dev.controller.fault["code"] == "R-NOCMD"
+    assert dev.controller.fault.code == "R-NOCMD"
     # from the first period that saw the uncommanded current (HV comes up after the relay)
     assert safe_after_ms(dev, onset[0] - 0.01) <= 50.0 + 10.0
 
@@ -91,7 +91,7 @@ def test_hardware_trip_is_a_fault_even_when_software_missed_the_overcurrent():
     dev.rig.inject("sink_short")
     dev.run_until_state("FAULT", 1.0)
     dev.run(0.3)
-    assert dev.controller.fault["code"] in ("R-HW-TRIP", "R-OC-ABS", "R-CH-AGREE")
+    assert dev.controller.fault.code in ("R-HW-TRIP", "R-OC-ABS", "R-CH-AGREE")
     assert dev.rig.physics.trip_events >= 1
     assert safe_after_ms(dev, t_inj) <= 20.0
 
@@ -99,7 +99,7 @@ def test_hardware_trip_is_a_fault_even_when_software_missed_the_overcurrent():
 @pytest.mark.hazard("H-HANG-1")
 def test_loop_stall_is_caught_by_the_watchdog_then_the_overrun_rule():
     dev, t_inj = treat_then_inject("loop_stall", ms=1000)
-    assert dev.controller.fault["code"] == "R-OVERRUN"
+    assert dev.controller.fault.code == "R-OVERRUN"
     # Hardware made it safe long before the program woke: the supervisor's 200 ms.
     assert safe_after_ms(dev, t_inj) <= 200.0 + 10.0 + 10.0
 
@@ -111,7 +111,7 @@ def test_stuck_polarity_relay_is_caught_after_the_reversal():
     assert dev.start_and_treat()
     dev.rig.inject("polarity_relay_stuck")
     assert dev.run_until_state("FAULT", 400.0)
-    assert dev.controller.fault["code"] == "R-POLARITY"
+    assert dev.controller.fault.code == "R-POLARITY"
     dev.run(0.2)
     assert abs(dev.rig.truth()["patient_ma"]) < 0.1
 
@@ -124,7 +124,7 @@ def test_self_test_catches_latent_faults_before_any_current(fault, code):
     dev.rig.inject(fault)
     dev.press()
     assert dev.run_until_state("FAULT", 3.0)
-    assert dev.controller.fault["code"] == code
+    assert dev.controller.fault.code == code
     assert dev.truth.peak_ma == 0.0  # the patient never received current
 
 
@@ -136,7 +136,7 @@ def test_adc_glitches_are_tolerated_until_three_in_a_row():
     dev.run(5.0)
     dev.rig.inject("adc_glitch", p=0.5)
     assert dev.run_until_state("FAULT", 2.0)
-    assert dev.controller.fault["code"] == "R-ADC-FAIL"
+    assert dev.controller.fault.code == "R-ADC-FAIL"
 
 
 @pytest.mark.hazard("H-RELAY-1")
@@ -150,7 +150,7 @@ def test_welded_patient_relay_is_found_by_the_next_self_test():
     dev.run_until_state("IDLE", 15.0)
     dev.press()
     assert dev.run_until_state("FAULT", 3.0)
-    assert dev.controller.fault["code"] == "ST-RELAY"
+    assert dev.controller.fault.code == "ST-RELAY"
     dev.run(0.2)
     assert abs(dev.rig.truth()["patient_ma"]) < 0.1
 
@@ -178,7 +178,7 @@ def test_a_sink_short_on_a_high_load_during_the_ramp_is_safe_within_the_deadline
                               else None)
     assert dev.run_until_state("FAULT", 1.0)
     dev.run(0.3)
-    assert dev.controller.fault["code"] in ("R-OC-REL", "R-NOCMD", "R-OC-ABS")
+    assert dev.controller.fault.code in ("R-OC-REL", "R-NOCMD", "R-OC-ABS")
     # the observer runs after each period: the rise began at most one period earlier
     assert safe_after_ms(dev, rise[0] - 0.01) <= 60.0
 

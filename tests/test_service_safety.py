@@ -94,7 +94,7 @@ def test_a_procedure_with_a_welded_relay_and_hands_in_the_water_is_refused(lines
     the open-output probe's 0.2 mA for at most 20 ms, nothing else."""
     p = Play(WELD + login_then(lines + ["selftest"]), end_s=34.0).play()
     rows = p.after(25.0)
-    assert p.run.program.controller.fault["code"] == "ST-RELAY"
+    assert p.run.program.controller.fault.code == "ST-RELAY"
     assert any("ST-RELAY" in c and "take the hands out of the water" in c for c in p.console)
     peak = max(r[3] for r in rows)
     assert peak <= selftest.OPEN_PROBE_MA * 1.1
@@ -110,7 +110,7 @@ def test_cal_ref_with_a_welded_relay_and_hands_in_the_water_drives_no_current():
     'cal ref' has nothing to work from; the true current stays at the probe's."""
     p = Play(WELD + login_then(["cal zero", "cal ref 10.0"]), end_s=32.0).play()
     rows = p.after(25.0)
-    assert p.run.program.controller.fault["code"] == "ST-RELAY"
+    assert p.run.program.controller.fault.code == "ST-RELAY"
     assert any(c.startswith("cal ref") and "ERR" in c for c in p.console)
     assert max(r[3] for r in rows) <= selftest.OPEN_PROBE_MA * 1.1
     assert p.over_s(rows) <= 0.02 + 1e-9
@@ -128,7 +128,7 @@ def test_hands_that_go_in_during_cal_ref_get_none_of_its_current(dip_after_s):
         {"at_s": ref_t + dip_after_s, "do": "immerse"}]
     p = Play(events, end_s=ref_t + 2.0).play()
     rows = p.after(ref_t + dip_after_s)
-    assert p.run.program.controller.fault["code"] == "ST-RELAY"
+    assert p.run.program.controller.fault.code == "ST-RELAY"
     assert not any("channel A gain" in c for c in p.console)  # no calibration from it
     assert_no_test_current(rows)
 
@@ -141,7 +141,7 @@ def test_no_procedure_runs_while_st_relay_is_latched(again):
     docs/safety/campaigns.md): each is refused, and nothing flows after the detection."""
     p = Play(WELD + login_then(["cal zero", again]), end_s=34.0).play()
     c = p.run.program.controller
-    assert c.fault["code"] == "ST-RELAY"
+    assert c.fault.code == "ST-RELAY"
     assert any(line.startswith(again) and "ERR REFUSED" in line and "switch the unit off"
                in line for line in p.console), p.console
     faulted = [r for r in p.rows if r[1] == "FAULT"]
@@ -176,7 +176,7 @@ def test_hands_that_go_in_during_the_self_test_never_share_its_test_current(dip_
     p.play()
     c = p.run.program.controller
     assert started
-    assert c.fault is not None and c.fault["code"] == "ST-RELAY", c.fault
+    assert c.fault is not None and c.fault.code == "ST-RELAY", c.fault
     states = [r[1] for r in p.after(press_t)]
     assert "WAIT_CONTACT" not in states and "RAMP_UP" not in states
     assert_no_test_current(p.after(started[0] + dip_after_s))
@@ -208,7 +208,7 @@ def test_hands_that_go_in_as_the_trip_test_starts_are_found_by_the_last_probe():
     p.play()
     assert hit
     c = p.run.program.controller
-    assert c.fault["code"] == "ST-RELAY" and "after the self-test" in c.fault["message"]
+    assert c.fault.code == "ST-RELAY" and "after the self-test" in c.fault.message
     rows = p.after(hit[0])
     assert "WAIT_CONTACT" not in [r[1] for r in rows]
     assert_no_test_current(rows)

@@ -60,7 +60,7 @@ def test_contact_timeout_is_a_fault_the_patient_can_acknowledge():
     dev.run_until_state("IDLE", 2.0)
     dev.press()
     assert dev.run_until_state("FAULT", 130.0)
-    assert dev.controller.fault["code"] == "CONTACT-TIMEOUT"
+    assert dev.controller.fault.code == "CONTACT-TIMEOUT"
     dev.press(hold_s=1.0)  # a short press does not acknowledge
     assert dev.state == "FAULT"
     dev.press(hold_s=3.2)
@@ -74,8 +74,8 @@ def test_short_at_start_is_refused_and_told():
     dev.run_until_state("IDLE", 2.0)
     dev.press()
     assert dev.run_until_state("FAULT", 10.0)
-    assert dev.controller.fault["code"] == "SHORT-AT-START"
-    assert "one tray" in dev.controller.fault["message"]
+    assert dev.controller.fault.code == "SHORT-AT-START"
+    assert "one tray" in dev.controller.fault.message
     assert dev.truth.peak_ma <= 0.3
 
 
@@ -140,7 +140,7 @@ def test_polarity_reversal_at_half_time_switches_at_zero_current():
     dev.loop.observers.append(watch)
     assert dev.run_until_state("REVERSING", 301.0)
     zero_since = None
-    while dev.state == "REVERSING" or dev.controller._seq is not None:
+    while dev.state == "REVERSING" or dev.controller.seqs.seq is not None:
         dev.loop.step()
         dev.loop.sleep_to_next()
         if abs(dev.rig.physics.patient_ma) < 0.01 and zero_since is None:
@@ -195,7 +195,7 @@ def test_technician_faults_are_not_cleared_by_the_patient():
     dev = device()
     dev.rig.inject("trip_dead")
     dev.run_until_state("FAULT", 2.0)
-    assert dev.controller.fault["code"] == "ST-TRIP"
+    assert dev.controller.fault.code == "ST-TRIP"
     dev.press(hold_s=3.5)
     assert dev.state == "FAULT"
     assert "FAULT-NEEDS-TECHNICIAN" in codes(dev)

@@ -226,7 +226,7 @@ def test_a_stuck_button_in_a_session_stops_it_and_latches_button_stuck():
     rig = ready()
     rig.pressed = True   # the press that starts the session, and the button stays down
     rig.until(State.FAULT, 20.0)
-    assert rig.c.fault["code"] == "BUTTON-STUCK"
+    assert rig.c.fault.code == "BUTTON-STUCK"
     assert rig.seen[-2:] == [State.RAMP_DOWN, State.FAULT]
     assert State.DONE not in rig.seen
     assert rig.cmd.is_safe()

@@ -35,7 +35,7 @@ def test_a_button_stuck_from_the_start_press_stops_the_session_gently_and_latche
     assert dev.truth.last_ma > 1.0    # it was treating: the stop must ramp, not trip
     assert dev.run_until_state("FAULT", 6.0)
     dev.run(0.5)
-    assert dev.controller.fault["code"] == "BUTTON-STUCK"
+    assert dev.controller.fault.code == "BUTTON-STUCK"
     truth = dev.rig.truth()
     assert abs(truth["patient_ma"]) < 0.1
     # the ground truth: a ramp, no step (the shock measure), and off within 5.2 s of the stop
@@ -56,13 +56,13 @@ def test_a_button_stuck_while_idle_refuses_use_and_a_hold_does_not_clear_it():
     dev.rig.inject("button_stuck")    # ... and the button jams in DONE
     t0 = dev.clock.now()
     assert dev.run_until_state("FAULT", BUTTON_STUCK_S + 0.5)
-    assert dev.controller.fault["code"] == "BUTTON-STUCK"
+    assert dev.controller.fault.code == "BUTTON-STUCK"
     assert dev.clock.now() - t0 >= BUTTON_STUCK_S - 0.1
     assert len(dev.controller.sessions_done) == 1  # no second session was started
     # cleared by the technician while the button is still jammed: it latches again
     assert dev.controller.clear_fault(dev.clock.now())
     assert dev.run_until_state("FAULT", 0.1)
-    assert dev.controller.fault["code"] == "BUTTON-STUCK"
+    assert dev.controller.fault.code == "BUTTON-STUCK"
     dev.rig.repair("button_stuck")
     dev.run(0.2)
     dev.press(HOLD_ACK_S + 0.5)       # a hold acknowledges patient faults, not this one

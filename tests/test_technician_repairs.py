@@ -16,7 +16,7 @@ def test_rule_faults_can_be_cleared_by_the_technician_after_a_repair(tmp_path, b
         b.run(20.0)
         b.rig.inject("sink_short")
         b.run(0.5)
-        assert b.prog.controller.fault["code"] == "R-OC-ABS"
+        assert b.prog.controller.fault.code == "R-OC-ABS"
         b.rig.repair("sink_short")
         assert b.ask("fault clear", max_s=3)[-1] == "OK"
         assert b.prog.controller.state == "IDLE"
@@ -31,7 +31,7 @@ def test_missing_settings_can_be_put_right_from_the_console(tmp_path, board):
     set_pin(tmp_path, PIN)
     b = Bench(tmp_path, board)  # no prescription, no limits: ST-SETTINGS
     try:
-        assert b.prog.controller.fault["code"] == "ST-SETTINGS"
+        assert b.prog.controller.fault.code == "ST-SETTINGS"
         login(b)
         assert b.ask("limits set density=0.2")[-1] == "OK"
         assert b.ask("rx set site=hands target=10 duration=5")[-1] == "OK"

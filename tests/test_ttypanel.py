@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from controller.faults import Fault
 from simtools import ttypanel
 from simtools.ttypanel import fault_advice, status_line
 
@@ -45,13 +46,14 @@ def test_the_line_says_where_the_hands_are(contact, said):
 
 
 def test_a_fault_shows_its_code_and_what_to_do():
-    fault = {"code": "R-OC-ABS", "message": "current 31.0 mA above 20.4 mA", "at_s": 40.0}
+    fault = Fault("R-OC-ABS", "current 31.0 mA above 20.4 mA", 40.0)
     program, rig = fake(state="FAULT", colour="red", fault=fault)
     assert "FAULT R-OC-ABS" in status_line(program, rig, 41.0, colour=False)
     advice = fault_advice(fault)
     assert "R-OC-ABS" in advice and "31.0 mA" in advice and "what to do:" in advice
-    assert "hold START" in fault_advice({"code": "SHORT-AT-START", "message": "short"})
-    assert "call service" in fault_advice({"code": "ST-TRIP", "message": "no trip"})
+    assert "hold START" in fault_advice(Fault("SHORT-AT-START", "short", 1.0,
+                                              patient_clearable=True))
+    assert "call service" in fault_advice(Fault("ST-TRIP", "no trip", 1.0))
 
 
 def test_a_shorter_line_leaves_nothing_of_a_longer_one(monkeypatch):

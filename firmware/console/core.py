@@ -303,7 +303,7 @@ class Console:
             lines.append("adc: no reading")
         load = c.load_estimate
         lines.append(f"load_ohm: {load:.0f}" if load is not None else "load_ohm: -")
-        lines.append(f"fault: {c.fault['code']} {c.fault['message']}" if c.fault else "fault: none")
+        lines.append(f"fault: {c.fault.code} {c.fault.message}" if c.fault else "fault: none")
         sess = c.session
         if sess is not None:
             left = max(0.0, c.rx.duration_min * 60.0 - sess.treat_s)

@@ -64,15 +64,15 @@ def _register_selftest_and_fault(con) -> None:
         f = p.controller.fault
         if f is None:
             return ["fault: none"], "OK"
-        return [f"fault: {f['code']}", f"message: {f['message']}",
-                f"at_s: {f['at_s']:.3f}"], "OK"
+        return [f"fault: {f.code}", f"message: {f.message}",
+                f"at_s: {f.at_s:.3f}"], "OK"
 
     def fault_clear(args):
         c = p.controller
         if c.fault is None:
             return ["no fault to clear"], "OK"
 
-        old = f"{c.fault['code']}: {c.fault['message']}"
+        old = f"{c.fault.code}: {c.fault.message}"
 
         def finish(result, error):
             if error is not None:
