@@ -43,6 +43,7 @@ from enum import Enum
 
 # (the button's and the service's names are also named here by the tests and the console)
 from .button import BUTTON_STUCK_S, DEBOUNCE_S, HOLD_ACK_S, StartButton  # noqa: F401
+from .comfort import ComfortControl
 from .contact import SHUNT_CODE, SHUNT_TEXT, ContactWatch, contact_state
 from .events import EventLog
 from .guards import (  # noqa: F401 - the constants are named here by the tests and tools
@@ -59,6 +60,7 @@ from .io import Command, Inputs, hold
 from .limits import DEVICE_MAX_MA, Limits, Prescription
 from .regulator import Regulator, RegulatorConfig
 from .rules import Reaction, Rule, RuleContext, RuleEngine
+from .select_button import SelectButton
 from .selftest import HINTS, SelfTestFailure, SelfTestSpec, self_test
 from .service import NO_SERVICE_FAULTS, ServiceRefused, ServiceRun, prepared  # noqa: F401
 from .states import CONTACT_RULE_STATES, SERVICE_FROM, SESSION_STATES, State, Trigger
@@ -133,6 +135,7 @@ class SessionRecord:
     reversals: int = 0
     reduced_target_ma: float | None = None   # the lower target in force now, if any
     lowest_target_ma: float | None = None    # the lowest target the device had to settle for
+    comfort_lowest_ma: float | None = None   # the lowest level the patient chose (SELECT)
 
     @property
     def mean_load_ohm(self) -> float | None:
@@ -209,6 +212,11 @@ class Controller:
         self._hv_since: float | None = None
         self._hv_off_since: float | None = 0.0
         self.button = StartButton(self._on_press, self._on_hold, self._on_stuck)
+        #: SELECT (controller/comfort.py): in IDLE ``select_listener(now)`` is called (the
+        #: device program's course chooses the next profile); in a session it lowers the level
+        self.comfort = ComfortControl()
+        self.select = SelectButton(lambda now: self.comfort.on_select(self, now))
+        self.select_listener = None
         self._stop_fault: tuple[str, str] | None = None  # latched when a gentle stop ends
         # session
         self._seq = None
@@ -246,7 +254,7 @@ class Controller:
             return sess.reduced_target_ma
         if self.state != State.TREAT:
             return None
-        return self.rx.max_average_ma(self.limits)
+        return self.comfort.target(self.rx.max_average_ma(self.limits))
 
     @property
     def density_estimate(self) -> float | None:
@@ -349,6 +357,7 @@ class Controller:
             self._adc_failures = 0
             self._last_sample_t = s.t
         self.button.update(now, inp.start_pressed)
+        self.select.update(now, inp.select_pressed)
         ctx = self._context(inp, period)
         self._account(ctx, period)
         # Safety rules first: a fault goes to the safe state within this period.
@@ -612,6 +621,7 @@ class Controller:
         self.density.restart(self.rx.duty)
         self._contact = ContactWatch(self.rx.area_cm2)
         self.compliance.reset()
+        self.comfort.restart()
         self.rules.clear()
         self._enter(now, State.SELF_TEST, Trigger.START_PRESS, "self-test before the session")
         self._seq = self._make_selftest()
@@ -836,9 +846,11 @@ class Controller:
         if self._contact.pause_now:
             self._pause(now, None)
             return self._cmd_base(PROBE_MA, probe=True)
+        allowed = goal   # the patient's lower level (SELECT) comes down at the ramp rate
+        goal = self.comfort.limit(goal, self._ref, rx.ramp_ma_s, PERIOD)
         if goal < self._ref:
-            if goal < rx.target_ma * 0.98 and now - self._limit_note_t > 5.0 and \
-                    not self._contact.capped:
+            if goal == allowed and goal < rx.target_ma * 0.98 and \
+                    now - self._limit_note_t > 5.0 and not self._contact.capped:
                 self._limit_note_t = now
                 self._emit(now, "warning", "DENSITY-LIMIT",
                            f"current reduced to {goal:.2f} mA: the immersed area looks smaller "
@@ -853,7 +865,7 @@ class Controller:
                             near_compliance(ctx, self.cfg, self.density.r_ref), rx.duty)
         reach = self._compliance(now, ctx)
         if sess is not None:
-            reduced = goal if goal < rx.target_ma * 0.98 else None
+            reduced = goal if goal < self.comfort.target(rx.target_ma) * 0.98 else None
             if reach is not None:
                 reduced = reach if reduced is None else min(reduced, reach)
             sess.note_target(reduced)
