@@ -782,6 +782,28 @@ def next_comfort_ma(prescribed_ma: float, lowest_ma: float | None,
     return None if nxt >= prescribed_ma else nxt
 
 
+def comfort_after_session(prescribed_ma: float, started_ma: float | None,
+                          lowest_ma: float | None, *, counted: bool) -> float | None:
+    """A profile's ``comfort_ma`` after one of its sessions (what the next one starts from).
+
+    :param prescribed_ma: the profile's prescription's target.
+    :param started_ma: the profile's ``comfort_ma`` the session started from (``None``: the
+        prescription).
+    :param lowest_ma: the lowest level the patient chose in it with SELECT (``None``: not
+        lowered).
+    :param counted: the session treated long enough to count as a treatment of the plan.
+
+    A session the patient lowered sets the next start at the lower of its lowest level and its
+    own start, plus :data:`COMFORT_RISE_MA` (:func:`next_comfort_ma`). A session that was not
+    lowered and counted lets the start rise by :data:`COMFORT_RISE_MA` towards the
+    prescription; one that was not lowered and did not count (stopped in its first minutes)
+    leaves it where it was: the patient has not shown that the level is comfortable.
+    """
+    if lowest_ma is None and not counted:
+        return None if started_ma is None or started_ma >= prescribed_ma else float(started_ma)
+    return next_comfort_ma(prescribed_ma, lowest_ma, started_ma)
+
+
 def comfort_step_down(level_ma: float) -> float:
     """The level after one press of "lower" during a session: :data:`COMFORT_STEP_MA` less, and
     no lower than :data:`COMFORT_FLOOR_MA`."""

@@ -106,6 +106,7 @@ class Delivery:
         self.density.restart(rx.duty)
         self.contact = ContactWatch(rx.area_cm2)
         self.compliance.reset()
+        self.ctl.comfort.restart()
 
     def ended(self, now: float) -> None:
         """The session ended: its full-immersion load is carried (CARRY_REF_S)."""
@@ -220,9 +221,11 @@ class Delivery:
         if self.contact.pause_now:
             self.pause(now, None)
             return self.command(PROBE_MA, probe=True)
+        allowed = goal   # the patient's lower level (SELECT) comes down at the ramp rate
+        goal = ctl.comfort.limit(goal, self.ref, rx.ramp_ma_s, PERIOD)
         if goal < self.ref:
-            if goal < rx.target_ma * 0.98 and now - self.limit_note_t > 5.0 and \
-                    not self.contact.capped:
+            if goal == allowed and goal < rx.target_ma * 0.98 and \
+                    now - self.limit_note_t > 5.0 and not self.contact.capped:
                 self.limit_note_t = now
                 self._emit(now, "warning", "DENSITY-LIMIT",
                            f"current reduced to {goal:.2f} mA: the immersed area looks smaller "
@@ -237,7 +240,7 @@ class Delivery:
                             near_compliance(ctx, ctl.cfg, self.density.r_ref), rx.duty)
         reach = self._compliance(now, ctx)
         if sess is not None:
-            reduced = goal if goal < rx.target_ma * 0.98 else None
+            reduced = goal if goal < ctl.comfort.target(rx.target_ma) * 0.98 else None
             if reach is not None:
                 reduced = reach if reduced is None else min(reduced, reach)
             sess.note_target(reduced)

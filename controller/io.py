@@ -2,7 +2,8 @@
 
 The controller imports nothing from ``hal``, ``sim`` or gpiozero. Each period the device loop
 hands it an :class:`Inputs` (the time, one ADC sample or the reason there is none, the START
-button and the hardware trip line) and applies the :class:`Command` it returns to the hardware.
+and SELECT buttons and the hardware trip line) and applies the :class:`Command` it returns to
+the hardware.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Inputs:
     start_pressed: bool = False
     hw_trip: bool = False
     trip_edge_t: float | None = None  # clock time of HW_TRIP's last rising edge, if known
+    select_pressed: bool = False      # the SELECT button's raw level (controller/comfort.py)
 
 
 @dataclass(slots=True)

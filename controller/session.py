@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 # (the button's, the service's, the delivery's and the relays' names are also named here by the
 # tests, the tools and the console)
 from .button import BUTTON_STUCK_S, DEBOUNCE_S, HOLD_ACK_S, StartButton  # noqa: F401
+from .comfort import ComfortControl
 from .context import ContextBuilder
 from .delivery import (  # noqa: F401
     CARRY_REF_S,
@@ -57,6 +58,7 @@ from .limits import Limits, Prescription
 from .regulator import RegulatorConfig
 from .relays import HV_SETTLE_S, RELAY_SETTLE_S, REVERSAL_DWELL_S, Sequences, Then  # noqa: F401
 from .rules import RuleContext, RuleEngine
+from .select_button import SelectButton
 from .selftest import SelfTestFailure, SelfTestSpec, self_test
 from .service import NO_SERVICE_FAULTS, ServiceRefused, ServiceRun, prepared  # noqa: F401
 from .states import SERVICE_FROM, SESSION_STATES, State, Trigger
@@ -88,6 +90,7 @@ class SessionRecord:
     reversals: int = 0
     reduced_target_ma: float | None = None   # the lower target in force now, if any
     lowest_target_ma: float | None = None    # the lowest target the device had to settle for
+    comfort_lowest_ma: float | None = None   # the lowest level the patient chose (SELECT)
 
     @property
     def mean_load_ohm(self) -> float | None:
@@ -180,6 +183,11 @@ class Controller:
         #: the command of the last period
         self.last_command = Command()
         self.button = StartButton(self._on_press, self._on_hold, self._on_stuck)
+        #: SELECT (controller/comfort.py): in IDLE ``select_listener(now)`` is called (the
+        #: device program's course chooses the next profile); in a session it lowers the level
+        self.comfort = ComfortControl()
+        self.select = SelectButton(lambda now: self.comfort.on_select(self, now))
+        self.select_listener = None
         self.latch = FaultLatch(self)
         self.seqs = Sequences()
         self.delivery = Delivery(self)
@@ -211,7 +219,7 @@ class Controller:
             return sess.reduced_target_ma
         if self.state != State.TREAT:
             return None
-        return self.rx.max_average_ma(self.limits)
+        return self.comfort.target(self.rx.max_average_ma(self.limits))
 
     @property
     def density_estimate(self) -> float | None:
@@ -317,6 +325,7 @@ class Controller:
         reader = self.reader
         period = reader.period(now)
         self.button.update(now, inp.start_pressed)
+        self.select.update(now, inp.select_pressed)
         ctx = reader.build(inp, period, self)
         if self.session is not None:
             self.session.account(ctx, period, self.last_command, self.state == State.TREAT)

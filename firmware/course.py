@@ -28,6 +28,16 @@ scores, the course events) and from the clock, and records what they decide.
   loads give SOFT-WATER or NO-SALT: a course event, a row in the log's events and
   :attr:`CourseService.advice` (for the course runner). It is not one of the controller's
   events, so that a scenario's event list stays what it was.
+- **SELECT** (:meth:`CourseService.select_next`, the controller's ``select_listener``): a press
+  in IDLE selects the next profile in the log's order (the prescription in force follows, as
+  with ``profile select``; audited as from the ``panel``), and says which (PROFILE-SELECTED).
+- **Comfort** (:func:`controller.course.comfort_after_session`): after a session the profile's
+  comfort level is what the next session starts from: the lowest level the patient chose with
+  SELECT plus 1 mA, rising by 1 mA a session that counts, back to the prescription. Each change
+  is saved with the profile (audited as the ``device``), a ``comfort`` course event and an info
+  event that says why (COMFORT-LOWERED, COMFORT-RISES, COMFORT-BACK); a session that starts
+  below the prescription says so at its start (COMFORT-START). ``profile set ID comfort=reset``
+  starts the next session at the prescription again.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ from controller.course import Override, Profile, Refusal, Screening
 from controller.limits import Prescription, PrescriptionError
 from hal import ClockLostError
 
-from . import store
+from . import settings, store
 from .treatlog import ProfileError
 
 #: the file that keeps which profile is selected
@@ -55,6 +65,8 @@ OTHERS_DAYS = 14
 EXTRA_KEYS = ("medication_unlocked", "decisions", "override")
 #: who records what the device does by itself (an override used), in the audit trail
 DEVICE = "device"
+#: who selects a profile with the SELECT button, in the audit trail
+PANEL = "panel"
 #: who screened the simulated unit's first profile (``ionto device --sim``, scenarios)
 PROVISIONING = "provisioning"
 NO_PROFILE = "NO-PROFILE"
@@ -163,6 +175,7 @@ class CourseService:
         self._loads: _Loads | None = None
         self._session_pid: str | None = None
         self.controller.start_gate = self.gate
+        self.controller.select_listener = self.select_next
         self.controller.session_listeners.append(self._session_ended)
 
     # --- the active profile -----------------------------------------------------------------
@@ -182,6 +195,37 @@ class CourseService:
         self._record(pid)
         store.save(self._active_path, "course", {"active": pid})
         self.active = pid
+
+    def select_next(self, now: float) -> str | None:
+        """SELECT pressed in IDLE: the next profile (the log's order, round) becomes the
+        active one, its prescription the one in force (as the console's ``profile select``),
+        audited as from the panel. Returns the id selected, or None (an event says why)."""
+        emit = self.controller.events.emit
+        ids = list(self.log.profiles())
+        if not ids:
+            emit(now, "warning", "SELECT-REFUSED", "SELECT pressed: no profile is set up on "
+                 "this unit; the technician adds one (profile add)")
+            return None
+        before = self.active
+        pid = ids[(ids.index(before) + 1) % len(ids)] if before in ids else ids[0]
+        if pid == before:
+            emit(now, "info", "PROFILE-SELECTED", f"{pid} is the only profile on this unit: "
+                 "press START to begin")
+            return pid
+        try:
+            profile, _ = self.profile(pid)
+            rx = self.controller.set_prescription(profile.prescription)
+            settings.save(self.program.data_dir, rx=rx)
+            self.select(pid)
+        except (PrescriptionError, ProfileError, OSError, RuntimeError) as exc:
+            emit(now, "warning", "SELECT-REFUSED", f"SELECT pressed: profile {pid} cannot be "
+                 f"selected ({exc}); the technician corrects it (profile set)")
+            return None
+        self.log.audit(now, PANEL, "profile select", before, pid, "SELECT pressed in IDLE")
+        emit(now, "info", "PROFILE-SELECTED",
+             f"{pid} selected ({rx.site}, {rx.target_ma:g} mA, {rx.duration_min:g} min): press "
+             "START to begin, SELECT for the next profile")
+        return pid
 
     # --- records ------------------------------------------------------------------------------
     def _record(self, pid: str) -> dict:
@@ -289,6 +333,12 @@ class CourseService:
         # the drug's tray the anode for the whole session: tray A in normal polarity, tray B
         # with the polarity relay switched (hardware/README.md, "Output path")
         self.controller.start_polarity = -1 if visit.setup.anode_tray == "B" else 1
+        if profile.comfort_ma is not None and rx.target_ma < profile.prescription.target_ma:
+            self.controller.events.emit(
+                now, "info", "COMFORT-START",
+                f"{pid}: this session goes to {rx.target_ma:g} mA, not the prescribed "
+                f"{profile.prescription.target_ma:g} mA: the current was lowered in an earlier "
+                f"session, and it rises by at most {rules.COMFORT_RISE_MA:g} mA a session")
         if visit.setup.anode_tray is not None:
             self.controller.events.emit(
                 now, "info", "DRUG-TRAY",
@@ -334,6 +384,8 @@ class CourseService:
 
     def _session_ended(self, sess) -> None:
         loads, self._loads = self._loads, None
+        if loads is not None:
+            self._comfort_after(loads.pid, sess)
         if loads is None or loads.contact_ohm is None:
             return
         rx = sess.prescription
@@ -348,6 +400,50 @@ class CourseService:
                                    "ramp_ohm": None if loads.ramp_ohm is None
                                    else round(loads.ramp_ohm, 1)})
             self.log.event(Event(self.program.clock.now(), "info", a.code, a.message))
+
+    def _comfort_after(self, pid: str, sess) -> None:
+        """The profile's comfort level after its session (see the module's docstring)."""
+        try:
+            profile, extras = self.profile(pid)
+        except (PrescriptionError, ProfileError, KeyError, TypeError, ValueError):
+            return   # a record the rules refuse: the next START says so (PROFILE-INVALID)
+        target = profile.prescription.target_ma
+        lowest = sess.comfort_lowest_ma
+        counted = sess.treat_s >= COUNTS_SHARE * sess.prescription.duration_min * 60.0 - 1e-9
+        new = rules.comfort_after_session(target, profile.comfort_ma, lowest, counted=counted)
+        if new == profile.comfort_ma:
+            return
+        then = (f"the next session starts at {new:g} mA and rises by at most "
+                f"{rules.COMFORT_RISE_MA:g} mA a session to the prescribed {target:g} mA"
+                if new is not None else f"the next session is at the prescribed {target:g} mA")
+        if lowest is not None:
+            code, text = "COMFORT-LOWERED", f"{pid}: the current was lowered to {lowest:g} mA; "
+        else:
+            code = "COMFORT-RISES" if new is not None else "COMFORT-BACK"
+            text = f"{pid}: the session at {profile.comfort_ma:g} mA was not lowered; "
+        self.save(replace(profile, comfort_ma=new), extras, DEVICE)
+        self.log.course_event(pid, "comfort", code,
+                              {"at": self.calendar.stamp(), "lowest_ma": lowest,
+                               "started_ma": profile.comfort_ma, "next_ma": new,
+                               "prescribed_ma": target})
+        self.controller.events.emit(self.program.clock.now(), "info", code, text + then)
+
+    def comfort_why(self, pid: str) -> str | None:
+        """Why the profile's next session starts below its prescription: the last comfort
+        course event, in words (None: no such event)."""
+        last = [e for e in self.log.course_events_of(pid) if e["kind"] == "comfort"]
+        if not last:
+            return None
+        e = last[-1]
+        d, on = e["detail"], (e["detail"].get("at") or e["t_utc"])[:10]
+        profile, _ = self.profile(pid)
+        if d.get("next_ma") != profile.comfort_ma:
+            return None   # changed since by the technician (profile set ID comfort=)
+        if e["code"] == "COMFORT-LOWERED":
+            return f"lowered to {d['lowest_ma']:g} mA by the patient on {on}"
+        if e["code"] == "COMFORT-RISES":
+            return f"risen by {rules.COMFORT_RISE_MA:g} mA after the session of {on}"
+        return None
 
     # --- what the technician does (the console's profile commands) ----------------------------
     def today(self) -> date:

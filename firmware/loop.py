@@ -3,10 +3,10 @@
 The loop is the only place where the controller meets the hardware. It is the same on the Pi and
 in the simulator; only the hardware bundle and the clock differ.
 
-Order within a period: one ADC sample (4.65 ms at 860 SPS), the button and the trip line, the
-controller's decision, the outputs, then one WDI edge. The watchdog is kicked from this loop
-itself, never from a thread, so a loop that hangs stops the edges and the external supervisor
-cuts HV after 200 ms.
+Order within a period: one ADC sample (4.65 ms at 860 SPS), the trip line, the buttons (START,
+then SELECT), the controller's decision, the outputs, then one WDI edge. The watchdog is kicked
+from this loop itself, never from a thread, so a loop that hangs stops the edges and the
+external supervisor cuts HV after 200 ms.
 
 Outputs are applied in an order that keeps relays dead-switched: the setpoint and the gate first,
 HV off before any relay moves, relays, then HV on. If the hardware layer refuses anything, the
@@ -50,8 +50,11 @@ class DeviceLoop:
         if tripped:
             active = hw.guard.trip_active_for
             edge = now - active if active is not None else None
-        return Inputs(now=now, sample=sample, adc_error=error,
-                      start_pressed=hw.panel.start_pressed, hw_trip=tripped, trip_edge_t=edge)
+        # SELECT is read after START at the same instant: in the simulator an input's read
+        # brings the physics up to the present, which START's read has done already.
+        start = hw.panel.start_pressed
+        return Inputs(now=now, sample=sample, adc_error=error, start_pressed=start,
+                      hw_trip=tripped, trip_edge_t=edge, select_pressed=hw.panel.select_pressed)
 
     def apply(self, cmd: Command) -> None:
         out = self.hw.output

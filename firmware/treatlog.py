@@ -120,6 +120,12 @@ CREATE INDEX hdss_profile ON hdss(profile_id, date);
 CREATE INDEX course_events_profile ON course_events(profile_id, id);
 """
 
+#: Version 3: the lowest level the patient chose with SELECT in each session (mA, average;
+#: NULL: not lowered), what the next session of the profile starts from (controller/comfort.py).
+SCHEMA_V3 = """
+ALTER TABLE sessions ADD COLUMN comfort_lowest_ma REAL
+"""
+
 #: The id the single prescription of a log of version 1 gets as the first profile.
 FIRST_PROFILE = "patient-1"
 #: At most this many people share the unit.
@@ -189,8 +195,16 @@ def _v1_to_v2(db, up: Upgrade) -> None:
                     "version 2; every earlier session is this profile's"))
 
 
+def _v2_to_v3(db, up: Upgrade) -> None:
+    """Version 3: each session's lowest comfort level, NULL for every session already in the
+    log (none was lowered: the unit had no way to). No row is removed, no value changed."""
+    for stmt in _statements(SCHEMA_V3):
+        db.execute(stmt)
+
+
 #: ``MIGRATIONS[n]`` brings a log from version ``n`` to ``n + 1``, in one transaction.
-MIGRATIONS: list[Callable[[sqlite3.Connection, Upgrade], None]] = [_v0_to_v1, _v1_to_v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection, Upgrade], None]] = [_v0_to_v1, _v1_to_v2,
+                                                                    _v2_to_v3]
 LATEST_VERSION = len(MIGRATIONS)
 
 
@@ -367,10 +381,11 @@ class TreatmentLog:
         self.db.execute(
             "UPDATE sessions SET end_utc=?, end_s=?, outcome=?, fault_code=?, treat_s=?, "
             "dose_ma_min=?, peak_ma=?, mean_load_ohm=?, pauses=?, reversals=?, "
-            "lowest_target_ma=? WHERE id=?",
+            "lowest_target_ma=?, comfort_lowest_ma=? WHERE id=?",
             (self._utc(), record.end_t, record.outcome, record.fault_code, record.treat_s,
              record.dose_ma_min, record.peak_ma, record.mean_load_ohm, record.pauses,
-             record.reversals, record.lowest_target_ma, self.session_id))
+             record.reversals, record.lowest_target_ma,
+             getattr(record, "comfort_lowest_ma", None), self.session_id))
         self.commit()
         self.session_id = None
 

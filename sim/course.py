@@ -19,7 +19,9 @@ Keys beyond the contract (``scenarios/README.md`` documents them):
   ``end_after_s`` (the visit's own limit, as a scenario's);
 - ``[expect]`` (checked by ``ionto sim``, exit 1 when one does not hold): ``refused``,
   ``advice`` (each profile's codes in order), ``completed`` (sessions), ``phase`` (at the end),
-  ``next_due`` (a date), ``reversals_max`` (in any one session), each a table by profile id,
+  ``next_due`` (a date), ``reversals_max`` (in any one session), ``start_ma`` (the target
+  each session started with, in order: the comfort level or the prescription's), each a table
+  by profile id,
   and ``peak_ma_max`` (the true current, over every session);
 - ``end_day``: the last day the course file speaks for (default: the last visit's day); the
   next due dates are told as of that day's end.
@@ -48,7 +50,8 @@ from .water import CONDUCTIVITY_RANGE, REFERENCE_US_CM
 TOP_KEYS = {"name", "seed", "start_date", "end_day", "water", "profile", "visit", "expect"}
 #: [expect]: what the course must show (each by profile id, but peak_ma_max over all sessions)
 EXPECT_KEYS = {"refused": "list", "completed": "int", "phase": "str", "advice": "list",
-               "next_due": "str", "reversals_max": "int", "peak_ma_max": "number"}
+               "next_due": "str", "reversals_max": "int", "peak_ma_max": "number",
+               "start_ma": "numbers"}
 WATER_KEYS = {"conductivity_us_cm"}
 SCREENING_KEYS = ("pregnancy", "epilepsy", "heart_condition", "implant")
 PROFILE_KEYS = {"id", "site", "target_ma", "duration_min", "waveform", "pulse_hz",
@@ -317,10 +320,14 @@ def _expect(path, e, profiles) -> dict:
                 raise ScenarioError(path, f"expect.{key}.{pid}", f"{show(pid)} is not a "
                                     f"profile of this file ({', '.join(profiles)})")
             ok = {"list": isinstance(v, list) and all(isinstance(x, str) for x in v),
+                  "numbers": isinstance(v, list) and all(
+                      isinstance(x, (int, float)) and not isinstance(x, bool)
+                      and 0.0 < x <= 100.0 for x in v),
                   "int": isinstance(v, int) and not isinstance(v, bool) and v >= 0,
                   "str": isinstance(v, str)}[kind]
             if not ok:
-                what = {"list": "a list of codes", "int": "a whole number from 0",
+                what = {"list": "a list of codes", "numbers": "a list of currents in mA (above "
+                        "0, at most 100)", "int": "a whole number from 0",
                         "str": "a text"}[kind]
                 raise ScenarioError(path, f"expect.{key}.{pid}", f"{show(v)} is not allowed; "
                                     f"allowed: {what}")

@@ -20,7 +20,7 @@ from .faults import CATALOGUE, UnknownFault, resolve
 from .numbers import BadNumber, number, show
 
 EVENT_KEYS = {
-    "press": set(), "hold": {"hold_s"}, "lift": set(), "immerse": set(),
+    "press": set(), "hold": {"hold_s"}, "select": {"hold_s"}, "lift": set(), "immerse": set(),
     "partial": {"fraction"}, "short": {"ohm"}, "unshort": set(),
     "fault": {"fault", "params"}, "repair": {"fault"}, "console": {"line"},
     "meter": {"factor"},
@@ -194,6 +194,9 @@ def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
         if do == "hold":
             args["hold_s"] = read_number(path, f"{where}.hold_s", args.get("hold_s", 3.0),
                                          0.0, 600.0, low_open=True, unit="s")
+        elif do == "select" and "hold_s" in args:
+            args["hold_s"] = read_number(path, f"{where}.hold_s", args["hold_s"], 0.0, 600.0,
+                                         low_open=True, unit="s")
         elif do == "partial":
             if "fraction" not in args:
                 raise ScenarioError(path, f"{where}.fraction", "missing; allowed: 0..1")
@@ -242,8 +245,9 @@ def parse_scenario(raw: dict, path: Path | str = "<scenario>") -> Scenario:
 
 
 class Player:
-    """Applies a scenario's events to the world at their times. ``console`` lines and button
-    holds are handed to the callbacks the composition root gives."""
+    """Applies a scenario's events to the world at their times. ``console`` lines are handed
+    to the callback the composition root gives. ``press`` and ``hold`` are START (held 0.2 s,
+    or ``hold_s``), ``select`` is SELECT (held 0.2 s, or ``hold_s``)."""
 
     def __init__(self, scenario: Scenario, rig, *, type_line=None):
         self.sc = scenario
@@ -251,6 +255,7 @@ class Player:
         self.type_line = type_line
         self.pending = list(scenario.events)
         self._release_at: float | None = None
+        self._select_release_at: float | None = None
         self.injected: list[tuple[float, str]] = []   # (time, fault name)
         self.presses = 0
 
@@ -258,6 +263,9 @@ class Player:
         if self._release_at is not None and now >= self._release_at:
             self.rig.set_button(False)
             self._release_at = None
+        if self._select_release_at is not None and now >= self._select_release_at:
+            self.rig.set_select_button(False)
+            self._select_release_at = None
         while self.pending and self.pending[0].at_s <= now + 1e-9:
             self.apply(self.pending.pop(0), now)
 
@@ -267,6 +275,9 @@ class Player:
             rig.set_button(True)
             self._release_at = now + (a.get("hold_s", 0.2) if ev.do == "hold" else 0.2)
             self.presses += 1
+        elif ev.do == "select":
+            rig.set_select_button(True)
+            self._select_release_at = now + a.get("hold_s", 0.2)
         elif ev.do == "lift":
             rig.lift()
         elif ev.do == "immerse":
@@ -293,4 +304,5 @@ class Player:
 
     @property
     def done(self) -> bool:
-        return not self.pending and self._release_at is None
+        return not self.pending and self._release_at is None and \
+            self._select_release_at is None

@@ -197,6 +197,11 @@ class CourseRun:
                         run.clock.now() >= PRESS_AT_S + REFUSED_END_S:
                     break
             summary = run.summary(time.perf_counter() - wall0)
+            # the session's own row (this power-on's): the target it started with and the
+            # lowest level the patient chose with SELECT
+            started = None
+            if run.program.controller.sessions_done or run.program.controller.session:
+                started = run.program.log.sessions_of(v.profile)[-1]
             if v.hdss is not None:
                 self._type(run, f"profile hdss {v.profile} {v.hdss}")
         finally:
@@ -210,6 +215,9 @@ class CourseRun:
             "max_step_ma": summary["max_step_ma"],
             "polarity_reversals": summary["polarity_reversals"],
             "treatment_s": summary["treatment_s"],
+            "start_ma": None if started is None
+            else json.loads(started["prescription"])["target_ma"],
+            "comfort_lowest_ma": None if started is None else started["comfort_lowest_ma"],
             "summary": f"{folder}/summary.json"})
         if not self.quiet:
             print(f"day {v.day:3d} {v.at} {v.profile:12s} {summary['outcome']:12s} "
@@ -303,6 +311,11 @@ def check_course_expect(course: Course, result: dict) -> list[str]:
                   default=0)
         if got > n:
             bad.append(f"{pid}: {got} polarity reversals in a session (at most {n})")
+    for pid, levels in e.get("start_ma", {}).items():
+        got = [s["start_ma"] for s in result["profiles"][pid]["sessions"]
+               if s["start_ma"] is not None]
+        if got != [float(x) for x in levels]:
+            bad.append(f"{pid}: sessions started at {got} mA (expected {levels})")
     if "peak_ma_max" in e:
         got = max((s["peak_ma"] for p in result["profiles"].values() for s in p["sessions"]),
                   default=0.0)

@@ -73,6 +73,12 @@ class SimDevice:
         self.run(hold_s)
         self.rig.set_button(False)
 
+    def select(self, hold_s: float = 0.2) -> None:
+        """The patient presses SELECT for ``hold_s``."""
+        self.rig.set_select_button(True)
+        self.run(hold_s)
+        self.rig.set_select_button(False)
+
     def start_and_treat(self, timeout: float = 120.0) -> bool:
         """Power-on self-test, press START, run until TREAT."""
         self.run_until_state(State.IDLE, 5.0)

@@ -45,8 +45,8 @@ def log_rows(out, sql, *args):
         db.close()
 
 
-def test_the_six_courses_the_issue_names_are_there_each_played_by_one_test():
-    assert NAMES == ["child-pulsed", "family", "medication", "same-day", "six-weeks",
+def test_the_course_files_are_there_each_played_by_one_test():
+    assert NAMES == ["child-pulsed", "comfort", "family", "medication", "same-day", "six-weeks",
                      "soft-water"]
     text = Path(__file__).read_text()
     assert all(f'played("{n}")' in text for n in NAMES)
@@ -108,6 +108,29 @@ def test_the_medication_mode_never_reverses_and_stays_within_8_ma(played):
         assert s["outcome"] == "completed" and s["polarity_reversals"] == 0
         assert s["peak_ma"] <= 8.2 and s["peak_reverse_ma"] < 0.5
         assert any("DRUG-TRAY" in e["detail"] for e in s["events"])
+
+
+@pytest.mark.hazard("H-COMFORT-1")
+def test_a_lowered_session_makes_the_next_start_lower_and_each_after_rise_1_ma(played):
+    course, result, out = played("comfort")
+    sessions = result["profiles"]["anna"]["sessions"]
+    assert [s["comfort_lowest_ma"] for s in sessions] == [9.0, None, None, None]
+    starts = [s["start_ma"] for s in sessions]
+    assert starts == [12.0, 10.0, 11.0, 12.0]
+    assert all(b - a <= 1.0 for a, b in zip(starts[1:], starts[2:], strict=False))
+    # on the ground truth: no session above the level it started with, the first one settled
+    # at the lowered 9 mA, no step anywhere
+    for s, level in zip(summaries(out, result, "anna"), starts, strict=True):
+        assert s["peak_ma"] <= level + 0.1 and s["max_step_ma"] <= 0.5
+    first = out / sessions[0]["summary"].replace("summary.json", "trace.csv")
+    rows = [line.split(",") for line in first.read_text().splitlines()[1:]]
+    late = [abs(float(r[5])) for r in rows if 60.0 <= float(r[0]) <= 300.0]
+    assert max(late) <= 9.05 and min(late) >= 8.9
+    assert log_rows(out, "SELECT comfort_lowest_ma FROM sessions WHERE profile_id='anna' "
+                    "ORDER BY id") == [(9.0,), (None,), (None,), (None,)]
+    codes = log_rows(out, "SELECT code FROM course_events WHERE profile_id='anna' AND "
+                     "kind='comfort' ORDER BY id")
+    assert codes == [("COMFORT-LOWERED",), ("COMFORT-RISES",), ("COMFORT-BACK",)]
 
 
 @pytest.mark.hazard("H-SITE-1")

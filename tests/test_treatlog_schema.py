@@ -130,7 +130,7 @@ def test_a_new_log_is_made_at_the_latest_version(tmp_path):
     path = tmp_path / "treatment.sqlite"
     lg = TreatmentLog(path)
     try:
-        assert lg.schema_version() == LATEST_VERSION == 2
+        assert lg.schema_version() == LATEST_VERSION == 3
         assert lg.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert lg.profiles() == {}          # no prescription given, no session: no profile
         assert lg.audit_rows() == []
@@ -158,7 +158,7 @@ def test_a_v1_log_is_upgraded_without_losing_or_changing_a_record(tmp_path):
     assert [len(before[t]) for t in V1_TABLES] == [4, 13, 20, 3]
     lg = TreatmentLog(path, prescription=RX, utc=clock())
     try:
-        assert lg.schema_version() == 2
+        assert lg.schema_version() == LATEST_VERSION
         assert lg.profiles() == {"patient-1": {"id": "patient-1", "prescription": RX}}
         assert [s["id"] for s in lg.sessions_of("patient-1")] == [1, 2, 3, 4]
         assert lg.mark_interrupted() == [4]   # the open session is still found as open
@@ -170,6 +170,7 @@ def test_a_v1_log_is_upgraded_without_losing_or_changing_a_record(tmp_path):
     # every session as it was, with its profile; the running one now interrupted
     for old, new in zip(before["sessions"], after["sessions"], strict=True):
         assert new.pop("profile_id") == "patient-1"
+        assert new.pop("comfort_lowest_ma") is None
         if old["outcome"] == "running":
             assert new.pop("outcome") == "interrupted" and new.pop("end_utc")
             old.pop("outcome"), old.pop("end_utc")
@@ -275,7 +276,7 @@ def test_a_migration_that_fails_after_its_first_statement_leaves_the_old_version
     monkeypatch.undo()
     lg = TreatmentLog(path, prescription=RX)             # and the next start upgrades it
     try:
-        assert lg.schema_version() == 2 and len(lg.sessions_of("patient-1")) == 3
+        assert lg.schema_version() == LATEST_VERSION and len(lg.sessions_of("patient-1")) == 3
     finally:
         lg.close()
 
@@ -307,8 +308,113 @@ def test_a_power_cut_in_the_middle_of_a_migration_leaves_the_old_version_whole(t
     assert rows(path) == before
     lg = TreatmentLog(path, prescription=RX)
     try:
-        assert lg.integrity_ok() and lg.schema_version() == 2
+        assert lg.integrity_ok() and lg.schema_version() == LATEST_VERSION
         assert [s["profile_id"] for s in lg.sessions()] == ["patient-1"] * 3
+    finally:
+        lg.close()
+
+
+ALL_TABLES = (*V1_TABLES, "profiles", "hdss", "course_events")
+
+
+def every_row(path) -> dict[str, list[dict]]:
+    """Every row of every table of a version-2 log, with its columns by name."""
+    db = sqlite3.connect(path)
+    try:
+        out = {}
+        for table in ALL_TABLES:
+            cur = db.execute(f"SELECT rowid, * FROM {table} ORDER BY rowid")
+            cols = [d[0] for d in cur.description]
+            out[table] = [dict(zip(cols, r, strict=True)) for r in cur]
+        return out
+    finally:
+        db.close()
+
+
+def write_v2_log(path, monkeypatch) -> None:
+    """A log as the software of schema version 2 wrote it: that software's own code (the
+    migrations up to version 2) with its rows, each written through the log's own methods, and
+    the sessions' ends with the statement of version 2 (no comfort column)."""
+    with monkeypatch.context() as m:
+        m.setattr(treatlog, "MIGRATIONS", treatlog.MIGRATIONS[:2])
+        m.setattr(treatlog, "LATEST_VERSION", 2)
+        lg = TreatmentLog(path, prescription=RX, utc=clock())
+        try:
+            assert lg.schema_version() == 2
+            assert "comfort_lowest_ma" not in columns(path, "sessions")
+            rx = Prescription(target_ma=12.0, duration_min=15.0).validated()
+            lg.save_profile("anna", profile("anna", comfort_ma=11.0), who="tech", t_s=1.0)
+            lg.record_hdss("anna", "2027-01-04", 3, "tech")
+            for sid in (1, 2):
+                lg.start_session(10.0 * sid, rx, profile_id="anna")
+                lg.event(Event(10.0 * sid + 1, "info", "CONTACT", f"contact {sid}"))
+                lg.trace(10.0 * sid + 2, "TREAT", 12.0, None, 2000.0)
+                lg.db.execute(   # the end as version 2 wrote it
+                    "UPDATE sessions SET end_utc=?, end_s=?, outcome=?, fault_code=?, "
+                    "treat_s=?, dose_ma_min=?, peak_ma=?, mean_load_ohm=?, pauses=?, "
+                    "reversals=?, lowest_target_ma=? WHERE id=?",
+                    ("2027-01-04T19:30:00+00:00", 10.0 * sid + 900, "completed", None, 900.0,
+                     180.0, 12.1, 2000.0, 0, 1, None, lg.session_id))
+                lg.session_id = None
+            lg.course_event("anna", "advice", "SOFT-WATER", {"at": "2027-01-04T19:31:00"})
+        finally:
+            lg.close()
+
+
+@pytest.mark.hazard("H-REC-1")
+def test_a_v2_log_gets_the_comfort_column_without_losing_or_changing_a_record(
+        tmp_path, monkeypatch):
+    path = tmp_path / "treatment.sqlite"
+    write_v2_log(path, monkeypatch)
+    assert user_version(path) == 2
+    before = every_row(path)
+    assert [len(before[t]) for t in ALL_TABLES] == [2, 2, 2, 1, 2, 1, 1]
+    lg = TreatmentLog(path, prescription=RX, utc=clock(100))
+    try:
+        assert lg.schema_version() == LATEST_VERSION == 3
+        assert [s["comfort_lowest_ma"] for s in lg.sessions_of("anna")] == [None, None]
+        # a session of the new version keeps the lowest level the patient chose
+        rec = SessionRecord(start_t=50.0, prescription=Prescription().validated(), end_t=60.0,
+                            outcome="completed", comfort_lowest_ma=9.0)
+        lg.start_session(50.0, rec.prescription, profile_id="anna")
+        lg.end_session(rec)
+        assert lg.sessions_of("anna")[-1]["comfort_lowest_ma"] == 9.0
+    finally:
+        lg.close()
+    after = every_row(path)
+    for table in ALL_TABLES:
+        old, new = before[table], after[table]
+        if table == "sessions":
+            new = new[:2]
+            for row in new:
+                assert row.pop("comfort_lowest_ma") is None
+        assert new == old[: len(new)] and len(old) == len(new), table
+    assert after["audit"] == before["audit"]      # a column added tells the trail nothing new
+    bak = tmp_path / "treatment.sqlite.v2.bak"    # and the copy of the log as it was
+    assert every_row(bak) == before and user_version(bak) == 2
+    assert "comfort_lowest_ma" not in columns(bak, "sessions")
+
+
+@pytest.mark.hazard("H-REC-1")
+def test_a_failed_comfort_migration_leaves_the_v2_log_whole(tmp_path, monkeypatch):
+    path = tmp_path / "treatment.sqlite"
+    write_v2_log(path, monkeypatch)
+    before = every_row(path)
+
+    def failing(db, up):
+        treatlog._v2_to_v3(db, up)                # the column added, in the transaction
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(treatlog, "MIGRATIONS", [*treatlog.MIGRATIONS[:2], failing])
+    with pytest.raises(TreatmentLogError) as err:
+        TreatmentLog(path, prescription=RX)
+    assert "from version 2 to 3" in str(err.value)
+    assert user_version(path) == 2 and "comfort_lowest_ma" not in columns(path, "sessions")
+    assert every_row(path) == before
+    monkeypatch.undo()
+    lg = TreatmentLog(path, prescription=RX)      # the next start upgrades it
+    try:
+        assert lg.schema_version() == 3 and len(lg.sessions_of("anna")) == 2
     finally:
         lg.close()
 
@@ -316,17 +422,18 @@ def test_a_power_cut_in_the_middle_of_a_migration_leaves_the_old_version_whole(t
 def test_a_log_of_a_newer_version_is_refused_and_left_unchanged(tmp_path):
     path = tmp_path / "treatment.sqlite"
     TreatmentLog(path).close()
+    newer = LATEST_VERSION + 1
     db = sqlite3.connect(path)
-    db.execute("PRAGMA user_version = 3")
+    db.execute(f"PRAGMA user_version = {newer}")
     db.close()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with pytest.raises(TreatmentLogError) as err:
         TreatmentLog(path, prescription=RX)
     msg = str(err.value)
-    assert "version 3" in msg and "(version 2)" in msg and "left unchanged" in msg
-    assert "newer software" in msg
+    assert f"version {newer}" in msg and f"(version {LATEST_VERSION})" in msg
+    assert "left unchanged" in msg and "newer software" in msg
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
-    assert user_version(path) == 3
+    assert user_version(path) == newer
 
 
 def test_a_file_that_is_not_a_treatment_log_is_refused(tmp_path):
@@ -529,7 +636,7 @@ def test_the_first_start_of_the_device_upgrades_a_v1_log(tmp_path, board):
                          notifier=Notifier(environ={}))
     try:
         log = prog.log
-        assert log.schema_version() == 2
+        assert log.schema_version() == LATEST_VERSION
         assert log.profiles() == {"patient-1": {"id": "patient-1", "prescription": asdict(rx)}}
         assert [s["profile_id"] for s in log.sessions()] == ["patient-1"] * 3
         assert [s["outcome"] for s in log.sessions()][-1] == "interrupted"
@@ -573,12 +680,13 @@ def test_ionto_log_reads_a_v1_log_and_refuses_a_newer_one(tmp_path, capsys):
 def test_ionto_device_refuses_a_newer_log_with_a_clear_message(tmp_path, capsys):
     path = tmp_path / "treatment.sqlite"
     TreatmentLog(path).close()
+    newer = LATEST_VERSION + 1
     db = sqlite3.connect(path)
-    db.execute("PRAGMA user_version = 3")
+    db.execute(f"PRAGMA user_version = {newer}")
     db.close()
     rc = cli.main(["device", "--sim", "--speed", "max", "--quiet", "--exit-after", "0.2",
                    "--data-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 1
-    assert err.startswith("ionto device: the treatment log") and "version 3" in err
-    assert "Traceback" not in err and user_version(path) == 3
+    assert err.startswith("ionto device: the treatment log") and f"version {newer}" in err
+    assert "Traceback" not in err and user_version(path) == newer

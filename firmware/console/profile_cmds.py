@@ -41,6 +41,18 @@ def yes_no(v) -> str:
     return "yes" if v else "no"
 
 
+def comfort_line(course, pid: str, profile) -> str:
+    """Where the next session starts, and why when it is below the prescription."""
+    if profile.comfort_ma is None:
+        return "comfort: the prescription"
+    why = course.comfort_why(pid)
+    return (f"comfort: {num(profile.comfort_ma, 2)} mA"
+            + (f" ({why})" if why else " (set by the technician)")
+            + "; each session that counts raises the next one's start by 1 mA, up to "
+            + f"{num(profile.prescription.target_ma, 2)}"
+            + " mA; comfort=reset starts at the prescription")
+
+
 def profile_lines(course, pid: str) -> list[str]:
     profile, extras = course.profile(pid)
     rx = rx_values(profile.prescription)
@@ -53,8 +65,7 @@ def profile_lines(course, pid: str) -> list[str]:
                   f"medication mode: "
                   f"{'unlocked' if extras.get('medication_unlocked') else 'locked'}"]
     lines += [f"maintenance: every {profile.maintenance_days} days",
-              f"comfort: {num(profile.comfort_ma, 2)} mA" if profile.comfort_ma is not None
-              else "comfort: the prescription"]
+              comfort_line(course, pid, profile)]
     s = profile.screening
     if s is None:
         lines.append("screening: none (no treatment until it is recorded)")
@@ -264,7 +275,7 @@ class ProfileCommands:
                         fields_[field] = int(v)
                     except ValueError:
                         raise ValueError(f"'{v[:16]}' is not a whole number of days") from None
-                elif k == "comfort" and v in ("none", "-"):
+                elif k == "comfort" and v in ("reset", "none", "-"):
                     fields_[field] = None
                 else:
                     fields_[field] = parse(v, typ)
