@@ -20,6 +20,7 @@ from . import settings
 from .course import CourseService, RtcCalendar
 from .indication import Indicator
 from .loop import DeviceLoop
+from .panelscreen import ScreenUpdater
 from .sdnotify import Notifier
 from .store import StoreError
 from .treatlog import FIRST_PROFILE, TreatmentLog, _utc
@@ -104,6 +105,11 @@ class DeviceProgram:
                               "(older than 12 months): recalibrate")
         self.loop = DeviceLoop(hw, c, clock)
         self.loop.observers.append(self._after_period)
+        # The patient's display, drawn after the control work, a page a period at most
+        # (firmware.panelscreen); START is refused while it does not show (H-DISPLAY-1).
+        self.screen = ScreenUpdater(self, hw.display)
+        self.loop.observers.append(self.screen.after_period)
+        self.course.display_problem = self.screen.not_showing
         self.notifier.ready()
 
     # --- wiring -----------------------------------------------------------------------------------
