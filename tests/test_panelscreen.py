@@ -89,6 +89,7 @@ def test_render_draws_what_the_drivers_text_and_rectangles_draw():
         render([], [(3, 0.5)])
 
 
+@pytest.mark.hazard("H-DISPLAY-1")
 def test_the_glass_shows_each_screen_and_a_page_a_period_at_most(tmp_path, board):
     prog, rig, _, _ = make(tmp_path, board)
     emu, loop = rig.display, prog.loop
@@ -123,6 +124,7 @@ def test_the_glass_shows_each_screen_and_a_page_a_period_at_most(tmp_path, board
     assert prog.screen.errors == 0 and not loop.observer_errors
 
 
+@pytest.mark.hazard("H-DISPLAY-1")
 def test_a_display_fault_mid_session_leaves_the_true_current_as_it_was(tmp_path, board):
     runs = []
     for fault in (False, True):
@@ -154,6 +156,7 @@ def test_a_display_fault_mid_session_leaves_the_true_current_as_it_was(tmp_path,
     assert prog_b.screen.showing         # back after the cable was plugged in again
 
 
+@pytest.mark.hazard("H-DISPLAY-1")
 def test_start_is_refused_while_the_display_does_not_show(tmp_path, board):
     prog, rig, truth, _ = make(tmp_path, board, display=False)
     assert run_until(prog, lambda: prog.controller.state == "IDLE", 5)
@@ -182,6 +185,7 @@ def test_start_is_refused_while_the_display_does_not_show(tmp_path, board):
     assert run_until(prog, lambda: prog.controller.state == "TREAT", 60)
 
 
+@pytest.mark.hazard("H-DISPLAY-1")
 def test_a_display_that_fails_is_retried_with_a_back_off_and_said_once(tmp_path, board):
     prog, rig, _, _ = make(tmp_path, board)
     assert run_until(prog, lambda: prog.screen.showing, 5)
