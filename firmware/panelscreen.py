@@ -85,6 +85,7 @@ class ScreenUpdater:
         self.errors = 0
         self._shown = bytearray(display.width * display.height // 8)  # the chip's RAM
         self._known: set[int] = set()            # the pages of it that are known
+        self._dirty = True                       # the RAM may differ from the newest frame
         self._want: bytearray | None = None      # the frame of the newest screen
         self._screen = None
         self._view_t = -1e9
@@ -171,8 +172,11 @@ class ScreenUpdater:
             if scr != self._screen:
                 self._screen = scr
                 self._want = render(scr.lines, [(b.line, b.fraction) for b in scr.bars])
+                self._dirty = True
                 if self.record_frames:
                     self.frames.append((now, self.program.controller.state, bytes(self._want)))
+        if self.showing and not self._dirty and now - self._check_t < CHECK_EVERY_S:
+            return   # the glass shows the newest frame, and the chip was heard from lately
         if self._retry_at is not None:
             if now < self._retry_at:
                 return
@@ -190,13 +194,14 @@ class ScreenUpdater:
                 return
             d.begin()              # the chip answered and took its settings; the glass off
             self._known = set()    # its RAM holds no known page
+            self._dirty = True
             room -= INIT_S
         want = self._want
         if want is None or room < PAGE_S:
             return
         width = d.width
         shown, known = self._shown, self._known
-        for page in range(len(want) // width):
+        for page in range(len(want) // width) if self._dirty else ():
             a, b = page * width, (page + 1) * width
             if page in known and shown[a:b] == want[a:b]:
                 continue
@@ -212,6 +217,7 @@ class ScreenUpdater:
             self.pages_sent += 1
             self._check_t = now
             return
+        self._dirty = False
         if not self.showing:
             d.power_on()           # a whole frame is in the RAM: the glass on
             self.showing, self.problem = True, None
@@ -233,6 +239,7 @@ class ScreenUpdater:
         self.showing = False
         self.problem = str(exc) or type(exc).__name__
         self._known = set()
+        self._dirty = True
         wait = RETRY_S[min(self._retries, len(RETRY_S) - 1)]
         self._retries += 1
         self._retry_at = now + wait

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 from adafruit_ssd1306 import SSD1306_I2C
@@ -109,6 +110,15 @@ def _columns(shift: int) -> tuple[list[bytes], list[bytes]]:
     return _COLUMNS[shift]
 
 
+@lru_cache(maxsize=256)
+def _line_bytes(line: str, shift: int, room: int) -> tuple[bytes, bytes]:
+    """A line's column bytes in its first page and in the page below (at most ``room``)."""
+    upper, lower = _columns(shift)
+    codes = line.encode("latin-1")
+    return (b"".join([upper[c] for c in codes])[:room],
+            b"".join([lower[c] for c in codes])[:room])
+
+
 def render(lines: Sequence[str], bars: Sequence[tuple[int, float]] = (), *,
            width: int = 128, height: int = 64) -> bytearray:
     """The frame for ``lines`` and ``bars`` (``(line, fraction)`` pairs) in the driver's
@@ -119,12 +129,11 @@ def render(lines: Sequence[str], bars: Sequence[tuple[int, float]] = (), *,
         if not line:
             continue
         page, shift = divmod(line_top(i), 8)
-        upper, lower = _columns(shift)
-        codes = line.encode("latin-1")
+        top, below = _line_bytes(line, shift, width - LEFT_MARGIN)
         start = page * width + LEFT_MARGIN
-        _or(frame, start, b"".join([upper[c] for c in codes])[:width - LEFT_MARGIN])
+        _or(frame, start, top)
         if shift and page + 1 < height // 8:
-            _or(frame, start + width, b"".join([lower[c] for c in codes])[:width - LEFT_MARGIN])
+            _or(frame, start + width, below)
     for line, fraction in bars:
         top = line_top(line) + BAR_OFFSET
         if top + BAR_ROWS > height:
