@@ -3,7 +3,8 @@
 Keys: space = a short press of START, ``h`` = a 3.5 s hold (acknowledges a fault a patient may
 clear), ``l`` = lift the hands out of the water / put them back, ``q`` = quit.
 
-The panel is redrawn in place, from the top of the terminal, every tenth period: the display's
+The panel is redrawn in place, below the lines printed before it (the console's path, the
+banner), every tenth period: the display's
 glass as the patient sees it (the emulated SSD1306's frame, :meth:`sim.ssd1306.Ssd1306Emulator.
 frame`, lit or dark as the chip drives it, not what the program meant to show), the status
 line (the LED, the OUTPUT light, the buzzer, the state, the current, where the hands are), and
@@ -36,8 +37,8 @@ COLOUR_CODES = {"off": "2", "red": "31", "green": "32", "yellow": "33", "blue": 
                 "magenta": "35", "cyan": "36", "white": "37"}
 #: clear from the cursor to the end of the line: a shorter line leaves nothing of a longer one
 CLEAR_EOL = "\x1b[K"
-#: the cursor to the top left, and the screen below the cursor cleared
-HOME, CLEAR_BELOW = "\x1b[H", "\x1b[J"
+#: the screen below the cursor cleared
+CLEAR_BELOW = "\x1b[J"
 #: a terminal this large (columns, rows) draws the glass in half blocks, a smaller one in braille
 HALF_BLOCK_COLUMNS, HALF_BLOCK_ROWS = 130, 37
 HALF_BLOCKS = {(0, 0): " ", (1, 0): "\u2580", (0, 1): "\u2584", (1, 1): "\u2588"}
@@ -174,7 +175,7 @@ class TerminalPanel:
         os.set_blocking(self.fd, False)
         self._release_at = None
         self._n = 0
-        sys.stdout.write("\x1b[2J")   # the panel is drawn from the top of a clear screen
+        self._drawn = 0   # how many lines the panel took when it was drawn last
 
     def poll(self) -> None:
         now = self.program.clock.now()
@@ -213,8 +214,12 @@ class TerminalPanel:
             if len(bare) >= size.columns:   # a wrapped line would move every line below it
                 line = bare[:size.columns - 1]
             out.append(line + CLEAR_EOL)
-        sys.stdout.write(HOME + "\n".join(out) + "\n" + CLEAR_BELOW)
+        # back to the first line of the panel drawn last (the lines above it, the console's
+        # path and the banner, stay), then every line again
+        up = f"\r\x1b[{self._drawn}A" if getattr(self, "_drawn", 0) else "\r"
+        sys.stdout.write(up + "\n".join(out) + "\n" + CLEAR_BELOW)
         sys.stdout.flush()
+        self._drawn = len(out)
 
     def close(self) -> None:
         termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)

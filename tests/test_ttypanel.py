@@ -55,8 +55,8 @@ def test_a_fault_shows_its_code_and_what_to_do():
 
 
 def test_a_shorter_line_leaves_nothing_of_a_longer_one(monkeypatch):
-    """After a session the line is shorter (no time left): each line is cleared to its end and
-    the screen below the panel too, from the top of the terminal."""
+    """After a session the line is shorter (no time left): the panel is drawn again from its
+    first line, each line cleared to its end and the screen below the panel too."""
     out = io.StringIO()
     monkeypatch.setattr(ttypanel.sys, "stdout", out)
     # a terminal wide enough for the whole line (the test's own may be 80 columns or none)
@@ -65,15 +65,20 @@ def test_a_shorter_line_leaves_nothing_of_a_longer_one(monkeypatch):
     panel = object.__new__(ttypanel.TerminalPanel)
     program, rig = fake(state="TREAT", session=SimpleNamespace(treat_s=1156.0))
     panel.program, panel.rig = program, rig
+    panel._drawn = 0
     panel.draw(10.0)
-    assert "00:44 left" in out.getvalue()
+    first = out.getvalue()
+    assert "00:44 left" in first
     program.controller.state, program.controller.session = "IDLE", None
     out.truncate(0)
+    out.seek(0)
     panel.draw(11.0)
-    text = out.getvalue().lstrip("\x00")
-    assert text.startswith(ttypanel.HOME) and text.endswith(ttypanel.CLEAR_BELOW)
+    text = out.getvalue()
+    drawn = first.count("\n")
+    assert text.startswith(f"\r\x1b[{drawn}A") and text.endswith(ttypanel.CLEAR_BELOW)
     assert "left" not in text
-    assert all(line.endswith(ttypanel.CLEAR_EOL) for line in text[3:-4].split("\n")[:-1])
+    body = text[len(f"\r\x1b[{drawn}A"):-len(ttypanel.CLEAR_BELOW)]
+    assert all(line.endswith(ttypanel.CLEAR_EOL) for line in body.split("\n")[:-1])
 
 
 def test_the_glass_in_half_blocks_and_in_braille_keeps_every_pixel():
