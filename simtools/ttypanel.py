@@ -4,19 +4,20 @@ Keys: space = a short press of START, ``h`` = a 3.5 s hold (acknowledges a fault
 clear), ``l`` = lift the hands out of the water / put them back, ``q`` = quit.
 
 The panel is redrawn in place, below the lines printed before it (the console's path, the
-banner), every tenth period: the display's
-glass as the patient sees it (the emulated SSD1306's frame, :meth:`sim.ssd1306.Ssd1306Emulator.
-frame`, lit or dark as the chip drives it, not what the program meant to show), the status
-line (the LED, the OUTPUT light, the buzzer, the state, the current, where the hands are), and
-a line with the fault and what to do about it. Every line is cleared to its end and the screen
-below the panel is cleared, so nothing of an older, longer frame stays.
+banner), every tenth period: the display's glass as the patient sees it (the emulated
+SSD1306's frame, :meth:`sim.ssd1306.Ssd1306Emulator.frame`, lit or dark as the chip drives it,
+not what the program meant to show), the status line (the LED, the OUTPUT light, the buzzer,
+the state, the current, where the hands are), a line with where the hands are (again: an
+80-column terminal cuts the status line's end), the fault and what to do about it, and the
+keys. Every line is cleared to its end and the screen below the panel is cleared, so nothing
+of an older, longer frame stays.
 
 The glass is 128 x 64 pixels. In half blocks (``▀▄█``, two pixel rows a character) it is 128
 columns by 32 rows, more than an 80 x 24 terminal; halving it to fit would merge the columns
 of a 5 x 8 font and the text would no longer read. So a terminal narrower than
 :data:`HALF_BLOCK_COLUMNS` or shorter than :data:`HALF_BLOCK_ROWS` gets the glass in braille
 cells (2 x 4 pixels a character, ``U+2800``-``U+28FF``): 64 columns by 16 rows, every pixel
-kept, which fits 80 x 24 with the frame and the two lines; a larger terminal gets half blocks.
+kept, which fits 80 x 24 with its frame and the three lines; a larger terminal gets half blocks.
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ def panel_lines(program, rig, now: float, *, columns: int, lines: int,
     if display is not None:
         out += glass_lines(display.frame(), columns, lines)
     out.append(status_line(program, rig, now, colour=colour))
-    out.append(fault_line(program))
+    # where the hands are and the fault again on a short line of their own: a status line cut
+    # to an 80-column terminal loses its end
+    out.append(f"{hands_text(rig.patient.contact)}; {fault_line(program)}")
     out.append(KEYS)
     return out
 
