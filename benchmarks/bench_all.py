@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
+import bench_display as bd  # noqa: E402
 import bench_foundation as bf  # noqa: E402
 import bench_sim as bs  # noqa: E402
 
@@ -76,6 +77,9 @@ def main(argv=None) -> int:
     row("full stack, 20-minute hands session",
         f"{per:.0f} µs a period: **{speed:.0f}x real time** ({speed_t:.0f}x writing "
         f"trace.csv; target 300x: {speed / 300:.2f})")
+
+    row("the patient's display, first minute of a hands session (`bench_display.py`)",
+        bd.readme_value(bd.measure(5, 60.0, say=lambda text: print(text, file=sys.stderr))))
 
     cells = run_matrix(jobs=2, phases=["TREAT"])
     parts = []

@@ -13,7 +13,9 @@ scores, the course events) and from the clock, and records what they decide.
   treatment log's rows are stamped with this time (the clock's local time, no time zone) once it
   is known; before it is (or while the clock has none), with the system's UTC.
 - **The gate** (:meth:`CourseService.gate`, the controller's ``start_gate``): START in IDLE is
-  judged by :func:`controller.course.check_visit` for the active profile: the clock, the
+  refused with ``DISPLAY`` while the patient's display does not show the screen
+  (:mod:`firmware.panelscreen`, hazard H-DISPLAY-1); otherwise it is judged by
+  :func:`controller.course.check_visit` for the active profile: the clock, the
   screening, the medication mode's lock, and the plan (TOO-SOON, which a technician's override
   lets through once). A refusal is a warning event with its code (the controller's), a course
   event in the log, and the unit stays idle. A session that may start runs the profile's
@@ -70,6 +72,8 @@ PANEL = "panel"
 #: who screened the simulated unit's first profile (``ionto device --sim``, scenarios)
 PROVISIONING = "provisioning"
 NO_PROFILE = "NO-PROFILE"
+#: START refused: the display does not show the screen (hazard H-DISPLAY-1)
+DISPLAY = "DISPLAY"
 
 
 class RtcCalendar:
@@ -174,6 +178,9 @@ class CourseService:
         self.refusals: list[dict] = []     # what was refused
         self._loads: _Loads | None = None
         self._session_pid: str | None = None
+        #: ``() -> str | None``: why the display does not show the screen, None while it does
+        #: (the program's :class:`firmware.panelscreen.ScreenUpdater`); None: not checked
+        self.display_problem = None
         self.controller.start_gate = self.gate
         self.controller.select_listener = self.select_next
         self.controller.session_listeners.append(self._session_ended)
@@ -294,8 +301,16 @@ class CourseService:
 
     def gate(self, now: float) -> Refusal | None:
         """START pressed in IDLE: None (the session starts, with the profile's effective
-        prescription in force) or the refusal."""
+        prescription in force) or the refusal.
+
+        The display comes first: the device does not start a session it cannot show (the
+        current, the time left, a pause's reason; hazard H-DISPLAY-1)."""
         pid = self.active
+        problem = self.display_problem() if self.display_problem is not None else None
+        if problem is not None:
+            return self._refuse(now, pid if pid in self.log.profiles() else None, Refusal(
+                DISPLAY, f"The display does not work ({problem}): the device will not start a "
+                         "session it cannot show. The technician checks the display's cable."))
         if pid is None or pid not in self.log.profiles():
             return self._refuse(now, None, Refusal(
                 NO_PROFILE, "No profile is selected: the technician adds one "

@@ -20,6 +20,7 @@ from . import settings
 from .course import CourseService, RtcCalendar
 from .indication import Indicator
 from .loop import DeviceLoop, Pacer
+from .panelscreen import ScreenUpdater
 from .sdnotify import Notifier
 from .store import StoreError
 from .treatlog import FIRST_PROFILE, TreatmentLog, _utc
@@ -116,6 +117,11 @@ class DeviceProgram:
                 c.events.emit(now, "warning", "CAL-OLD", f"calibration is {age} days old "
                               "(older than 12 months): recalibrate")
         self.loop.observers.append(self._after_period)
+        # The patient's display, drawn after the control work, a page a period at most
+        # (firmware.panelscreen); START is refused while it does not show (H-DISPLAY-1).
+        self.screen = ScreenUpdater(self, hw.display)
+        self.loop.observers.append(self.screen.after_period)
+        self.course.display_problem = self.screen.not_showing
         self.notifier.ready()
 
     # --- wiring -----------------------------------------------------------------------------------

@@ -36,7 +36,13 @@ polarity switch  100, 100, 100             two short beeps
 pause            100, 100, 100, 100, 100   three short beeps
 done             800                       one long beep
 fault            250, 250 x 4              four beeps, then silence
+START refused    400, 200, 400, 200, 400   three long beeps
+(no display)
 ===============  ========================  ==============================
+
+A START refused because the display does not show the screen (code ``DISPLAY``, hazard
+H-DISPLAY-1) is told by the light and the buzzer, the only ways left: the status LED is red,
+steady, for :data:`ALERT_S` seconds over the state's pattern, with three long beeps.
 
 Patterns are timed with the injected clock, from the control loop: no gpiozero ``blink`` threads.
 """
@@ -66,7 +72,12 @@ BEEPS = {
     "PAUSE": (0.1, 0.1, 0.1, 0.1, 0.1),
     "DONE": (0.8,),
     "FAULT": (0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25),
+    "DISPLAY": (0.4, 0.2, 0.4, 0.2, 0.4),
 }
+#: a refusal that the light and the buzzer tell: its code -> the LED colour over the state's
+ALERTS = {"DISPLAY": "red"}
+#: how long the alert's colour stays (s)
+ALERT_S = 3.0
 
 
 def led_for(state: str, now: float) -> str:
@@ -88,6 +99,8 @@ def beep_code(event) -> str | None:
         return "REVERSAL"
     if event.kind == "state" and event.code == "DONE":
         return "DONE"
+    if event.kind == "warning" and event.code in ALERTS:
+        return event.code
     return None
 
 
@@ -98,15 +111,24 @@ class Indicator:
         self.panel = panel
         self._beep: tuple[float, tuple[float, ...]] | None = None
         self.last_beep: str | None = None
+        self._alert: tuple[float, str] | None = None   # (until, colour)
 
     def on_event(self, event) -> None:
         code = beep_code(event)
         if code is not None:
             self._beep = (event.t, BEEPS[code])
             self.last_beep = code
+        if event.kind == "warning" and event.code in ALERTS:
+            self._alert = (event.t + ALERT_S, ALERTS[event.code])
 
     def update(self, now: float, state: str, output_on: bool) -> None:
-        self.panel.set_colour(led_for(state, now))
+        colour = led_for(state, now)
+        if self._alert is not None:
+            if now < self._alert[0] and state == State.IDLE:
+                colour = self._alert[1]
+            else:
+                self._alert = None
+        self.panel.set_colour(colour)
         self.panel.set_output_led(output_on)
         self.panel.set_buzzer(self._buzzer_on(now))
 

@@ -203,3 +203,26 @@ def plot_course_report(rep: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_frames(frames, out: Path, *, title: str = "", columns: int = 5) -> None:
+    """A strip of the display's glass, one image a state (``(t_s, state, rows)``, rows of
+    128 pixels, 1 lit), each named by its time and state; lit pixels as the OLED's light on
+    its dark glass."""
+    n = max(1, len(frames))
+    cols = min(columns, n)
+    lines = (n + cols - 1) // cols
+    fig, axes = plt.subplots(lines, cols, figsize=(2.6 * cols, 1.6 * lines + 0.4),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (t, state, rows) in zip(axes.flat, frames, strict=False):
+        ax.imshow(rows, cmap="Blues_r", vmin=0, vmax=1.4, interpolation="nearest")
+        ax.set_title(f"{t:.1f} s {state}", fontsize=8)
+    if not frames:
+        axes.flat[0].text(0.5, 0.5, "no frames", ha="center", va="center")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

@@ -4,7 +4,8 @@ The composition root's part of the simulator contract (../shared/SCENARIOS.md): 
 device program exactly as ``ionto device --sim`` does (HAL, controller, treatment log, panel,
 technician console) on a :class:`~sim.rig.SimRig`, lets :class:`sim.scenario.Player` act as the
 patient and the world, records the ground truth with :class:`sim.truth.TruthRecorder`, and
-writes ``summary.json``, ``trace.csv`` and (``--plot``) ``session.png``.
+writes ``summary.json``, ``trace.csv`` and (``--plot``) ``session.png`` and ``frames.png`` (the
+display's glass in each state the run went through).
 
 A simulated unit is provisioned like a unit from the factory: nominal calibration, the
 scenario's prescription, default limits, and the technician PIN ``123456`` (a simulated unit's
@@ -48,6 +49,10 @@ __all__ = ["ScenarioError", "ScenarioRun", "check_expect", "load_scenario", "pre
            "run_scenario"]
 from .thinning import PeakThinner
 
+#: frames.png: the glass taken this long into a state (a new screen is drawn within 0.35 s)
+FRAME_AFTER_S = 0.4
+#: frames.png shows at most this many states
+MAX_FRAMES = 30
 TRACE_COLUMNS = ("t_s", "state", "setpoint_ma", "measured_ma", "measured_b_ma", "patient_ma",
                  "electrode_v", "supply_v", "load_ohm", "contact", "polarity", "output_led")
 RX_FIELDS = {f.name for f in fields(Prescription)}
@@ -204,6 +209,10 @@ class ScenarioRun:
         # (a fault's peak lasts a period or two) and every state change (simtools/thinning.py)
         self._plot_thin = PeakThinner(max(0.05, self.horizon() / 2000), PLOT_KEYS) \
             if plot else None
+        # --plot: the display's glass as the patient saw it in each state (frames.png): taken
+        # FRAME_AFTER_S into the state (the screen drawn by then) or as the state ends
+        self.frames: list[tuple[float, str, list[list[int]]]] = []
+        self._frame_state: tuple[str, float] | None = None
         self.first_fault: dict | None = None
         # when an injected fault could first act on the patient (see ACTIVE_MA)
         self.active_t: float | None = None
@@ -317,6 +326,8 @@ class ScenarioRun:
                 self.rise_t = None
             self._prev_t = self.clock.now()
             self._prev_ma = ma
+        if self.plot:
+            self._take_frame()
         if self._trace is None and not self.plot:
             return  # the row is for trace.csv and the plot only
         ph = self.rig.physics
@@ -334,6 +345,22 @@ class ScenarioRun:
             # the plot's row adds the period's true peak: a shorted sink's 31 mA can last less
             # than the period whose mean patient_ma gives (19 mA in fault-sink-short)
             self._plot_thin.add(row + (round(self.truth.last_peak_ma, 4),))
+
+    def _take_frame(self) -> None:
+        state, now = self.program.controller.state, self.clock.now()
+        entered = self._frame_state
+        if entered is not None and entered[0] == state:
+            if entered[1] is not None and now - entered[1] >= FRAME_AFTER_S:
+                self._add_frame(entered)
+                self._frame_state = (state, None)   # this state's frame is taken
+            return
+        if entered is not None and entered[1] is not None:
+            self._add_frame(entered)                # a short state: as it ends
+        self._frame_state = (state, now)
+
+    def _add_frame(self, entered: tuple[str, float]) -> None:
+        if len(self.frames) < MAX_FRAMES:
+            self.frames.append((round(entered[1], 2), entered[0], self.rig.display.frame()))
 
     @property
     def plot_rows(self) -> list[tuple]:
@@ -463,8 +490,10 @@ def run_scenario(sc: Scenario, out_dir: Path | None, *, plot: bool = False,
     if out_dir is not None:
         (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         if plot:
-            from .plots import plot_scenario
+            from .plots import plot_frames, plot_scenario
             plot_scenario(run.plot_rows, summary, Path(out_dir) / "session.png")
+            plot_frames(run.frames, Path(out_dir) / "frames.png",
+                        title=f"{sc.name}: the display in each state")
     return summary
 
 

@@ -78,6 +78,19 @@ def test_the_scenario_plot_rows_hold_the_true_peak(tmp_path):
     assert len(rows) < 0.6 * summary["sim_s"] / 0.01      # thinned from 100 rows a second
     assert max(r[12] for r in rows) == pytest.approx(summary["peak_ma"], abs=0.01)
     assert summary["peak_ma"] > 30.0
+    # frames.png: the display's glass in each state the run went through, in their order
+    assert (tmp_path / "frames.png").stat().st_size > 5_000
+    states = [e["detail"] for e in summary["events"] if e["kind"] == "state"]
+    shown = [state for _, state, _ in run.frames]
+    assert shown[0] == "SELF_TEST" and shown[-1] == "FAULT"
+    assert [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]] == shown[1:]
+    fault_glass = run.frames[-1][2]
+    from firmware.screens import screen
+    from hal.display import render
+    scr = screen(run.program.screen.view(0.0))
+    frame = render(scr.lines, [(b.line, b.fraction) for b in scr.bars])
+    assert all(fault_glass[y][x] == (frame[(y >> 3) * 128 + x] >> (y & 7)) & 1
+               for y in range(64) for x in range(128))     # "Stopped: R-OC-ABS" on the glass
 
 
 def test_the_log_plot_draws_an_unknown_load_as_a_gap(tmp_path, monkeypatch):

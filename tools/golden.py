@@ -2,6 +2,7 @@
 
     python tools/golden.py record --why TEXT [--jobs 2] [--only NAME ...]
     python tools/golden.py check [--jobs 2] [--only NAME ...]
+    python tools/golden.py screens [--record]
 
 ``record`` plays every scenario in ``scenarios/`` and :data:`CAMPAIGN_RUNS` random campaign
 scenarios (a fixed seed, short and full profile mixed) and writes ``tests/golden/outputs.json``:
@@ -17,6 +18,10 @@ The record is what the device program and the simulator did: a change meant to b
 (the simulator's hot loops, the scenario runner) must leave every byte of it as it was. A
 change of the physics model or of the device's behaviour that moves the results is recorded
 again on purpose, with ``record``, in a commit of its own that says why.
+
+``screens`` compares the patient's screens, as the emulated display's glass shows them, with
+the images in ``tests/golden/screens/`` (``simtools/screenshots.py``); ``screens --record``
+writes them again (after a change of a screen's words or layout, in a commit that says so).
 
 In CI the check rides on the test suite, which already plays every scenario once:
 ``tests/test_scenarios.py`` compares each scenario's outputs with this record, and
@@ -161,13 +166,29 @@ def _commit() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("action", choices=["record", "check"])
+    ap.add_argument("action", choices=["record", "check", "screens"])
+    ap.add_argument("--record", action="store_true", help="screens: write the images again")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--only", nargs="*", help="check (or record again) only these runs "
                                               "(scenario stems or campaign run names); the "
                                               "others keep their record")
     ap.add_argument("--why", default="", help="record: why the outputs are recorded again")
     a = ap.parse_args(argv)
+    if a.action == "screens":
+        from simtools import screenshots
+        if a.record:
+            names = screenshots.record()
+            print(f"recorded {len(names)} screens in "
+                  f"{screenshots.GOLDEN_DIR.relative_to(ROOT)}")
+            return 0
+        bad = screenshots.differences()
+        for line in bad:
+            print(line)
+        print(f"{len(screenshots.VIEWS)} screens: "
+              f"{f'{len(bad)} differences' if bad else 'all as recorded'}")
+        return 1 if bad else 0
+    if a.record:
+        ap.error("--record is for screens; record the outputs with: record --why TEXT")
     if a.only:
         unknown = sorted(set(a.only) - {name for name, _, _ in all_runs()})
         if unknown:
