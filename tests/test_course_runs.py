@@ -86,6 +86,10 @@ def test_six_weeks_move_from_the_initial_phase_to_maintenance(played):
     assert [(p["day"], p["phase"]) for p in sam["phase"]] == [(0, "initial"), (21, "maintenance")]
     assert [h["score"] for h in sam["hdss"]] == [3, 3, 2, 2, 1, 2]
     assert len(sam["counted_sessions"]) == 12
+    # from the second week each session is stopped after more than half its 5 minutes, and
+    # each still counts (a stopped session counts when it treated at least half its time)
+    assert [s["outcome"] for s in sam["sessions"]] == ["completed"] * 3 + ["stopped"] * 9
+    assert all(150.0 <= s["treatment_s"] < 300.0 for s in sam["sessions"][3:])
     days = [s["day"] for s in sam["sessions"]]
     assert sum(d < 21 for d in days) == 9        # three a week in the initial phase
     assert days[-3:] == [21, 28, 35]              # then one a week
