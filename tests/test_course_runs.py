@@ -71,6 +71,10 @@ def test_a_second_session_the_same_day_is_refused_and_one_override_lets_one_thro
     got = [(s["at"], s["refused"]) for s in result["profiles"]["kim"]["sessions"]]
     assert got == [("08:00", None), ("19:00", "TOO-SOON"), ("19:10", None),
                    ("20:00", "TOO-SOON"), ("16:00", None)]
+    # the 08:00 session was stopped after more than half its time: it counts, so 19:00 is
+    # within 20 hours of a session
+    first = result["profiles"]["kim"]["sessions"][0]
+    assert first["outcome"] == "stopped" and 150.0 <= first["treatment_s"] < 300.0
     for s, summ in zip(result["profiles"]["kim"]["sessions"], summaries(out, result, "kim"),
                        strict=True):
         if s["refused"]:
@@ -99,6 +103,7 @@ def test_six_weeks_move_from_the_initial_phase_to_maintenance(played):
 def test_soft_water_is_advised_baking_soda_which_brings_the_target_within_reach(played):
     course, result, out = played("soft-water")
     first, second = summaries(out, result, "ines")
+    assert (first["outcome"], second["outcome"]) == ("stopped", "completed")
     assert first["reduced_target_ma"] is not None and first["reduced_target_ma"] < 14.0
     assert second["reduced_target_ma"] is None and second["peak_ma"] >= 14.5
     assert [(a["day"], a["code"]) for a in result["profiles"]["ines"]["advice"]] == \
@@ -117,8 +122,12 @@ def test_the_medication_mode_never_reverses_and_stays_within_8_ma(played):
 @pytest.mark.hazard("H-SITE-1")
 def test_a_child_on_pulsed_dc_stays_under_the_child_limit(played):
     course, result, out = played("child-pulsed")
+    # the second and third sessions stopped after more than half their time (they count: the
+    # next one is due on Monday, as [expect] says)
+    assert [s["outcome"] for s in summaries(out, result, "mia")] == \
+        ["completed", "stopped", "stopped"]
     for s in summaries(out, result, "mia"):
-        assert s["outcome"] == "completed" and s["peak_ma"] <= 15.1
+        assert s["peak_ma"] <= 15.1 and s["treatment_s"] >= 150.0
         assert any("PULSED-REDUCED" in e["detail"] for e in s["events"])
 
 
