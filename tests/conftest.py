@@ -82,3 +82,19 @@ def screened(prog, rig):
     from sim.rig import RTC_START
     provision_screening(prog.course, rig.rtc.time() or RTC_START)
     return prog
+
+
+#: the test files that hold the longest tests (whole sessions and courses played period by
+#: period), heaviest first: collected before the others, so that the workers of ``-n auto``
+#: begin with them and the short tests fill the end (``--dist worksteal`` takes work from the
+#: tail of a busy worker's queue), instead of one long test running alone at the end
+LONG_FIRST = ("test_course_runs.py", "test_golden.py", "test_scenarios.py", "test_regulation.py",
+              "test_session.py", "test_device.py", "test_every_state.py",
+              "test_course_device.py", "test_fault_matrix.py", "test_power_loss.py",
+              "test_dose_said_once.py", "test_console_terminal.py", "test_density_range.py",
+              "test_campaign_cluster.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: order kept within

@@ -71,6 +71,10 @@ def test_a_second_session_the_same_day_is_refused_and_one_override_lets_one_thro
     got = [(s["at"], s["refused"]) for s in result["profiles"]["kim"]["sessions"]]
     assert got == [("08:00", None), ("19:00", "TOO-SOON"), ("19:10", None),
                    ("20:00", "TOO-SOON"), ("16:00", None)]
+    # the 08:00 session was stopped after more than half its time: it counts, so 19:00 is
+    # within 20 hours of a session
+    first = result["profiles"]["kim"]["sessions"][0]
+    assert first["outcome"] == "stopped" and 150.0 <= first["treatment_s"] < 300.0
     for s, summ in zip(result["profiles"]["kim"]["sessions"], summaries(out, result, "kim"),
                        strict=True):
         if s["refused"]:
@@ -86,6 +90,10 @@ def test_six_weeks_move_from_the_initial_phase_to_maintenance(played):
     assert [(p["day"], p["phase"]) for p in sam["phase"]] == [(0, "initial"), (21, "maintenance")]
     assert [h["score"] for h in sam["hdss"]] == [3, 3, 2, 2, 1, 2]
     assert len(sam["counted_sessions"]) == 12
+    # from the second week each session is stopped after more than half its 5 minutes, and
+    # each still counts (a stopped session counts when it treated at least half its time)
+    assert [s["outcome"] for s in sam["sessions"]] == ["completed"] * 3 + ["stopped"] * 9
+    assert all(150.0 <= s["treatment_s"] < 300.0 for s in sam["sessions"][3:])
     days = [s["day"] for s in sam["sessions"]]
     assert sum(d < 21 for d in days) == 9        # three a week in the initial phase
     assert days[-3:] == [21, 28, 35]              # then one a week
@@ -95,6 +103,7 @@ def test_six_weeks_move_from_the_initial_phase_to_maintenance(played):
 def test_soft_water_is_advised_baking_soda_which_brings_the_target_within_reach(played):
     course, result, out = played("soft-water")
     first, second = summaries(out, result, "ines")
+    assert (first["outcome"], second["outcome"]) == ("stopped", "completed")
     assert first["reduced_target_ma"] is not None and first["reduced_target_ma"] < 14.0
     assert second["reduced_target_ma"] is None and second["peak_ma"] >= 14.5
     assert [(a["day"], a["code"]) for a in result["profiles"]["ines"]["advice"]] == \
@@ -136,8 +145,12 @@ def test_a_lowered_session_makes_the_next_start_lower_and_each_after_rise_1_ma(p
 @pytest.mark.hazard("H-SITE-1")
 def test_a_child_on_pulsed_dc_stays_under_the_child_limit(played):
     course, result, out = played("child-pulsed")
+    # the second and third sessions stopped after more than half their time (they count: the
+    # next one is due on Monday, as [expect] says)
+    assert [s["outcome"] for s in summaries(out, result, "mia")] == \
+        ["completed", "stopped", "stopped"]
     for s in summaries(out, result, "mia"):
-        assert s["outcome"] == "completed" and s["peak_ma"] <= 15.1
+        assert s["peak_ma"] <= 15.1 and s["treatment_s"] >= 150.0
         assert any("PULSED-REDUCED" in e["detail"] for e in s["events"])
 
 

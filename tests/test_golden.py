@@ -44,6 +44,13 @@ def test_the_campaign_runs_give_the_recorded_outputs():
     assert sorted(now) == sorted(names)
     bad = [line for name in names for line in g.differences(name, rec.get(name), now[name])]
     assert bad == []
+    # and each run keeps the campaign's safety properties, judged on its true figures (the
+    # 10 whole sessions are the random whole sessions the suite judges)
+    from simtools.campaign import check_properties, random_scenario
+    broken = {name: v for name, seed, index, profile in g.campaign_runs()
+              if (v := check_properties(random_scenario(seed, index, profile),
+                                        now[name]["figures"]))}
+    assert broken == {}
 
 
 def test_a_difference_names_the_run_the_file_and_the_first_field(tmp_path):

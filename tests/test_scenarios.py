@@ -112,7 +112,9 @@ def test_a_saved_scenario_replays_exactly(tmp_path):
 
 def test_campaign_runs_checks_properties_and_reports(tmp_path):
     from simtools.campaign import run_campaign
-    report = run_campaign(runs=4, seed=11, out=tmp_path, jobs=2)
+    # the short profile (each run ends within 150 s): the campaign's plumbing and its judge;
+    # random whole sessions are judged in test_golden.py (the recorded campaign's 10)
+    report = run_campaign(runs=4, seed=11, out=tmp_path, jobs=2, profile="short")
     data = json.loads((tmp_path / "campaign.json").read_text())
     assert data["runs"] == 4 and sum(data["outcomes"].values()) == 4
     assert report["violations"] == []
@@ -241,12 +243,15 @@ def test_campaign_saves_each_violation_as_a_replayable_scenario(tmp_path, monkey
     from simtools import campaign
     monkeypatch.setattr(campaign, "check_properties", lambda doc, summary: ["forced"])
     with ThreadPoolExecutor(1) as ex:  # the executor is pluggable
-        report = campaign.run_campaign(runs=1, seed=3, out=tmp_path, executor=ex)
-    assert report["violations"] == [{"scenario": "campaign-3-0", "violations": ["forced"]}]
+        report = campaign.run_campaign(runs=1, seed=3, out=tmp_path, executor=ex,
+                                       profile="short")
+    assert report["violations"] == [{"scenario": "campaign-short-3-0",
+                                     "violations": ["forced"]}]
     saved = list((tmp_path / "violations").glob("*.toml"))
     assert len(saved) == 1
-    assert load_scenario(saved[0]).events == parse_scenario(
-        campaign.random_scenario(3, 0), "x.toml").events
+    again = load_scenario(saved[0])
+    drawn = parse_scenario(campaign.random_scenario(3, 0, "short"), "x.toml")
+    assert (again.events, again.end_after_s) == (drawn.events, drawn.end_after_s)
 
 
 def test_short_campaign_profile_stops_early_and_keeps_its_events_inside():
