@@ -32,7 +32,6 @@ running when the display fails goes on.
 
 from __future__ import annotations
 
-from controller.session import PATIENT_CLEARABLE
 from controller.states import State
 from hal.display import render
 
@@ -148,8 +147,11 @@ class ScreenUpdater:
             done = c.sessions_done[-1] if c.sessions_done else None
             return View(state, dose_mas=done.dose_ma_min * 60.0 if done else None)
         if state == State.FAULT:
-            code = (c.fault or {}).get("code")
-            todo = "Fix, hold START 3 s" if code in PATIENT_CLEARABLE else "Take hands out"
+            fault = c.fault
+            code = fault.code if fault is not None else None
+            # the fault's own definition says whether the patient may clear it (controller.faults)
+            todo = "Fix, hold START 3 s" if fault is not None and fault.patient_clearable \
+                else "Take hands out"
             if code is not None and len(code) > CODE_FITS:
                 return View(state, fault_code=None, fault_todo=code[:21])
             return View(state, fault_code=code, fault_todo=todo)
