@@ -32,7 +32,9 @@ The states, and why:
 - the session's own self-test and WAIT_CONTACT: nothing flows yet and the level has not been
   felt; refused (SELECT-REFUSED), the patient presses SELECT once the current is felt.
 - RAMP_DOWN: the current already goes to zero; refused.
-- DONE, FAULT, the power-on self-test and a technician's procedure (SERVICE): refused, each
+- DONE: where the course asks for the patient's sweating score, a press shows the next score
+  (:mod:`.rating`); otherwise refused, as are
+- FAULT, the power-on self-test and a technician's procedure (SERVICE): refused, each
   with a plain reason; the technician's procedure drives the test load, not the patient.
 
 The lowest level chosen is the session's ``comfort_lowest_ma`` (the treatment log keeps it);
@@ -110,6 +112,9 @@ class ComfortControl:
             return
         if st in LOWERS_IN and ctrl.session is not None:
             self._lower(ctrl, now)
+            return
+        if st == State.DONE and ctrl.rating.open:
+            ctrl.rating.on_select(now)   # the next sweating score (controller/rating.py)
             return
         if st == State.SELF_TEST and ctrl.session is not None:
             why = REFUSALS[State.WAIT_CONTACT]

@@ -55,6 +55,7 @@ from .guards import (  # noqa: F401 - the constants are named here by the tests 
 )
 from .io import PERIOD, Command, Inputs
 from .limits import Limits, Prescription
+from .rating import RatingPrompt
 from .regulator import RegulatorConfig
 from .relays import HV_SETTLE_S, RELAY_SETTLE_S, REVERSAL_DWELL_S, Sequences, Then  # noqa: F401
 from .rules import RuleContext, RuleEngine
@@ -188,6 +189,10 @@ class Controller:
         self.comfort = ComfortControl()
         self.select = SelectButton(lambda now: self.comfort.on_select(self, now))
         self.select_listener = None
+        #: the HDSS score on the DONE screen (controller/rating.py): the course asks for it;
+        #: ``rating_listener(now, score)`` saves the score the patient confirms with START
+        self.rating = RatingPrompt()
+        self.rating_listener = None
         self.latch = FaultLatch(self)
         self.seqs = Sequences()
         self.delivery = Delivery(self)
@@ -362,6 +367,8 @@ class Controller:
                 self._emit(now, "warning", refusal.code, refusal.message)
                 return
             self._start_session(now)
+        elif self.state == State.DONE:
+            self.rating.on_start(self, now)   # the score shown saved, if one is asked
         elif self.state == State.SELF_TEST and self.session is not None:
             if self.seqs.then != Then.STOPPED:
                 self._emit(now, "info", "STOP-BY-PATIENT", "START pressed: the session will not "
@@ -417,6 +424,7 @@ class Controller:
                                       self.calibration_problem, self.settings_problem))
 
     def _start_session(self, now: float) -> None:
+        self.rating.clear()
         self.session = SessionRecord(start_t=now, prescription=self.rx)
         self._emit(now, "session", "SESSION-START",
                    f"{self.rx.site}, {self.rx.target_ma:g} mA {self.rx.waveform}, "
@@ -451,7 +459,8 @@ class Controller:
         if st == State.IDLE:
             return Command()
         if st == State.DONE:
-            if inp.now - self.state_since >= DONE_SHOW_S:
+            if inp.now >= self.rating.done_until(self.state_since, DONE_SHOW_S):
+                self.rating.clear()
                 self._enter(inp.now, State.IDLE, Trigger.DONE_SHOWN, "ready")
             return Command()
         d = self.delivery

@@ -52,7 +52,8 @@ class Trigger(StrEnum):
     PAUSE_TIMEOUT = "pause timeout"
     TREATMENT_COMPLETE = "treatment complete"
     RAMP_ENDED = "ramp down ended"
-    DONE_SHOWN = "10 s shown"
+    SELECT_PRESS = "SELECT press"
+    DONE_SHOWN = "done shown"
     FAULT = "fault"
     TECH_CLEAR = "technician clear"
     SERVICE_START = "procedure started"
@@ -147,7 +148,12 @@ TRANSITIONS: tuple[Transition, ...] = (
                "HV off, patient relay open; SESSION-END"),
     Transition(S.RAMP_DOWN, T.RAMP_ENDED, "a stuck START waiting", S.FAULT,
                "HV off, patient relay open; latch BUTTON-STUCK"),
-    Transition(S.DONE, T.DONE_SHOWN, "-", S.IDLE, "ready"),
+    Transition(S.DONE, T.SELECT_PRESS, "a sweating score asked, not saved", S.DONE,
+               "the next score shown (1, 2, 3, 4, 1 ...); the screen kept 60 s more"),
+    Transition(S.DONE, T.START_PRESS, "a score shown, not saved", S.DONE,
+               "the score saved (HDSS-ENTERED), or HDSS-NOT-SAVED with why"),
+    Transition(S.DONE, T.DONE_SHOWN, "10 s after DONE, or after the score was saved; 60 s after "
+               "the last SELECT while a score is being chosen", S.IDLE, "ready"),
     Transition(S.FAULT, T.START_HOLD, "CONTACT-TIMEOUT or SHORT-AT-START", S.IDLE,
                "FAULT-ACK; ready"),
     Transition(S.FAULT, T.START_HOLD, "any other fault", S.FAULT, "FAULT-NEEDS-TECHNICIAN"),

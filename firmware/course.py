@@ -33,6 +33,12 @@ scores, the course events) and from the clock, and records what they decide.
 - **SELECT** (:meth:`CourseService.select_next`, the controller's ``select_listener``): a press
   in IDLE selects the next profile in the log's order (the prescription in force follows, as
   with ``profile select``; audited as from the ``panel``), and says which (PROFILE-SELECTED).
+- **The sweating score** (:mod:`controller.rating`): as a session that counts ends and the
+  profile's HDSS score is due (:meth:`CourseService.hdss_due`: the course's first day, then a
+  week after the last score), the DONE screen asks for it; SELECT shows the scores, START saves
+  the one shown (:meth:`CourseService.rating_entered`: the log's HDSS row as entered by the
+  ``panel``, an audit row, the plan's phase brought up to date). Nothing is asked of a session
+  stopped early or ended on a fault.
 - **Comfort** (:func:`controller.course.comfort_after_session`): after a session the profile's
   comfort level is what the next session starts from: the lowest level the patient chose with
   SELECT plus 1 mA, rising by 1 mA a session that counts, back to the prescription. Each change
@@ -183,6 +189,8 @@ class CourseService:
         self.display_problem = None
         self.controller.start_gate = self.gate
         self.controller.select_listener = self.select_next
+        self.controller.rating_listener = self.rating_entered
+        self._rating_pid: str | None = None
         self.controller.session_listeners.append(self._session_ended)
 
     # --- the active profile -----------------------------------------------------------------
@@ -401,6 +409,7 @@ class CourseService:
         loads, self._loads = self._loads, None
         if loads is not None:
             self._comfort_after(loads.pid, sess)
+            self._rating_after(loads.pid, sess)
         if loads is None or loads.contact_ohm is None:
             return
         rx = sess.prescription
@@ -459,6 +468,41 @@ class CourseService:
         if e["code"] == "COMFORT-RISES":
             return f"risen by {rules.COMFORT_RISE_MA:g} mA after the session of {on}"
         return None
+
+    # --- the patient's sweating score on the panel (controller/rating.py) ---------------------
+    def hdss_due(self, pid: str, today: date) -> date:
+        """The day the profile's next HDSS score is due (the course's start, then weekly)."""
+        hdss = [(date.fromisoformat(h["date"]), h["score"]) for h in self.log.hdss_of(pid)]
+        return rules.next_hdss_date(self.course_start(pid, today), hdss)
+
+    def _rating_after(self, pid: str, sess) -> None:
+        """A session that counts has ended: the DONE screen asks for the score if it is due."""
+        self._rating_pid = None
+        counted = sess.treat_s >= COUNTS_SHARE * sess.prescription.duration_min * 60.0 - 1e-9
+        if not counted or sess.outcome == "fault":
+            return
+        try:
+            today = self.today()
+            if self.hdss_due(pid, today) > today:
+                return
+        except (ClockLostError, ProfileError, ValueError):
+            return   # no date to judge by, or a record the rules refuse: nothing is asked
+        self._rating_pid = pid
+        self.controller.rating.ask()
+
+    def rating_entered(self, now: float, score: int) -> None:
+        """The patient confirmed ``score`` on the DONE screen: recorded for today as entered
+        on the ``panel``, audited, and the plan's phase brought up to date. Raises what the
+        log raises (the controller says the score was not saved, and why)."""
+        pid = self._rating_pid
+        if pid is None:
+            raise ProfileError("no profile asked for a score")
+        day = self.today()
+        self.log.record_hdss(pid, day, score, PANEL)
+        self.log.audit(now, PANEL, "profile hdss", None, f"{pid} {day.isoformat()} hdss={score}",
+                       "entered by the patient after the session")
+        self.refresh_phase(pid, day)
+        self._rating_pid = None
 
     # --- what the technician does (the console's profile commands) ----------------------------
     def today(self) -> date:

@@ -3,7 +3,7 @@
 :class:`ScreenUpdater` is an observer of the control loop (:class:`firmware.loop.DeviceLoop`):
 after each period's control work it
 
-1. builds the view of the device's state (:func:`view_of`) and its screen
+1. builds the view of the device's state (:meth:`ScreenUpdater.view`) and its screen
    (:mod:`firmware.screens`), at most every :data:`VIEW_EVERY_S` (a few times a second: what a
    patient can read, and the current's digits do not flicker);
 2. renders the screen into a frame (:func:`hal.display.render`) and compares it, page by page,
@@ -93,6 +93,7 @@ class ScreenUpdater:
         self._retries = 0
         self._lost_said = False
         self._state_seen: str | None = None
+        self._active_seen: str | None = None
         self._state_text: dict[str, str | None] = {}
         self.frames: list[tuple[float, str, bytes]] = []   # (t, state, frame) if recording
         self.record_frames = False
@@ -111,25 +112,34 @@ class ScreenUpdater:
         plan's due date), never a read of the real-time clock."""
         self._state_text = {}
         course = getattr(self.program, "course", None)
-        if state == State.IDLE and course is not None and course.active is not None \
-                and self._calendar_known():
-            try:
-                self._state_text["due"] = _due_text(course.due(course.active,
-                                                               course.calendar.now()))
-            except Exception:  # noqa: BLE001 - the screen leaves out what it cannot know
-                self._state_text["due"] = None
+        if course is None:
+            return
+        try:
+            if state == State.IDLE:
+                self._state_text["n"] = len(course.log.profiles())
+                if course.active is not None and self._calendar_known():
+                    self._state_text["due"] = _due_text(course.due(course.active,
+                                                                   course.calendar.now()))
+            elif state == State.DONE and course.session_profile is not None \
+                    and self._calendar_known():
+                nxt = course.due(course.session_profile, course.calendar.now()).next_date
+                self._state_text["next"] = f"{nxt:%m-%d}" if nxt is not None else None
+        except Exception:  # noqa: BLE001 - the screen leaves out what it cannot know
+            pass
 
     def view(self, now: float) -> View:
         """The view of the device's state now."""
         c = self.program.controller
         state = c.state
-        if state != self._state_seen:
-            self._state_seen = state
-            self._on_state(state)
         course = getattr(self.program, "course", None)
+        active = course.active if course is not None else None
+        if state != self._state_seen or active != self._active_seen:
+            # a new state, or SELECT chose another profile: its due date looked up once
+            self._state_seen, self._active_seen = state, active
+            self._on_state(state)
         if state == State.IDLE:
             return View(state, profile=course.active if course else None,
-                        due=self._state_text.get("due"))
+                        due=self._state_text.get("due"), profiles=self._state_text.get("n", 0))
         sess = c.session
         if state in (State.RAMP_UP, State.TREAT, State.REVERSING):
             s = self.program.loop.last_sample
@@ -145,7 +155,10 @@ class ScreenUpdater:
             return View(state, pause_reason=PAUSE_WORDS.get(code, "Contact lost"))
         if state == State.DONE:
             done = c.sessions_done[-1] if c.sessions_done else None
-            return View(state, dose_mas=done.dose_ma_min * 60.0 if done else None)
+            r = c.rating
+            return View(state, dose_mas=done.dose_ma_min * 60.0 if done else None,
+                        next_date=self._state_text.get("next"), rate_sweating=r.open,
+                        score=r.score, score_saved=r.saved_at is not None)
         if state == State.FAULT:
             fault = c.fault
             code = fault.code if fault is not None else None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from controller.rating import SCORE_WORDS
+
 COLUMNS = 21
 MAX_LINES = 4
 
@@ -31,7 +33,13 @@ class View:
     advice: tuple[str, ...] = ()
     dose_mas: float | None = None
     next_date: str | None = None
+    #: the DONE screen asks for the sweating score (controller/rating.py) ...
     rate_sweating: bool = False
+    #: ... the score shown (None before the first press of SELECT), and whether it was saved
+    score: int | None = None
+    score_saved: bool = False
+    #: the number of profiles on the unit: with more than one, IDLE says what SELECT does
+    profiles: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,8 +77,8 @@ def screen(v: View) -> Screen:
     st = v.state
     bars: list[Bar] = []
     if st == "IDLE":
-        lines = ["Ready", f"For: {v.profile}" if v.profile else "", v.due or "",
-                 "Press START"]
+        lines = [f"Ready: {v.profile}" if v.profile else "Ready", v.due or "", "Press START",
+                 "SELECT = next person" if v.profiles > 1 else ""]
     elif st == "SELF_TEST":
         lines = ["Checking the device", "Please wait"]
     elif st == "WAIT_CONTACT":
@@ -90,10 +98,16 @@ def screen(v: View) -> Screen:
     elif st == "RAMP_DOWN":
         lines = ["Nearly done", "Current going down", "Keep hands in", ""]
     elif st == "DONE":
-        lines = ["Done! Dry your hands",
-                 f"Dose {v.dose_mas / 60:.0f} mA min" if v.dose_mas is not None else "",
-                 f"Next: {v.next_date}" if v.next_date else "",
-                 "Rate your sweating" if v.rate_sweating else "Moisturise your skin"]
+        dose = f"Dose {v.dose_mas / 60:.0f} mA min" if v.dose_mas is not None else ""
+        nxt = f"Next: {v.next_date}" if v.next_date else ""
+        if v.score_saved and v.score is not None:
+            lines = ["Thank you!", f"Sweating {v.score} saved", nxt, "Moisturise your skin"]
+        elif v.rate_sweating and v.score is not None:
+            lines = ["Rate your sweating:", f"{v.score} {SCORE_WORDS[v.score]}",
+                     "SELECT = change", "START = save"]
+        else:
+            lines = ["Done! Dry your hands", dose, nxt,
+                     "SELECT: rate sweating" if v.rate_sweating else "Moisturise your skin"]
     elif st == "FAULT":
         lines = [f"Stopped: {v.fault_code or 'fault'}", v.fault_todo or "Take hands out",
                  "", "Press START"]

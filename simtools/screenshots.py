@@ -23,7 +23,8 @@ GOLDEN_DIR = Path(__file__).resolve().parents[1] / "tests" / "golden" / "screens
 
 #: one view a screen worth keeping: every state, and the variants a state's screen has
 VIEWS: dict[str, View] = {
-    "idle": View("IDLE", profile="anna", due="Due today"),
+    "idle": View("IDLE", profile="anna", due="Due today", profiles=1),
+    "idle-family": View("IDLE", profile="anna", due="Not yet: 12-04", profiles=3),
     "idle-no-profile": View("IDLE"),
     "self-test": View("SELF_TEST"),
     "wait-contact": View("WAIT_CONTACT"),
@@ -36,7 +37,10 @@ VIEWS: dict[str, View] = {
     "paused": View("PAUSED", pause_reason="A hand came out"),
     "reversing": View("REVERSING", time_left_s=600),
     "ramp-down": View("RAMP_DOWN"),
-    "done": View("DONE", dose_mas=18000, next_date="01-06", rate_sweating=True),
+    "done": View("DONE", dose_mas=18000, next_date="01-06"),
+    "done-rate": View("DONE", dose_mas=18000, next_date="01-06", rate_sweating=True),
+    "done-rating": View("DONE", dose_mas=18000, next_date="01-06", rate_sweating=True, score=2),
+    "done-rated": View("DONE", dose_mas=18000, next_date="01-06", score=2, score_saved=True),
     "fault": View("FAULT", fault_code="R-OC-ABS", fault_todo="Take hands out"),
     "advice-baking-soda": View("ADVICE", advice=ADVICE["baking_soda"]),
 }

@@ -13,7 +13,7 @@ def test_every_state_fits(state):
     v = View(state, profile="Anna", due="Due today", current_ma=7.5, target_ma=15.0,
              time_left_s=605, conductance_ms=4.0, pause_reason="A hand came out",
              fault_code="R-OVERRUN", fault_todo="Call for help", dose_mas=18000,
-             next_date="2026-12-04", rate_sweating=True)
+             next_date="12-04", rate_sweating=True, score=2, profiles=3)
     s = screen(v)
     assert 1 <= len(s.lines) <= 4
     assert all(len(line) <= COLUMNS and line.isascii() for line in s.lines)
@@ -33,8 +33,24 @@ def test_wait_contact_and_fault_words():
 
 
 def test_idle_without_profile_leaves_it_out():
-    assert screen(View("IDLE")).lines == ("Ready", "", "", "Press START")
-    assert screen(View("IDLE", profile="Tom", due="Not yet: 12-04")).lines[1] == "For: Tom"
+    assert screen(View("IDLE")).lines == ("Ready", "", "Press START")
+    assert screen(View("IDLE", profile="Tom", due="Not yet: 12-04", profiles=1)).lines == (
+        "Ready: Tom", "Not yet: 12-04", "Press START")
+    # with more than one profile, IDLE says what SELECT does
+    assert screen(View("IDLE", profile="Tom", profiles=3)).lines[-1] == "SELECT = next person"
+
+
+def test_done_asks_for_the_score_and_thanks():
+    base = {"dose_mas": 18000.0, "next_date": "12-04"}
+    assert screen(View("DONE", **base)).lines == (
+        "Done! Dry your hands", "Dose 300 mA min", "Next: 12-04", "Moisturise your skin")
+    assert screen(View("DONE", rate_sweating=True, **base)).lines[-1] == "SELECT: rate sweating"
+    assert screen(View("DONE", rate_sweating=True, score=4, **base)).lines == (
+        "Rate your sweating:", "4 always bothers", "SELECT = change", "START = save")
+    assert screen(View("DONE", score=4, score_saved=True, **base)).lines[:2] == (
+        "Thank you!", "Sweating 4 saved")
+    for score in (1, 2, 3, 4):   # every score's words fit the line
+        screen(View("DONE", rate_sweating=True, score=score))
 
 
 def test_advice_and_unknown_state():
