@@ -62,7 +62,7 @@ PROFILE_KEYS = {"id", "site", "target_ma", "duration_min", "waveform", "pulse_hz
 PRESCRIPTION_KEYS = ("site", "target_ma", "duration_min", "waveform", "pulse_hz", "pulse_duty",
                      "reverse_polarity", "child", "ramp_ma_s", "area_cm2")
 VISIT_KEYS = {"day", "at", "profile", "do", "hdss", "load_ohm", "events", "override",
-              "end_after_s"}
+              "end_after_s", "panel_hdss"}
 VISIT_DOS = ("session", "baking_soda", "hdss")
 DRUGS = ("none", "glycopyrronium")
 MAX_PROFILES = 6
@@ -100,6 +100,9 @@ class Visit:
     end_after_s: float | None = None
     events: list[Event] = field(default_factory=list)
     index: int = 0                # its place in the file, to keep the order of equal times
+    #: the score the patient enters on the panel when the DONE screen asks for it (None: the
+    #: patient presses nothing there)
+    panel_hdss: int | None = None
 
     @property
     def minute(self) -> int:
@@ -227,6 +230,12 @@ def _visit(path, i: int, v, profiles) -> Visit:
     if end is not None:
         end = read_number(path, f"{where}.end_after_s", end, 0.0, 86400.0, low_open=True,
                           unit="s")
+    panel = v.get("panel_hdss")
+    if panel is not None:
+        if do != "session":
+            raise ScenarioError(path, f"{where}.panel_hdss", f"a visit with do = \"{do}\" has no "
+                                "session after which the panel could ask")
+        panel = read_number(path, f"{where}.panel_hdss", panel, 1, 4, integer=True)
     events: list[Event] = []
     raw_events = v.get("events", [])
     if do != "session" and raw_events:
@@ -243,7 +252,7 @@ def _visit(path, i: int, v, profiles) -> Visit:
             raise ScenarioError(path, exc.key.replace("event[", f"{where}.events["),
                                 exc.problem) from None
         events = sc.events
-    return Visit(day, at, pid, do, hdss, load, override, end, events, i)
+    return Visit(day, at, pid, do, hdss, load, override, end, events, i, panel)
 
 
 def parse_course(raw: dict, path: Path | str = "<course>") -> Course:

@@ -15,7 +15,9 @@ a technician would use it:
   part are the simulated patient's, START is pressed at :data:`PRESS_AT_S` and the visit's own
   events play as a scenario's (times from the power-on); the visit ends when the session has
   ended (or START was refused) and the unit has been idle for a few seconds; an HDSS score given
-  with it is entered on the console after the session;
+  with it is entered on the console after the session; ``panel_hdss`` is the score the
+  patient enters on the panel when the DONE screen asks for it (SELECT that many times, then
+  START: :meth:`CourseRun._rate_on_panel`), nothing pressed when it does not ask;
 - ``hdss``: the score is entered on the console (``profile hdss``);
 - ``baking_soda``: a teaspoon goes into each tray from that visit on (the household keeps
   adding it: :func:`sim.water.with_baking_soda`).
@@ -38,6 +40,7 @@ from pathlib import Path
 
 from controller import Limits
 from controller.course import Profile, Screening
+from controller.states import State
 from firmware import calibration as calmod
 from firmware import settings
 from firmware.console import set_pin
@@ -63,6 +66,8 @@ CONSOLE_AT_S = 1.2
 IDLE_END_S = 5.0
 #: a visit with a refusal ends this long after the press at the latest (s)
 REFUSED_END_S = 10.0
+#: a visit's ``panel_hdss``: the patient's presses on the DONE screen, this far apart (s)
+RATE_GAP_S = 1.0
 #: who sets the course up before day 0, in the audit trail
 TECHNICIAN = "technician"
 REFUSAL_WARNINGS = {"NOT-SCREENED", "CONTRAINDICATED", "TOO-SOON", "CLOCK-LOST",
@@ -188,8 +193,11 @@ class CourseRun:
         wall0 = time.perf_counter()
         try:
             refusal = None
+            rated = v.panel_hdss is None
             while not run.finished():
                 run.step()
+                if not rated:
+                    rated = self._rate_on_panel(run, v.panel_hdss)
                 svc = run.program.course
                 if svc.refusals and refusal is None:
                     refusal = svc.refusals[-1]["code"]
@@ -223,6 +231,20 @@ class CourseRun:
             print(f"day {v.day:3d} {v.at} {v.profile:12s} {summary['outcome']:12s} "
                   f"{refusal or fault or '':16s} {summary['dose_ma_min']:7.1f} mA*min", flush=True)
 
+    def _rate_on_panel(self, run: ScenarioRun, score: int) -> bool:
+        """The patient enters ``score`` when the DONE screen asks for it ("Rate your sweating":
+        the controller's rating prompt, which the screen shows): SELECT ``score`` times, a
+        second apart, then START. Returns whether the presses were scheduled; a screen that
+        does not ask is left alone (the session ended without one, or none is due)."""
+        c = run.program.controller
+        if c.state != State.DONE or not c.rating.open:
+            return c.state == State.IDLE and bool(c.sessions_done)   # over: nothing was asked
+        now = run.clock.now()
+        presses = [Event(now + RATE_GAP_S * (k + 1), "select", {}) for k in range(score)]
+        presses.append(Event(now + RATE_GAP_S * (score + 1), "press", {}))
+        run.player.pending = sorted(run.player.pending + presses, key=lambda e: e.at_s)
+        return True
+
     # --- the course's result -------------------------------------------------------------------
     def result(self, wall_s: float) -> dict:
         c = self.course
@@ -250,8 +272,8 @@ class CourseRun:
                               for e in events if e["kind"] == "phase"],
                     "advice": [{"day": day_of(e["detail"]["at"]), "code": e["code"]}
                                for e in events if e["kind"] == "advice"],
-                    "hdss": [{"day": day_of(h["date"]), "score": h["score"]}
-                             for h in log.hdss_of(pid)],
+                    "hdss": [{"day": day_of(h["date"]), "score": h["score"],
+                              "by": h["entered_by"]} for h in log.hdss_of(pid)],
                     "refusals": [{"day": day_of(e["detail"]["at"]), "code": e["code"]}
                                  for e in events if e["kind"] == "refusal"],
                     "counted_sessions": counted,

@@ -99,6 +99,10 @@ def test_the_contracts_example_reads_as_written():
     ({"visit": [{"day": 0, "at": "07:30", "profile": "anna", "do": "baking_soda",
                  "events": [{"at_s": 1.0, "do": "lift"}]}]}, "visit[0].events"),
     ({"visit": [{"day": 0, "at": "07:30", "profile": "anna", "when": 3}]}, "visit[0].when"),
+    ({"visit": [{"day": 0, "at": "07:30", "profile": "anna", "panel_hdss": 5}]},
+     "visit[0].panel_hdss"),
+    ({"visit": [{"day": 0, "at": "07:30", "profile": "anna", "do": "hdss", "hdss": 2,
+                 "panel_hdss": 2}]}, "visit[0].panel_hdss"),
 ])
 def test_a_bad_key_is_named_with_what_is_allowed(change, key):
     with pytest.raises(ScenarioError) as err:

@@ -46,8 +46,8 @@ def log_rows(out, sql, *args):
 
 
 def test_the_course_files_are_there_each_played_by_one_test():
-    assert NAMES == ["child-pulsed", "comfort", "family", "medication", "same-day", "six-weeks",
-                     "soft-water"]
+    assert NAMES == ["child-pulsed", "comfort", "family", "medication", "panel-score",
+                     "same-day", "six-weeks", "soft-water"]
     text = Path(__file__).read_text()
     assert all(f'played("{n}")' in text for n in NAMES)
 
@@ -97,6 +97,28 @@ def test_six_weeks_move_from_the_initial_phase_to_maintenance(played):
     days = [s["day"] for s in sam["sessions"]]
     assert sum(d < 21 for d in days) == 9        # three a week in the initial phase
     assert days[-3:] == [21, 28, 35]              # then one a week
+
+
+def test_the_weekly_score_entered_on_the_panel_moves_the_plan_to_maintenance(played):
+    """The DONE screen asks when the week's score is due; SELECT and START enter it, as the
+    panel (in the log and the audit trail); a week with its score asks nothing more."""
+    course, result, out = played("panel-score")
+    mia = result["profiles"]["mia"]
+    assert [(h["day"], h["score"], h["by"]) for h in mia["hdss"]] == [
+        (0, 3, "technician"), (7, 2, "panel"), (14, 2, "panel")]
+    assert [(p["day"], p["phase"]) for p in mia["phase"]] == [(0, "initial"), (14, "maintenance")]
+    assert len(mia["counted_sessions"]) == 7
+    codes = [[e["detail"].split(":")[0] for e in s["events"]]
+             for s in summaries(out, result, "mia")]
+    entered = [day for day, c in zip([s["day"] for s in mia["sessions"]], codes, strict=True)
+               if "HDSS-ENTERED" in c]
+    assert entered == [7, 14]
+    # day 9 (score not due): the screen did not ask, nothing was pressed, nothing refused
+    day9 = codes[[s["day"] for s in mia["sessions"]].index(9)]
+    assert "SELECT-REFUSED" not in day9 and "HDSS-NOT-SAVED" not in day9
+    audit = log_rows(out, "SELECT console, new FROM audit WHERE action='profile hdss' "
+                          "ORDER BY id")
+    assert audit == [("panel", "mia 2027-03-08 hdss=2"), ("panel", "mia 2027-03-15 hdss=2")]
 
 
 @pytest.mark.hazard("H-WATER-1")
