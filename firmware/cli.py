@@ -626,6 +626,10 @@ def _add_tech(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
+        # `ionto sim FILE` and `ionto sim campaign ...` are both the simulator's contract
+        # (../shared/SCENARIOS.md): argparse cannot give one level a positional file and a
+        # subcommand at once, so the campaign's own parser is chosen here, by the two words;
+        # a scenario file named "campaign" would have to be given as ./campaign.
         if argv[:2] == ["sim", "campaign"]:
             parser = build_campaign_parser()
             args = parser.parse_args(argv[2:])
