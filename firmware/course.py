@@ -152,7 +152,13 @@ def counts(row: dict) -> bool:
         duration_s = float(json.loads(row["prescription"])["duration_min"]) * 60.0
     except (TypeError, ValueError, KeyError):
         return False
-    return row["treat_s"] >= COUNTS_SHARE * duration_s - 1e-9
+    return treated_enough(row["treat_s"], duration_s)
+
+
+def treated_enough(treat_s: float, duration_s: float) -> bool:
+    """The one rule of :data:`COUNTS_SHARE`, for a log row (:func:`counts`) and for the session
+    that has just ended (the comfort level and the sweating score)."""
+    return treat_s >= COUNTS_SHARE * duration_s - 1e-9
 
 
 @dataclass
@@ -433,7 +439,7 @@ class CourseService:
             return   # a record the rules refuse: the next START says so (PROFILE-INVALID)
         target = profile.prescription.target_ma
         lowest = sess.comfort_lowest_ma
-        counted = sess.treat_s >= COUNTS_SHARE * sess.prescription.duration_min * 60.0 - 1e-9
+        counted = treated_enough(sess.treat_s, sess.prescription.duration_min * 60.0)
         new = rules.comfort_after_session(target, profile.comfort_ma, lowest, counted=counted)
         if new == profile.comfort_ma:
             return
@@ -478,7 +484,7 @@ class CourseService:
     def _rating_after(self, pid: str, sess) -> None:
         """A session that counts has ended: the DONE screen asks for the score if it is due."""
         self._rating_pid = None
-        counted = sess.treat_s >= COUNTS_SHARE * sess.prescription.duration_min * 60.0 - 1e-9
+        counted = treated_enough(sess.treat_s, sess.prescription.duration_min * 60.0)
         if not counted or sess.outcome == "fault":
             return
         try:
