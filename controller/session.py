@@ -55,6 +55,7 @@ from .guards import (  # noqa: F401 - the constants are named here by the tests 
 )
 from .io import PERIOD, Command, Inputs
 from .limits import Limits, Prescription
+from .rating import IGNORED as PRESS_IGNORED
 from .rating import RatingPrompt
 from .regulator import RegulatorConfig
 from .relays import HV_SETTLE_S, RELAY_SETTLE_S, REVERSAL_DWELL_S, Sequences, Then  # noqa: F401
@@ -362,6 +363,10 @@ class Controller:
           ``STOP_RAMP_MAX_S`` from the press. A completed treatment stays completed.
         """
         if self.state == State.IDLE:
+            if self.rating.quiet(now):   # meant for the score just asked (controller/rating.py)
+                self._emit(now, "info", PRESS_IGNORED, "START ignored: the score screen has "
+                           "just closed; press START again to begin")
+                return
             refusal = self.start_gate(now) if self.start_gate is not None else None
             if refusal is not None:
                 self._emit(now, "warning", refusal.code, refusal.message)
@@ -406,6 +411,8 @@ class Controller:
         (:data:`.states.TRANSITIONS`); ``announce=False`` leaves the ``state`` event to the
         caller (a fault announces itself after its fault event) or out."""
         check_transition(self.state, trigger, state)
+        if self.state == State.DONE and state != State.DONE:
+            self.rating.left(now)   # the score's question ends with its screen
         self.state = state
         self.state_since = now
         if announce:
@@ -460,7 +467,6 @@ class Controller:
             return Command()
         if st == State.DONE:
             if inp.now >= self.rating.done_until(self.state_since, DONE_SHOW_S):
-                self.rating.clear()
                 self._enter(inp.now, State.IDLE, Trigger.DONE_SHOWN, "ready")
             return Command()
         d = self.delivery

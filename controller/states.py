@@ -89,8 +89,10 @@ _STOP = "ramp down to zero within 5 s (STOP-BY-PATIENT)"
 TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.OFF, T.POWER_ON, "-", S.SELF_TEST, "run the power-on self-test"),
     Transition(S.SELF_TEST, T.SELF_TEST_PASSED, "power-on self-test", S.IDLE, "ST-PASS; ready"),
-    Transition(S.IDLE, T.START_PRESS, "-", S.SELF_TEST,
-               "SESSION-START; run the self-test before the session"),
+    Transition(S.IDLE, T.START_PRESS, "the START gate lets it (profile, plan, display)",
+               S.SELF_TEST, "SESSION-START; run the self-test before the session"),
+    Transition(S.IDLE, T.START_PRESS, "within 3 s of a DONE screen whose score went unanswered",
+               S.IDLE, "PRESS-IGNORED (a press meant for the score starts nothing)"),
     Transition(S.SELF_TEST, T.START_PRESS, "session's self-test", S.SELF_TEST,
                "STOP-BY-PATIENT; the self-test runs to its end"),
     Transition(S.SELF_TEST, T.SELF_TEST_PASSED, "session's self-test, START not pressed",
@@ -152,8 +154,10 @@ TRANSITIONS: tuple[Transition, ...] = (
                "the next score shown (1, 2, 3, 4, 1 ...); the screen kept 60 s more"),
     Transition(S.DONE, T.START_PRESS, "a score shown, not saved", S.DONE,
                "the score saved (HDSS-ENTERED), or HDSS-NOT-SAVED with why"),
-    Transition(S.DONE, T.DONE_SHOWN, "10 s after DONE, or after the score was saved; 60 s after "
-               "the last SELECT while a score is being chosen", S.IDLE, "ready"),
+    Transition(S.DONE, T.START_PRESS, "no score shown", S.DONE, "nothing"),
+    Transition(S.DONE, T.DONE_SHOWN, "10 s after DONE, or after the score was saved or refused; "
+               "while a score is asked, 30 s after DONE or 60 s after the last SELECT", S.IDLE,
+               "ready; a score unanswered: SELECT and START ignored for 3 s"),
     Transition(S.FAULT, T.START_HOLD, "CONTACT-TIMEOUT or SHORT-AT-START", S.IDLE,
                "FAULT-ACK; ready"),
     Transition(S.FAULT, T.START_HOLD, "any other fault", S.FAULT, "FAULT-NEEDS-TECHNICIAN"),

@@ -197,6 +197,7 @@ class CourseService:
         self.controller.select_listener = self.select_next
         self.controller.rating_listener = self.rating_entered
         self._rating_pid: str | None = None
+        self._rating_day: date | None = None
         self.controller.session_listeners.append(self._session_ended)
 
     # --- the active profile -----------------------------------------------------------------
@@ -412,11 +413,31 @@ class CourseService:
         return out
 
     def _session_ended(self, sess) -> None:
+        """A session has ended (a listener of ``Controller._end_session``, so inside the
+        control period): the comfort level, the sweating score's question and the water's
+        advice. Each is the course's business, never the session's: a step that fails (a log
+        that cannot be written, a record the rules refuse) is said in the event COURSE-NOT-
+        UPDATED and left out, and does not latch a software fault after a good session (the
+        current is already off; what is left out errs on the safe side: the comfort level
+        stays as it was, no score is asked, no advice given)."""
         loads, self._loads = self._loads, None
-        if loads is not None:
-            self._comfort_after(loads.pid, sess)
-            self._rating_after(loads.pid, sess)
-        if loads is None or loads.contact_ohm is None:
+        self._rating_pid = self._rating_day = None
+        if loads is None:
+            return
+        for what, step in (("the comfort level", self._comfort_after),
+                           ("the sweating score's question", self._rating_after),
+                           ("the advice about the water", self._advice_after)):
+            try:
+                step(loads, sess)
+            except Exception as exc:  # noqa: BLE001 - said, and the session's end goes on
+                self.controller.events.emit(
+                    self.program.clock.now(), "warning", "COURSE-NOT-UPDATED",
+                    f"{loads.pid}: {what} was not brought up to date after the session "
+                    f"({type(exc).__name__}: {exc}); the technician can see to it")
+
+    def _advice_after(self, loads, sess) -> None:
+        """Advice about the water from the loads the session measured (controller/rules)."""
+        if loads.contact_ohm is None:
             return
         rx = sess.prescription
         figures = rules.LoadFigures(rx.site, loads.contact_ohm, loads.ramp_ohm,
@@ -431,8 +452,9 @@ class CourseService:
                                    else round(loads.ramp_ohm, 1)})
             self.log.event(Event(self.program.clock.now(), "info", a.code, a.message))
 
-    def _comfort_after(self, pid: str, sess) -> None:
+    def _comfort_after(self, loads, sess) -> None:
         """The profile's comfort level after its session (see the module's docstring)."""
+        pid = loads.pid
         try:
             profile, extras = self.profile(pid)
         except (PrescriptionError, ProfileError, KeyError, TypeError, ValueError):
@@ -481,34 +503,43 @@ class CourseService:
         hdss = [(date.fromisoformat(h["date"]), h["score"]) for h in self.log.hdss_of(pid)]
         return rules.next_hdss_date(self.course_start(pid, today), hdss)
 
-    def _rating_after(self, pid: str, sess) -> None:
-        """A session that counts has ended: the DONE screen asks for the score if it is due."""
-        self._rating_pid = None
+    def _rating_after(self, loads, sess) -> None:
+        """A session that counts has ended: the DONE screen asks for the score if it is due.
+        The score will be the day's the question was asked on (a score saved after midnight
+        is still the session's)."""
         counted = treated_enough(sess.treat_s, sess.prescription.duration_min * 60.0)
         if not counted or sess.outcome == "fault":
             return
         try:
             today = self.today()
-            if self.hdss_due(pid, today) > today:
+            if self.hdss_due(loads.pid, today) > today:
                 return
         except (ClockLostError, ProfileError, ValueError):
             return   # no date to judge by, or a record the rules refuse: nothing is asked
-        self._rating_pid = pid
+        self._rating_pid, self._rating_day = loads.pid, today
         self.controller.rating.ask()
 
     def rating_entered(self, now: float, score: int) -> None:
-        """The patient confirmed ``score`` on the DONE screen: recorded for today as entered
-        on the ``panel``, audited, and the plan's phase brought up to date. Raises what the
-        log raises (the controller says the score was not saved, and why)."""
-        pid = self._rating_pid
-        if pid is None:
+        """The patient confirmed ``score`` on the DONE screen: recorded for the day it was
+        asked on, as entered on the ``panel``; then audited and the plan's phase brought up
+        to date. Raises what the log raises on the record itself (the controller says the
+        score was not saved, and why); the score once committed, a failure of the audit or of
+        the phase is said (COURSE-NOT-UPDATED) and the score stays saved."""
+        pid, day = self._rating_pid, self._rating_day
+        if pid is None or day is None:
             raise ProfileError("no profile asked for a score")
-        day = self.today()
         self.log.record_hdss(pid, day, score, PANEL)
-        self.log.audit(now, PANEL, "profile hdss", None, f"{pid} {day.isoformat()} hdss={score}",
-                       "entered by the patient after the session")
-        self.refresh_phase(pid, day)
-        self._rating_pid = None
+        self._rating_pid = self._rating_day = None
+        try:
+            self.log.audit(now, PANEL, "profile hdss", None,
+                           f"{pid} {day.isoformat()} hdss={score}",
+                           "entered by the patient after the session")
+            self.refresh_phase(pid, day)
+        except Exception as exc:  # noqa: BLE001 - the score is in the log; the rest is said
+            self.controller.events.emit(
+                now, "warning", "COURSE-NOT-UPDATED",
+                f"{pid}: the sweating score {score} is saved, but its audit row or the plan's "
+                f"phase was not brought up to date ({type(exc).__name__}: {exc})")
 
     # --- what the technician does (the console's profile commands) ----------------------------
     def today(self) -> date:

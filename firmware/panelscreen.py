@@ -93,7 +93,7 @@ class ScreenUpdater:
         self._retries = 0
         self._lost_said = False
         self._state_seen: str | None = None
-        self._active_seen: str | None = None
+        self._key_seen: tuple | None = None
         self._state_text: dict[str, str | None] = {}
         self.frames: list[tuple[float, str, bytes]] = []   # (t, state, frame) if recording
         self.record_frames = False
@@ -133,9 +133,11 @@ class ScreenUpdater:
         state = c.state
         course = getattr(self.program, "course", None)
         active = course.active if course is not None else None
-        if state != self._state_seen or active != self._active_seen:
-            # a new state, or SELECT chose another profile: its due date looked up once
-            self._state_seen, self._active_seen = state, active
+        # a new state, SELECT chose another profile, or a sweating score was saved (which can
+        # move the plan to maintenance and so the next date): the dates looked up once
+        key = (active, c.rating.saved_at)
+        if state != self._state_seen or key != self._key_seen:
+            self._state_seen, self._key_seen = state, key
             self._on_state(state)
         if state == State.IDLE:
             return View(state, profile=course.active if course else None,
@@ -158,7 +160,8 @@ class ScreenUpdater:
             r = c.rating
             return View(state, dose_mas=done.dose_ma_min * 60.0 if done else None,
                         next_date=self._state_text.get("next"), rate_sweating=r.open,
-                        score=r.score, score_saved=r.saved_at is not None)
+                        score=r.score, score_saved=r.saved_at is not None,
+                        score_failed=r.failed_at is not None)
         if state == State.FAULT:
             fault = c.fault
             code = fault.code if fault is not None else None

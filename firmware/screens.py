@@ -36,8 +36,10 @@ class View:
     #: the DONE screen asks for the sweating score (controller/rating.py) ...
     rate_sweating: bool = False
     #: ... the score shown (None before the first press of SELECT), and whether it was saved
+    #: or the log refused it
     score: int | None = None
     score_saved: bool = False
+    score_failed: bool = False
     #: the number of profiles on the unit: with more than one, IDLE says what SELECT does
     profiles: int = 0
 
@@ -102,6 +104,8 @@ def screen(v: View) -> Screen:
         nxt = f"Next: {v.next_date}" if v.next_date else ""
         if v.score_saved and v.score is not None:
             lines = ["Thank you!", f"Sweating {v.score} saved", nxt, "Moisturise your skin"]
+        elif v.score_failed:
+            lines = ["Score not saved", "Tell the technician", nxt, "Moisturise your skin"]
         elif v.rate_sweating and v.score is not None:
             lines = ["Rate your sweating:", f"{v.score} {SCORE_WORDS[v.score]}",
                      "SELECT = change", "START = save"]

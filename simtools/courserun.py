@@ -232,9 +232,9 @@ class CourseRun:
                   f"{refusal or fault or '':16s} {summary['dose_ma_min']:7.1f} mA*min", flush=True)
 
     def _rate_on_panel(self, run: ScenarioRun, score: int) -> bool:
-        """The patient enters ``score`` when the DONE screen asks for it ("Rate your sweating":
-        the controller's rating prompt, which the screen shows): SELECT ``score`` times, a
-        second apart, then START. Returns whether the presses were scheduled; a screen that
+        """The patient enters ``score`` when the DONE screen asks for it ("SELECT: rate
+        sweating": the controller's rating prompt, which the screen shows): SELECT ``score``
+        times, a second apart, then START. Returns whether the presses were scheduled; a screen that
         does not ask is left alone (the session ended without one, or none is due)."""
         c = run.program.controller
         if c.state != State.DONE or not c.rating.open:

@@ -41,6 +41,7 @@ VIEWS: dict[str, View] = {
     "done-rate": View("DONE", dose_mas=18000, next_date="01-06", rate_sweating=True),
     "done-rating": View("DONE", dose_mas=18000, next_date="01-06", rate_sweating=True, score=2),
     "done-rated": View("DONE", dose_mas=18000, next_date="01-06", score=2, score_saved=True),
+    "done-not-saved": View("DONE", dose_mas=18000, next_date="01-06", score=2, score_failed=True),
     "fault": View("FAULT", fault_code="R-OC-ABS", fault_todo="Take hands out"),
     "advice-baking-soda": View("ADVICE", advice=ADVICE["baking_soda"]),
 }

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.session import DONE_SHOW_S
 from firmware.cli import main as ionto
 from sim.course import load_course
 from simtools.courserun import check_course_expect, run_course
@@ -113,9 +114,15 @@ def test_the_weekly_score_entered_on_the_panel_moves_the_plan_to_maintenance(pla
     entered = [day for day, c in zip([s["day"] for s in mia["sessions"]], codes, strict=True)
                if "HDSS-ENTERED" in c]
     assert entered == [7, 14]
-    # day 9 (score not due): the screen did not ask, nothing was pressed, nothing refused
-    day9 = codes[[s["day"] for s in mia["sessions"]].index(9)]
-    assert "SELECT-REFUSED" not in day9 and "HDSS-NOT-SAVED" not in day9
+    # day 9 (score not due): a session that counts, whose DONE screen did not ask: it gave way
+    # after the usual DONE_SHOW_S (a screen that asks stays RATE_ASK_S), and nothing was saved
+    i9 = [s["day"] for s in mia["sessions"]].index(9)
+    assert mia["sessions"][i9]["treatment_s"] >= 150.0   # half of its 5 minutes: it counts
+    events9 = summaries(out, result, "mia")[i9]["events"]
+    done_t = [e["t_s"] for e in events9 if e["kind"] == "state" and e["detail"] == "DONE"]
+    idle_t = [e["t_s"] for e in events9 if e["kind"] == "state" and e["detail"] == "IDLE"]
+    assert len(done_t) == 1 and idle_t[-1] - done_t[0] == pytest.approx(DONE_SHOW_S, abs=0.05)
+    assert not {"SELECT-REFUSED", "HDSS-NOT-SAVED", "HDSS-ENTERED"} & set(codes[i9])
     audit = log_rows(out, "SELECT console, new FROM audit WHERE action='profile hdss' "
                           "ORDER BY id")
     assert audit == [("panel", "mia 2027-03-08 hdss=2"), ("panel", "mia 2027-03-15 hdss=2")]

@@ -2,6 +2,7 @@
 
 import pytest
 
+from controller.rating import SCORE_WORDS
 from firmware.screens import ADVICE, COLUMNS, View, screen
 
 STATES = ["IDLE", "SELF_TEST", "WAIT_CONTACT", "RAMP_UP", "TREAT", "PAUSED", "REVERSING",
@@ -49,8 +50,11 @@ def test_done_asks_for_the_score_and_thanks():
         "Rate your sweating:", "4 always bothers", "SELECT = change", "START = save")
     assert screen(View("DONE", score=4, score_saved=True, **base)).lines[:2] == (
         "Thank you!", "Sweating 4 saved")
-    for score in (1, 2, 3, 4):   # every score's words fit the line
-        screen(View("DONE", rate_sweating=True, score=score))
+    assert screen(View("DONE", score=4, score_failed=True, **base)).lines[:2] == (
+        "Score not saved", "Tell the technician")
+    for score in (1, 2, 3, 4):   # every score's words fit the line, whole
+        assert screen(View("DONE", rate_sweating=True, score=score)).lines[1] == (
+            f"{score} {SCORE_WORDS[score]}")
 
 
 def test_advice_and_unknown_state():
