@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controller.rating import QUIET_S, RATE_ASK_S
 from sim.faults import CATALOGUE
 from sim.scenario import parse_scenario
 
@@ -103,6 +104,9 @@ DEFERRED: dict[tuple[str, str], float | None] = {
     ("sense_b_open", "PAUSED"): DEFERRED_MA,
     ("polarity_relay_stuck", "REVERSING"): None,
 }
+#: the longest a DONE screen and the quiet after it keep the unit from taking START (s): a
+#: screen that asks for the sweating score and is not answered (controller/rating.py)
+DONE_MAX_S = RATE_ASK_S + QUIET_S + 5.0
 #: simulated seconds after the injection within which the reaction must come
 WATCH_S = 30.0
 
@@ -239,6 +243,12 @@ class _Driver:
             "granted_at": granted, "by": "fault matrix", "reason": "the next sitting"}},
             "fault matrix")
 
+    def ready(self) -> bool:
+        """IDLE and taking presses, as the patient sees "Ready" (a DONE screen that asked for
+        the sweating score and went unanswered leaves START quiet for a moment after it:
+        ``controller.rating.QUIET_S``)."""
+        return self.state == "IDLE" and not self.ctrl.rating.quiet(self.now)
+
     def press(self, hold_s: float = 0.2) -> None:
         self.run.rig.set_button(True)
         self.until(lambda: False, hold_s)
@@ -356,7 +366,7 @@ def run_cell(fault: str, phase: str) -> Cell:
             d.until(lambda: d.state == "FAULT" or d.procedure_done(), 10.0)
             d.until(lambda: d.state == "FAULT", 1.0)
             if d.state != "FAULT":
-                d.until(lambda: d.state == "IDLE", 20.0)
+                d.until(d.ready, 20.0)
                 next_t = d.now
                 d.press()
         d.until(reacted, WATCH_S)
@@ -365,7 +375,7 @@ def run_cell(fault: str, phase: str) -> Cell:
             if d.state not in ("DONE", "IDLE"):
                 d.press()
                 d.until(lambda: d.state in ("DONE", "IDLE", "FAULT"), 20.0)
-            d.until(lambda: d.state in ("IDLE", "FAULT"), 20.0)
+            d.until(lambda: d.state == "FAULT" or d.ready(), DONE_MAX_S)
             if d.state == "IDLE":
                 d.allow_the_next_sitting()
                 d.press()

@@ -9,6 +9,7 @@ import json
 import pytest
 from test_console import Bench, login
 
+from controller.rating import QUIET_S, RATE_ASK_S
 from sim.truth import TruthRecorder
 
 
@@ -109,7 +110,7 @@ def test_an_override_lets_exactly_one_too_soon_session_through(bench):
     end = bench.prog.clock.now() + 600
     while not c.sessions_done and bench.prog.clock.now() < end:
         bench.run(5.0)
-    bench.run(20.0)
+    bench.run(RATE_ASK_S + QUIET_S + 1.0)   # the DONE screen (it asks for a score), then ready
     login(bench)   # the idle logout may have come
     press_start(bench)
     assert last_warning(bench) == "TOO-SOON" and c.state == "IDLE"

@@ -12,6 +12,7 @@ import pytest
 from conftest import screened
 from controller import Limits, Prescription
 from controller.course import Profile, Screening
+from controller.rating import QUIET_S, RATE_ASK_S
 from firmware import calibration as calmod
 from firmware import settings
 from firmware.course import RtcCalendar, counts
@@ -48,8 +49,16 @@ def run_until(prog, pred, timeout):
     return pred()
 
 
+def ready(prog):
+    """IDLE and taking START: after a DONE screen that asked for the sweating score and went
+    unanswered, START is quiet for a moment (controller/rating.py)."""
+    c = prog.controller
+    return c.state == "IDLE" and not c.rating.quiet(prog.clock.now())
+
+
 def start(prog):
-    assert run_until(prog, lambda: prog.controller.state == "IDLE", 5)
+    """START once the unit is ready (at power-on, or after the last session's DONE screen)."""
+    assert run_until(prog, lambda: ready(prog), RATE_ASK_S + QUIET_S + 5.0)
     prog.controller.press(prog.clock.now())
     prog.step()
 

@@ -156,6 +156,7 @@ def test_a_choice_keeps_the_screen_up_and_is_not_saved_unless_confirmed(done):
     assert prog.log.hdss_of("anna") == []
 
 
+@pytest.mark.hazard("H-PROFILE-1")
 @pytest.mark.parametrize("chose", [True, False], ids=["choosing", "reading"])
 @pytest.mark.parametrize("button", ["select", "start"])
 def test_presses_just_after_an_unanswered_screen_gives_way_do_nothing(unit, button, chose):
