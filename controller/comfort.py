@@ -6,7 +6,9 @@ SELECT never raises the current. START keeps its one meaning: a press stops the 
 
 **In IDLE** the controller only says that SELECT was pressed: ``Controller.select_listener``
 (the device program's course, :meth:`firmware.course.CourseService.select_next`) chooses the
-next profile. A unit without one says so (SELECT-REFUSED).
+next profile. A unit without one says so (SELECT-REFUSED). For :data:`~controller.rating.QUIET_S`
+after a DONE screen that asked for the sweating score, a press is ignored instead
+(PRESS-IGNORED: it was meant for the score, :mod:`controller.rating`).
 
 **During a session** a press lowers the level the session works to by
 :data:`~controller.course.COMFORT_STEP_MA` (1 mA, :func:`~controller.course.comfort_step_down`),

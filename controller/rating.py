@@ -24,17 +24,20 @@ DONE screen is the one state where it has none, so "START = save" cannot stop or
 anything by mistake. SELECT, which steps through profiles in IDLE and lowers the current in a
 session, steps here through the scores: one button to choose, one to confirm, as the panel's
 design has it (``hardware/README.md``). A patient who does not want to rate does nothing: the
-DONE screen ends after :data:`RATE_ASK_S`, no score is saved and nothing is held up; a score
-not entered is the technician's to ask for. The score entered is the patient's own judgement,
+DONE screen ends after :data:`RATE_ASK_S` (and START is taken :data:`QUIET_S` later), no score
+is saved; a score not entered is the technician's to ask for. A score the technician enters on
+the console while the screen asks is the day's: the panel's is then refused (HDSS-NOT-SAVED),
+never a second score for one day. The score entered is the patient's own judgement,
 so the device never guesses one: only a press of START saves, and only the score on the screen.
 
 **Presses meant for the score never act in IDLE.** A patient who is still choosing when the
 screen gives way would otherwise have the next press of SELECT choose the next person (saved,
-audited) or the next START begin a session for whoever is selected. So when a DONE screen with
-an open question gives way to IDLE, SELECT and START are ignored for :data:`QUIET_S`
+audited) or the next START begin a session for whoever is selected. So when a DONE screen that
+asked for a score gives way to IDLE, SELECT and START are ignored for :data:`QUIET_S`
 (:meth:`RatingPrompt.quiet`; the event PRESS-IGNORED says so): a press that late is seen, not
 acted on, and ignoring a START in IDLE only delays a session. The question itself is dropped
-whenever DONE is left (:meth:`RatingPrompt.left`).
+whenever DONE is left (:meth:`RatingPrompt.left`), to IDLE, to a fault or to a technician's
+procedure.
 
 What a score does to the plan (the move to maintenance, "not responding") is the course's:
 :func:`controller.course.phase_history`.
@@ -124,9 +127,10 @@ class RatingPrompt:
         return max(entered + RATE_ASK_S, self.last_press + RATE_WAIT_S)
 
     def left(self, now: float) -> None:
-        """DONE is left: an unanswered question makes SELECT and START quiet for
-        :data:`QUIET_S`, and is dropped."""
-        if self.open:
+        """DONE is left: after a screen that asked (answered or not: a patient may still be
+        pressing to save again after "Score not saved") SELECT and START are quiet for
+        :data:`QUIET_S`; the question is dropped."""
+        if self.asked:
             self.quiet_until = now + QUIET_S
         self.clear()
 

@@ -323,7 +323,8 @@ class Controller:
             self._finish_service(now, run.back, run.done, None, RuntimeError(why))
 
     def press(self, now: float) -> None:
-        """A START press as seen after debouncing (also called by the console's ``start``)."""
+        """A START press as seen after debouncing (also called by ``run_device --start`` at
+        power-on)."""
         self._on_press(now)
 
     def step(self, inp: Inputs) -> Command:

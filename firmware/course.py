@@ -415,25 +415,28 @@ class CourseService:
     def _session_ended(self, sess) -> None:
         """A session has ended (a listener of ``Controller._end_session``, so inside the
         control period): the comfort level, the sweating score's question and the water's
-        advice. Each is the course's business, never the session's: a step that fails (a log
-        that cannot be written, a record the rules refuse) is said in the event COURSE-NOT-
-        UPDATED and left out, and does not latch a software fault after a good session (the
-        current is already off; what is left out errs on the safe side: the comfort level
-        stays as it was, no score is asked, no advice given)."""
+        advice.
+
+        The comfort level and the advice are hazard controls (H-COMFORT-1: the next session
+        starts at the level the patient chose; H-WATER-1: no salt, baking soda), so a failure
+        of either is not passed over: it reaches the control loop, which latches a software
+        fault that the technician clears, as a failure of the log itself does. The score's
+        question has no such part: a failure there (a log that cannot be read, a record the
+        rules refuse) asks nothing, which the technician can make good, and is said in the
+        event COURSE-NOT-UPDATED instead of latching a fault after a good session."""
         loads, self._loads = self._loads, None
         self._rating_pid = self._rating_day = None
         if loads is None:
             return
-        for what, step in (("the comfort level", self._comfort_after),
-                           ("the sweating score's question", self._rating_after),
-                           ("the advice about the water", self._advice_after)):
-            try:
-                step(loads, sess)
-            except Exception as exc:  # noqa: BLE001 - said, and the session's end goes on
-                self.controller.events.emit(
-                    self.program.clock.now(), "warning", "COURSE-NOT-UPDATED",
-                    f"{loads.pid}: {what} was not brought up to date after the session "
-                    f"({type(exc).__name__}: {exc}); the technician can see to it")
+        self._comfort_after(loads, sess)
+        try:
+            self._rating_after(loads, sess)
+        except Exception as exc:  # noqa: BLE001 - nothing is asked; said, the session's end goes on
+            self.controller.events.emit(
+                self.program.clock.now(), "warning", "COURSE-NOT-UPDATED",
+                f"{loads.pid}: the sweating score was not asked for after the session "
+                f"({type(exc).__name__}: {exc}); the technician can enter it (profile hdss)")
+        self._advice_after(loads, sess)
 
     def _advice_after(self, loads, sess) -> None:
         """Advice about the water from the loads the session measured (controller/rules)."""
@@ -528,18 +531,22 @@ class CourseService:
         pid, day = self._rating_pid, self._rating_day
         if pid is None or day is None:
             raise ProfileError("no profile asked for a score")
+        if self.hdss_due(pid, day) > day:   # the technician entered it meanwhile (profile hdss)
+            raise ProfileError(f"a score for {day.isoformat()} is already in the log")
         self.log.record_hdss(pid, day, score, PANEL)
         self._rating_pid = self._rating_day = None
-        try:
-            self.log.audit(now, PANEL, "profile hdss", None,
-                           f"{pid} {day.isoformat()} hdss={score}",
-                           "entered by the patient after the session")
-            self.refresh_phase(pid, day)
-        except Exception as exc:  # noqa: BLE001 - the score is in the log; the rest is said
-            self.controller.events.emit(
-                now, "warning", "COURSE-NOT-UPDATED",
-                f"{pid}: the sweating score {score} is saved, but its audit row or the plan's "
-                f"phase was not brought up to date ({type(exc).__name__}: {exc})")
+        for what, step in (
+                ("its audit row", lambda: self.log.audit(
+                    now, PANEL, "profile hdss", None, f"{pid} {day.isoformat()} hdss={score}",
+                    "entered by the patient after the session")),
+                ("the plan's phase", lambda: self.refresh_phase(pid, day))):
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - the score is in the log; the rest is said
+                self.controller.events.emit(
+                    now, "warning", "COURSE-NOT-UPDATED",
+                    f"{pid}: the sweating score {score} is saved, but {what} was not written "
+                    f"({type(exc).__name__}: {exc}); the technician can see to it")
 
     # --- what the technician does (the console's profile commands) ----------------------------
     def today(self) -> date:

@@ -541,16 +541,17 @@ class TreatmentLog:
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """A transaction of its own: what was pending is committed first, and on an error
-        only this transaction is rolled back."""
+        only this transaction is rolled back, a failed COMMIT too (so that what the caller was
+        told was not saved is never committed later with something else)."""
         self.commit()
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self.commit()
         except BaseException:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
             raise
-        self.commit()
 
     def _begin(self) -> None:
         if not self.db.in_transaction:

@@ -244,9 +244,8 @@ class _Driver:
             "fault matrix")
 
     def ready(self) -> bool:
-        """IDLE and taking presses, as the patient sees "Ready" (a DONE screen that asked for
-        the sweating score and went unanswered leaves START quiet for a moment after it:
-        ``controller.rating.QUIET_S``)."""
+        """IDLE and taking presses (a DONE screen that asked for the sweating score leaves
+        START quiet for a moment after it: ``controller.rating.QUIET_S``)."""
         return self.state == "IDLE" and not self.ctrl.rating.quiet(self.now)
 
     def press(self, hold_s: float = 0.2) -> None:

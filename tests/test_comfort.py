@@ -335,3 +335,29 @@ def test_the_comfort_rule_after_a_session():
     assert after(15.0, None, None, counted=True) is None
     assert after(15.0, None, None, counted=False) is None
     assert Profile  # the field it sets is Profile.comfort_ma (tests/test_course.py)
+
+
+@pytest.mark.hazard("H-COMFORT-1")
+def test_a_comfort_level_that_cannot_be_saved_latches_a_fault(tmp_path, board, monkeypatch):
+    """The patient lowered the current and the log refuses the lower level: the next session
+    must not start above it, so the unit latches SW-ERROR (the technician's) rather than go on
+    as if nothing was chosen."""
+    rx = Prescription(target_ma=6.0, duration_min=5.0, ramp_ma_s=1.0, reverse_polarity=False)
+    prog, rig, truth = make(tmp_path, board, rx=rx)
+    try:
+        c = prog.controller
+        start(prog)
+        assert run_until(prog, lambda: c.state == "TREAT", 60)
+        run_until(prog, lambda: False, 2.0)
+        presses(prog, rig, 2)
+
+        def full(*_a, **_k):
+            raise OSError("disk full")
+        monkeypatch.setattr(prog.course, "save", full)
+        assert run_until(prog, lambda: c.sessions_done, 900)
+        run_until(prog, lambda: c.state == "FAULT", 1.0)
+        assert c.state == "FAULT" and c.fault.code == "SW-ERROR"
+        assert "disk full" in c.fault.message
+        assert abs(rig.truth()["patient_ma"]) < 0.01
+    finally:
+        prog.shutdown()

@@ -5,7 +5,7 @@ current flow."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from test_course_device import add, make, run_until, start, treat_to_end
@@ -87,8 +87,10 @@ def test_the_prompt_cycles_through_the_scores_and_waits_after_a_press():
     assert r.quiet(170.0 + QUIET_S - 0.01) and not r.quiet(170.0 + QUIET_S)
     r.ask()
     r.saved_at = 180.0
-    r.left(190.0)                    # answered: nothing is quiet after
-    assert not r.quiet(190.0)
+    r.left(190.0)                    # answered: quiet all the same (a press to save again)
+    assert r.quiet(190.0) and not r.open
+    r.left(300.0)                    # a DONE that asked nothing: nothing quiet
+    assert not r.quiet(300.0)
 
 
 def test_the_patient_rates_with_select_and_saves_with_start(done):
@@ -115,8 +117,8 @@ def test_the_patient_rates_with_select_and_saves_with_start(done):
     assert len(c.sessions_done) == sessions and c.session is None
     assert truth.peak_ma == peak_before
     assert abs(rig.truth()["patient_ma"]) < 0.01
-    # a saved score leaves nothing quiet, and a second session this week asks for nothing more
-    assert not c.rating.quiet(prog.clock.now()) and not codes(prog, "PRESS-IGNORED")
+    # START is quiet for a moment after it, and a second session this week asks nothing more
+    assert c.rating.quiet(prog.clock.now()) and not codes(prog, "PRESS-IGNORED")
     assert prog.course.hdss_due("anna", prog.course.today()) > prog.course.today()
 
 
@@ -168,19 +170,29 @@ def test_presses_just_after_an_unanswered_screen_gives_way_do_nothing(unit, butt
     treat_to_end(prog)
     if chose:
         press_select(prog, rig)
+    if button == "start":
+        # tom's turn is chosen meanwhile (the console), so that a START taken would start a
+        # session: anna's own would be refused as too soon
+        prog.course.select("tom")
     assert run_until(prog, lambda: c.state == "IDLE", RATE_WAIT_S + 1.0)
     audits, sessions, peak = len(prog.log.audit_rows()), len(c.sessions_done), truth.peak_ma
+    active = prog.course.active
     press = press_select if button == "select" else press_start
     press(prog, rig)                     # ... and pressing once more, too late
-    assert len(codes(prog, "PRESS-IGNORED")) == 1
-    assert prog.course.active == "anna" and len(prog.log.audit_rows()) == audits
+    assert len(codes(prog, "PRESS-IGNORED")) == 1 and not codes(prog, "TOO-SOON")
+    assert prog.course.active == active and len(prog.log.audit_rows()) == audits
     run_until(prog, lambda: False, 2.0)
     assert c.state == "IDLE" and c.session is None and len(c.sessions_done) == sessions
     assert truth.peak_ma == peak and prog.log.hdss_of("anna") == []
     # once the quiet time is over the buttons work as ever
     run_until(prog, lambda: False, QUIET_S)
-    press_select(prog, rig)
-    assert prog.course.active == "tom"
+    if button == "select":
+        press_select(prog, rig)
+        assert prog.course.active == "tom"
+    else:
+        press_start(prog, rig)
+        assert c.session is not None and prog.course.session_profile == "tom"
+        press_start(prog, rig)           # and stops it
 
 
 def test_a_score_the_log_refuses_is_said_on_the_screen_and_in_the_events(done, monkeypatch):
@@ -309,3 +321,41 @@ def test_idle_says_what_select_does_and_the_due_date_follows_the_choice(unit):
     press_select(prog, rig)
     assert prog.course.active == "tom"
     assert lines(prog)[:2] == ("Ready: tom", "Due today")
+
+
+def test_a_score_the_technician_entered_meanwhile_is_not_doubled(done):
+    prog, rig, _ = done
+    prog.log.record_hdss("anna", prog.course.today(), 2, "technician")   # profile hdss
+    press_select(prog, rig)
+    press_start(prog, rig)
+    assert "already in the log" in codes(prog, "HDSS-NOT-SAVED")[0].message
+    assert [(r["score"], r["entered_by"]) for r in prog.log.hdss_of("anna")] == [(2, "technician")]
+
+
+def test_a_start_held_on_the_asking_screen_latches_and_drops_the_question(done):
+    prog, rig, truth = done
+    c = prog.controller
+    peak = truth.peak_ma
+    rig.set_button(True)                 # held, never released: a stuck button
+    assert run_until(prog, lambda: c.state == "FAULT", 15.0)
+    assert c.fault.code == "BUTTON-STUCK" and not c.rating.asked
+    assert prog.log.hdss_of("anna") == [] and truth.peak_ma == peak
+
+
+def test_a_score_saved_after_midnight_is_the_day_it_was_asked_on(tmp_path, board):
+    prog, rig, _ = make(tmp_path, board, rx=RX, rtc_start=datetime(2027, 1, 4, 23, 52, 0))
+    try:
+        add(prog, "anna", prescription=RX)
+        screened(prog, rig)
+        treat_to_end(prog)
+        c, cal = prog.controller, prog.course.calendar
+        asked = cal.now().date()
+        assert c.rating.open and asked == date(2027, 1, 4)
+        while cal.now().date() == asked:     # choosing (each SELECT holds the screen) ...
+            press_select(prog, rig)
+            run_until(prog, lambda: False, 20.0)
+        assert c.state == "DONE" and c.rating.open
+        press_start(prog, rig)               # ... and saving after midnight
+        assert [r["date"] for r in prog.log.hdss_of("anna")] == ["2027-01-04"]
+    finally:
+        prog.log.close()
