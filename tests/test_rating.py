@@ -251,7 +251,7 @@ def test_a_session_ended_by_a_fault_asks_nothing(unit):
     assert truth.peak_ma < 6.0   # the lost channel did not let the current run away
 
 
-def test_a_course_step_that_fails_after_a_good_session_latches_nothing(unit, monkeypatch):
+def test_a_failure_to_ask_for_the_score_latches_nothing_after_a_good_session(unit, monkeypatch):
     prog, rig, _ = unit("anna")
     c = prog.controller
 
