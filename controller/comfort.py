@@ -47,7 +47,6 @@ prescription by at most 1 mA a session (:func:`controller.course.comfort_after_s
 from __future__ import annotations
 
 from .course import COMFORT_FLOOR_MA, comfort_step_down
-from .rating import IGNORED
 from .states import State
 
 #: the states in which a press lowers the session's level
@@ -108,10 +107,8 @@ class ComfortControl:
         """SELECT pressed (debounced) in the controller's present state."""
         st = ctrl.state
         if st == State.IDLE:
-            if ctrl.rating.quiet(now):   # meant for the score just asked (controller/rating.py)
-                ctrl._emit(now, "info", IGNORED, "SELECT ignored: the score screen has just "
-                           "closed; press SELECT again to choose the next person")
-                return
+            if ctrl.rating.ignores(ctrl, now, "SELECT", "choose the next person"):
+                return   # meant for the score just asked (controller/rating.py)
             if ctrl.select_listener is None:
                 ctrl._emit(now, "warning", REFUSED, NO_PROFILES)
             else:

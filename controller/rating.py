@@ -137,3 +137,12 @@ class RatingPrompt:
     def quiet(self, now: float) -> bool:
         """Whether a press of SELECT or START in IDLE is to be ignored now."""
         return self.quiet_until is not None and now < self.quiet_until
+
+    def ignores(self, ctrl, now: float, button: str, then: str) -> bool:
+        """A press of ``button`` in IDLE: True (and PRESS-IGNORED said) while quiet; ``then``
+        is what a press does again afterwards."""
+        if not self.quiet(now):
+            return False
+        ctrl._emit(now, "info", IGNORED, f"{button} ignored: the score screen has just closed; "
+                   f"press {button} again to {then}")
+        return True

@@ -55,7 +55,6 @@ from .guards import (  # noqa: F401 - the constants are named here by the tests 
 )
 from .io import PERIOD, Command, Inputs
 from .limits import Limits, Prescription
-from .rating import IGNORED as PRESS_IGNORED
 from .rating import RatingPrompt
 from .regulator import RegulatorConfig
 from .relays import HV_SETTLE_S, RELAY_SETTLE_S, REVERSAL_DWELL_S, Sequences, Then  # noqa: F401
@@ -364,10 +363,8 @@ class Controller:
           ``STOP_RAMP_MAX_S`` from the press. A completed treatment stays completed.
         """
         if self.state == State.IDLE:
-            if self.rating.quiet(now):   # meant for the score just asked (controller/rating.py)
-                self._emit(now, "info", PRESS_IGNORED, "START ignored: the score screen has "
-                           "just closed; press START again to begin")
-                return
+            if self.rating.ignores(self, now, "START", "begin"):
+                return   # meant for the score just asked (controller/rating.py)
             refusal = self.start_gate(now) if self.start_gate is not None else None
             if refusal is not None:
                 self._emit(now, "warning", refusal.code, refusal.message)

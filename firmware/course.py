@@ -428,9 +428,9 @@ class CourseService:
         self._rating_pid = self._rating_day = None
         if loads is None:
             return
-        self._comfort_after(loads, sess)
+        self._comfort_after(loads.pid, sess)
         try:
-            self._rating_after(loads, sess)
+            self._rating_after(loads.pid, sess)
         except Exception as exc:  # noqa: BLE001 - nothing is asked; said, the session's end goes on
             self.controller.events.emit(
                 self.program.clock.now(), "warning", "COURSE-NOT-UPDATED",
@@ -455,9 +455,8 @@ class CourseService:
                                    else round(loads.ramp_ohm, 1)})
             self.log.event(Event(self.program.clock.now(), "info", a.code, a.message))
 
-    def _comfort_after(self, loads, sess) -> None:
+    def _comfort_after(self, pid: str, sess) -> None:
         """The profile's comfort level after its session (see the module's docstring)."""
-        pid = loads.pid
         try:
             profile, extras = self.profile(pid)
         except (PrescriptionError, ProfileError, KeyError, TypeError, ValueError):
@@ -506,7 +505,7 @@ class CourseService:
         hdss = [(date.fromisoformat(h["date"]), h["score"]) for h in self.log.hdss_of(pid)]
         return rules.next_hdss_date(self.course_start(pid, today), hdss)
 
-    def _rating_after(self, loads, sess) -> None:
+    def _rating_after(self, pid: str, sess) -> None:
         """A session that counts has ended: the DONE screen asks for the score if it is due.
         The score will be the day's the question was asked on (a score saved after midnight
         is still the session's)."""
@@ -515,11 +514,11 @@ class CourseService:
             return
         try:
             today = self.today()
-            if self.hdss_due(loads.pid, today) > today:
+            if self.hdss_due(pid, today) > today:
                 return
         except (ClockLostError, ProfileError, ValueError):
             return   # no date to judge by, or a record the rules refuse: nothing is asked
-        self._rating_pid, self._rating_day = loads.pid, today
+        self._rating_pid, self._rating_day = pid, today
         self.controller.rating.ask()
 
     def rating_entered(self, now: float, score: int) -> None:
