@@ -690,3 +690,27 @@ def test_ionto_device_refuses_a_newer_log_with_a_clear_message(tmp_path, capsys)
     assert rc == 1
     assert err.startswith("ionto device: the treatment log") and f"version {newer}" in err
     assert "Traceback" not in err and user_version(path) == newer
+
+
+def test_a_transaction_whose_commit_fails_is_rolled_back_not_committed_later(tmp_path):
+    """A score the caller was told was not saved (the COMMIT failed) must not reach the file
+    with the next transaction's commit."""
+    log = treatlog.TreatmentLog(tmp_path / "t.sqlite")
+    try:
+        log.save_profile("anna", {"id": "anna"}, who="test", t_s=0.0)
+        real, fail = log.commit, [True]
+
+        def commit():   # the commit after the insert fails (the one before finds nothing open)
+            if fail[0] and log.db.in_transaction:
+                fail[0] = False
+                raise sqlite3.OperationalError("disk I/O error")
+            real()
+        log.commit = commit
+        with pytest.raises(sqlite3.OperationalError):
+            log.record_hdss("anna", "2027-01-04", 3, "panel")
+        assert not fail[0]
+        assert not log.db.in_transaction
+        log.record_hdss("anna", "2027-01-11", 2, "panel")   # a later transaction commits
+        assert [h["date"] for h in log.hdss_of("anna")] == ["2027-01-11"]
+    finally:
+        log.close()
