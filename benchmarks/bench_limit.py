@@ -29,6 +29,7 @@ match the currents it reads, and it then costs less than a treating one):
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -185,8 +186,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON only")
     args = ap.parse_args(argv)
     r = measure(args.seconds, args.repeat)
+    if args.json:
+        print(json.dumps(r))
+        return 0
     print(f"controller alone, a live treating one:             {r['controller_us']:6.1f} µs "
           f"a period")
     print(f"production code of a period on a free bus and pins: {r['us']:6.1f} µs "
