@@ -104,7 +104,9 @@ def main(argv=None) -> int:
         f"{per:.0f} µs a period: **{speed:.0f}x real time** ({speed_t:.0f}x writing "
         f"trace.csv); the production code's {lim['us']:.0f} µs is "
         f"{100 * lim['us'] / per:.0f} % of it, the simulator, the recorder and the device "
-        f"program's log, course, display and console the other {per - lim['us']:.0f} µs")
+        f"program's log, course, display and console the other {per - lim['us']:.0f} µs "
+        f"(measured in one round by `bench_limit.py`: the production code is "
+        f"{100 * lim['share']:.0f} % of the control core's period on the simulator)")
     if args.ab_rounds:
         ab = ab_session.run_ab(AB_AGAINST, args.ab_rounds,
                                scenario=ROOT / "scenarios" / "hands-typical.toml",
