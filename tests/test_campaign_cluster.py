@@ -99,7 +99,12 @@ class ExitOn(distributed.WorkerPlugin):
             if sc.name == target:
                 os._exit(70)
             return real(sc, *a, **k)
+        self._real = real
         simrun.run_scenario = run_scenario
+
+    def teardown(self, worker):
+        from simtools import simrun
+        simrun.run_scenario = self._real
 
 
 @pytest.fixture(scope="module")
@@ -235,13 +240,21 @@ def test_a_run_that_kills_its_worker_each_time_is_a_crash_not_a_lost_run(client,
     try:
         report = campaign.run_campaign(2, SEED, tmp_path, client=client, profile="short")
     finally:
+        # The worker the run killed last may still be starting again (its nanny restarts it by
+        # itself): both are back first, then the plugin's teardown undoes its patch on each.
+        # (This once ended in client.restart(), which in CI raced that start and timed out
+        # waiting 120 s for the worker to return.)
+        client.wait_for_workers(2, timeout=120)
         client.unregister_worker_plugin("exit-on")
-        client.restart()                        # fresh workers, without the plugin's patch
     assert report["outcomes"]["crashed"] == 1 and sum(report["outcomes"].values()) == 2
     (v,) = report["violations"]
     assert v["scenario"] == name and "its worker died each time" in v["violations"][0]
     assert (tmp_path / "violations" / f"{name}.toml").exists()
     assert report["engine"]["workers_lost"] == 2, report["engine"]
+    # the patch is undone on every worker: the same run plays again, and nothing dies
+    again = campaign.run_campaign(1, SEED, tmp_path / "again", client=client, profile="short")
+    assert again["outcomes"].get("crashed", 0) == 0 and sum(again["outcomes"].values()) == 1
+    assert again["engine"]["workers_lost"] == 0, again["engine"]
 
 
 def _set_identity(code):
