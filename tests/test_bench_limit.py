@@ -6,6 +6,7 @@ every period exactly what the live one commanded, and the check that says so can
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,8 @@ def recorded(bench):
 
 
 def test_the_twin_and_the_free_replay_command_what_the_live_session_did(bench, recorded):
-    board, periods, state = recorded
-    assert state == "RAMP_UP" and len(periods) == 1200
+    board, periods, state, states = recorded
+    assert state == "RAMP_UP" and len(periods) == len(states) == 1200
     assert any(inp.hw_trip for _t, _c, inp, _cmd in periods)     # the self-test's trip
     assert any(cmd.setpoint_ma > 1.0 and cmd.patient_relay for *_, cmd in periods)
     times, differ = bench.controller_alone(board, periods)
@@ -39,11 +40,23 @@ def test_the_twin_and_the_free_replay_command_what_the_live_session_did(bench, r
     assert differ == 0 and len(times) == len(periods)
 
 
-def test_a_replay_that_reads_other_counts_is_seen_to_differ(bench, recorded):
-    board, periods, _ = recorded
+def test_a_replay_that_reads_one_other_count_is_seen_to_differ(bench, recorded):
+    board, periods, _, _ = recorded
     ain_a = board.adc.channels["current_a"]
-    # from 6 s on (the ramp), channel A reads more than it did: the commands move
-    changed = [(t, {**c, ain_a: c[ain_a] + 4000} if c is not None and t > 6.0 else c, inp, cmd)
-               for t, c, inp, cmd in periods]
+    k = next(k for k, (t, c, _inp, _cmd) in enumerate(periods) if t > 8.0 and c is not None)
+    t, c, inp, cmd = periods[k]
+    changed = periods[:k] + [(t, {**c, ain_a: c[ain_a] + 1}, inp, cmd)] + periods[k + 1:]
     _times, differ = bench.replay(board, changed)
-    assert differ > 0
+    assert differ >= 1          # the sample read differs, and whatever it moved
+    # and the controller alone, given one other trip edge, is seen to differ too
+    trip = next(k for k, (_t, _c, inp, _cmd) in enumerate(periods) if inp.hw_trip)
+    t, c, inp, cmd = periods[trip]
+    moved = replace(inp, hw_trip=False, trip_edge_t=None)
+    _times, differ = bench.controller_alone(board, periods[:trip] + [(t, c, moved, cmd)]
+                                            + periods[trip + 1:])
+    assert differ >= 1
+
+
+def test_the_figure_is_refused_for_a_session_that_is_not_treating(bench):
+    with pytest.raises(SystemExit, match="not treating"):
+        bench.measure(5.0, 1)
