@@ -24,12 +24,12 @@ match the currents it reads, and it then costs less than a treating one):
    ADS1115's registers from the record, at once, and takes no virtual time) and whose pins have
    no physics behind them (gpiozero's mock pins, driven to the recorded input levels). The
    clock is set to each period's recorded time.
-3. Each period's command must equal the live one (checked in every period, else the figure is
-   refused): so the timed controller goes through the same self-test, contact check, ramp and
-   treatment. Only ``DeviceLoop.step`` is timed, best of ``--repeat`` rounds; each round also
-   times the live periods, so that the production code's share of a simulated period is a
-   ratio measured on one state of the machine (a shared machine's speed moves by a third
-   from one minute to the next).
+3. Each period's command and sample read must equal the live one's (checked in every period,
+   else the figure is refused): so the timed controller goes through the same self-test,
+   contact check, ramp and treatment. Only ``DeviceLoop.step`` is timed, best of ``--repeat``
+   rounds; each round also times the live periods, so that the production code's share of a
+   simulated period is a ratio measured on one state of the machine (a shared machine's speed
+   moves by a third from one minute to the next).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from controller import Controller, Prescription  # noqa: E402
 from firmware.device import control_core, controller_config  # noqa: E402
 from hal import build_hardware  # noqa: E402
+from sim.ads1115 import CONFIG_DEFAULT, MUX_INPUTS, POINTER_CONFIG  # noqa: E402
 from sim.clock import VirtualClock  # noqa: E402
 from sim.patient import Patient  # noqa: E402
 from sim.pins import SimPinFactory  # noqa: E402
@@ -65,7 +66,7 @@ class FreeBus:
         self.counts = counts_by_ain   # one {ain: count} a period
         self.period = 0               # set by the player before each period
         self._ain = 0
-        self._config = 0x8583
+        self._config = CONFIG_DEFAULT
 
     def try_lock(self) -> bool:
         return True
@@ -80,9 +81,9 @@ class FreeBus:
     def writeto(self, address, buffer, *, start=0, end=None):
         self._check(address)
         end = len(buffer) if end is None else end
-        if end - start == 3 and buffer[start] & 0x03 == 1:
+        if end - start == 3 and buffer[start] & 0x03 == POINTER_CONFIG:
             self._config = (buffer[start + 1] << 8) | buffer[start + 2]
-            self._ain = ((self._config >> 12) & 0x7) - 4   # single-ended: MUX = 4 + AINx
+            self._ain = MUX_INPUTS[(self._config >> 12) & 0x7][0]   # single-ended: AINx
 
     def readfrom_into(self, address, buffer, *, start=0, end=None):
         self._check(address)
@@ -90,7 +91,7 @@ class FreeBus:
     def writeto_then_readfrom(self, address, buffer_out, buffer_in, *, out_start=0,
                               out_end=None, in_start=0, in_end=None):
         self._check(address)
-        if buffer_out[out_start] & 0x03 == 1:
+        if buffer_out[out_start] & 0x03 == POINTER_CONFIG:
             value = self._config | 0x8000
         else:
             counts = self.counts[self.period]
@@ -102,8 +103,8 @@ class FreeBus:
 
 
 def record(seconds: float, times: list[float] | None = None):
-    """The live session's periods: (time, {ain: count}, inputs, command), its controller's state
-    at the end and after each period; ``times`` receives
+    """The live session's periods, (time, {ain: count}, inputs, command), and its controller's
+    state after each period; ``times`` receives
     the time of each live ``DeviceLoop.step`` (the control core on the simulator, with the
     truth recorder and this recording)."""
     dev = SimDevice(RX, patient=Patient(load_ohm=2000.0))
@@ -128,7 +129,7 @@ def record(seconds: float, times: list[float] | None = None):
         if times is not None:
             times.append(perf() - t0)
         dev.loop.sleep_to_next()
-    return board, periods, dev.state, states
+    return board, periods, states
 
 
 def replay(board, periods) -> tuple[list[float], int]:
@@ -193,9 +194,10 @@ def measure(seconds: float = 60.0, repeat: int = 3) -> dict:
     rounds = []
     for _ in range(repeat):
         live: list[float] = []
-        board, periods, state, states = record(seconds, live)
-        if state != "TREAT":
-            raise SystemExit(f"the live session is in {state} after {seconds:g} s, not treating")
+        board, periods, states = record(seconds, live)
+        if states[-1] != "TREAT":
+            raise SystemExit(f"the live session is in {states[-1]} after {seconds:g} s, not "
+                             "treating")
         figures = [_treating_us(live, states)]
         for fn, what in ((controller_alone, "the controller alone"),
                          (replay, "the free replay")):
@@ -209,7 +211,7 @@ def measure(seconds: float = 60.0, repeat: int = 3) -> dict:
     return {"us": us, "controller_us": min(r[1] for r in rounds),
             "live_us": min(r[0] for r in rounds),
             "share": statistics.median(r[2] / r[0] for r in rounds),
-            "periods": len(periods), "state": state, "limit_x": 0.01 / (us / 1e6)}
+            "periods": len(periods), "limit_x": 0.01 / (us / 1e6)}
 
 
 def main(argv=None) -> int:
@@ -225,8 +227,8 @@ def main(argv=None) -> int:
     print(f"controller alone, a live treating one:             {r['controller_us']:6.1f} µs "
           f"a period")
     print(f"production code of a period on a free bus and pins: {r['us']:6.1f} µs "
-          f"({r['periods']} periods replayed, every command as in the live session, which "
-          f"was treating at the end); the limit: {r['limit_x']:.0f}x real time")
+          f"({r['periods']} periods replayed, every command and sample as in the live session, "
+          f"which was treating at the end); the limit: {r['limit_x']:.0f}x real time")
     print(f"the same periods on the simulator (the control core, the emulated chips, the "
           f"physics, the truth recorder): {r['live_us']:.1f} µs; the production code's share "
           f"{100 * r['share']:.0f} % (median of the rounds)")

@@ -30,8 +30,8 @@ def recorded(bench):
 
 
 def test_the_twin_and_the_free_replay_command_what_the_live_session_did(bench, recorded):
-    board, periods, state, states = recorded
-    assert state == "RAMP_UP" and len(periods) == len(states) == 1200
+    board, periods, states = recorded
+    assert states[-1] == "RAMP_UP" and len(periods) == len(states) == 1200
     assert any(inp.hw_trip for _t, _c, inp, _cmd in periods)     # the self-test's trip
     assert any(cmd.setpoint_ma > 1.0 and cmd.patient_relay for *_, cmd in periods)
     times, differ = bench.controller_alone(board, periods)
@@ -41,7 +41,7 @@ def test_the_twin_and_the_free_replay_command_what_the_live_session_did(bench, r
 
 
 def test_a_replay_that_reads_one_other_count_is_seen_to_differ(bench, recorded):
-    board, periods, _, _ = recorded
+    board, periods, _ = recorded
     ain_a = board.adc.channels["current_a"]
     k = next(k for k, (t, c, _inp, _cmd) in enumerate(periods) if t > 8.0 and c is not None)
     t, c, inp, cmd = periods[k]
